@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+import logging
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from shoebox_lib.bus.topology import STREAMS, ConsumerSpec
+from shoebox_lib.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Bus:
+    """One NATS connection per process; reconnects forever once connected."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.prefix = settings.bus_prefix
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            raise RuntimeError("the bus is not connected")
+        return self._js
+
+    def subject(self, suffix: str) -> str:
+        return f"{self.prefix}.{suffix}"
+
+    async def connect(self) -> None:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_delay(30), wait=wait_exponential(max=2),
+            retry=retry_if_exception_type((OSError, nats.errors.NoServersError, TimeoutError)), reraise=True,
+        ):
+            with attempt:
+                self._nc = await nats.connect(
+                    self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                    connect_timeout=2, allow_reconnect=True,
+                )
+        assert self._nc is not None
+        self._js = self._nc.jetstream()
+        await self.ensure_streams()
+
+    async def ensure_streams(self) -> None:
+        for spec in STREAMS:
+            config = spec.config(self.prefix)
+            try:
+                await self.js.add_stream(config)
+            except BadRequestError:
+                await self.js.update_stream(config)
+
+    async def ensure_consumer(self, spec: ConsumerSpec) -> None:
+        stream = f"{self.prefix.upper()}_{spec.stream}"
+        config = ConsumerConfig(
+            durable_name=spec.durable,
+            filter_subject=self.subject(spec.subject),
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.settings.bus_ack_wait_seconds,
+            max_deliver=-1,  # we count deliveries ourselves and dead-letter at the bound
+            max_ack_pending=1000,
+        )
+        await self.js.add_consumer(stream, config=config)
+
+    async def publish(self, suffix: str, body: bytes, msg_id: str | None = None,
+                      headers: dict[str, str] | None = None) -> None:
+        all_headers = dict(headers or {})
+        if msg_id:
+            all_headers["Nats-Msg-Id"] = msg_id
+        await self.js.publish(self.subject(suffix), body, headers=all_headers or None)
+
+    async def publish_json(self, suffix: str, value: object, msg_id: str | None = None) -> None:
+        await self.publish(suffix, json.dumps(value).encode(), msg_id)
+
+    async def ping(self) -> None:
+        if self._nc is None or not self._nc.is_connected:
+            raise ConnectionError("not connected to NATS")
+        await self._nc.flush(timeout=2)
+
+    async def close(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            await self._nc.drain()

@@ -1,0 +1,84 @@
+"""A durable pull consumer: explicit ack, backoff on failure, dead-letter after a bounded number of tries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from shoebox_lib.bus.connection import Bus
+from shoebox_lib.bus.topology import ConsumerSpec
+from shoebox_lib.events import Envelope, Payload
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Envelope, Any], Awaitable[None]]
+
+HANDLED = Counter("shoebox_bus_messages_total", "Bus messages handled", ["consumer", "outcome"])
+
+
+def backoff_seconds(delivery: int) -> float:
+    """0.5 s, 1 s, 2 s, … capped at a minute."""
+    return float(min(60.0, 0.5 * 2 ** max(0, delivery - 1)))
+
+
+class Consumer:
+    def __init__(self, bus: Bus, spec: ConsumerSpec, handler: Handler, *, max_deliver: int | None = None,
+                 batch: int = 10) -> None:
+        self.bus = bus
+        self.spec = spec
+        self.handler = handler
+        self.max_deliver = max_deliver or bus.settings.bus_max_deliver
+        self.batch = batch
+
+    async def run(self) -> None:
+        await self.bus.ensure_consumer(self.spec)
+        sub = await self.bus.js.pull_subscribe_bind(
+            self.spec.durable, stream=f"{self.bus.prefix.upper()}_{self.spec.stream}"
+        )
+        while True:
+            try:
+                messages = await sub.fetch(self.batch, timeout=2)
+            except (NatsTimeout, TimeoutError):
+                continue
+            except Exception:
+                log.exception("%s: fetch failed", self.spec.durable)
+                await asyncio.sleep(1)
+                continue
+            for msg in messages:
+                await self.handle(msg)
+
+    async def handle(self, msg: Msg) -> None:
+        delivery = msg.metadata.num_delivered or 1
+        try:
+            envelope = Envelope.model_validate_json(msg.data)
+            payload: Payload = self.spec.payload.model_validate(envelope.data)
+        except ValidationError as exc:
+            # A message that cannot be read will never be readable: no retries.
+            await self._dead_letter(msg, f"malformed: {exc}")
+            return
+        try:
+            await self.handler(envelope, payload)
+        except Exception as exc:
+            if delivery >= self.max_deliver:
+                log.exception("%s: giving up on %s after %d tries", self.spec.durable, envelope.id, delivery)
+                await self._dead_letter(msg, f"{type(exc).__name__}: {exc}")
+            else:
+                log.warning("%s: %s failed (try %d): %s", self.spec.durable, envelope.id, delivery, exc)
+                HANDLED.labels(self.spec.durable, "retried").inc()
+                await msg.nak(delay=backoff_seconds(delivery))
+            return
+        await msg.ack()
+        HANDLED.labels(self.spec.durable, "ok").inc()
+
+    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+        headers = {"Shoebox-Original-Subject": msg.subject, "Shoebox-Error": reason[:1000]}
+        await self.bus.publish(self.spec.dead_subject, msg.data, headers=headers)
+        await msg.term()
+        HANDLED.labels(self.spec.durable, "dead").inc()

@@ -1,0 +1,86 @@
+"""Every JetStream stream and durable consumer of Shoebox, declared once.
+
+Subjects are written below the installation's prefix (`Settings.bus_prefix`): `events.upload.completed`
+is published as `shoebox.events.upload.completed`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+
+from shoebox_lib.events import (
+    ItemStored,
+    JobCompleted,
+    Payload,
+    ReplicaStored,
+    UploadCompleted,
+    VariantStored,
+    WorkRequested,
+)
+
+DAY = 24 * 3600
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str  # below the prefix, upper-cased into the stream name
+    subjects: str
+    retention: RetentionPolicy
+    max_age_seconds: int
+
+    def config(self, prefix: str) -> StreamConfig:
+        return StreamConfig(
+            name=f"{prefix.upper()}_{self.name}",
+            subjects=[f"{prefix}.{self.subjects}"],
+            retention=self.retention,
+            storage=StorageType.FILE,
+            max_age=float(self.max_age_seconds),
+            duplicate_window=120.0,
+        )
+
+
+STREAMS = (
+    # Domain events: each consuming service has its own durable consumer and sees every event.
+    StreamSpec("EVENTS", "events.>", RetentionPolicy.LIMITS, 7 * DAY),
+    # Compute's work queues: one message, one worker.
+    StreamSpec("WORK", "work.>", RetentionPolicy.WORK_QUEUE, 7 * DAY),
+    # Poison messages, kept for a person to look at.
+    StreamSpec("DEAD", "dead.>", RetentionPolicy.LIMITS, 30 * DAY),
+)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    durable: str
+    stream: str
+    payload: type[Payload]
+    subject: str
+
+    @property
+    def dead_subject(self) -> str:
+        return f"dead.{self.durable}"
+
+
+def _on_event(durable: str, payload: type[Payload]) -> ConsumerSpec:
+    return ConsumerSpec(durable, "EVENTS", payload, f"events.{payload.event_type}")
+
+
+def _work(task_type: str) -> ConsumerSpec:
+    return ConsumerSpec(f"compute-work-{task_type}", "WORK", WorkRequested, f"work.{task_type}")
+
+
+CONSUMERS: dict[str, ConsumerSpec] = {
+    spec.durable: spec
+    for spec in (
+        _on_event("metadata-upload-completed", UploadCompleted),
+        _on_event("metadata-job-completed", JobCompleted),
+        _on_event("metadata-replica-stored", ReplicaStored),
+        _on_event("replicator-item-stored", ItemStored),
+        _on_event("replicator-variant-stored", VariantStored),
+        _on_event("compute-item-stored", ItemStored),
+        _work("thumbnail"),
+        _work("metadata"),
+    )
+}

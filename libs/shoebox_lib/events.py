@@ -1,0 +1,113 @@
+"""The payload of every event on the bus. `proto-schemas/` holds their JSON Schema, generated from here.
+
+An event travels in an `Envelope` whose `id` is also its `Nats-Msg-Id`, so a republished event is
+dropped by JetStream's duplicate window and recognised by every consumer's inbox.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    event_type: ClassVar[str]
+
+    def subject(self) -> str:
+        """Subject below the installation's prefix."""
+        return f"events.{self.event_type}"
+
+
+class Envelope(BaseModel):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    type: str
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    data: dict[str, Any]
+
+    @classmethod
+    def wrap(cls, payload: Payload) -> Envelope:
+        return cls(type=payload.event_type, data=payload.model_dump(mode="json"))
+
+
+class UploadCompleted(Payload):
+    """uploads → metadata: an upload session's object is complete and verified in PRIMARY."""
+
+    event_type: ClassVar[str] = "upload.completed"
+    upload_id: str
+    item_id: int
+    owner_id: int
+    object_key: str
+    size: int
+    content_type: str | None = None
+    sha256: str | None = None
+
+
+class ItemStored(Payload):
+    """metadata → replicator, compute: an item's original is stored and counted."""
+
+    event_type: ClassVar[str] = "item.stored"
+    item_id: int
+    owner_id: int
+    object_key: str
+    size: int
+    content_type: str | None = None
+    encrypted: bool = False
+
+
+class VariantStored(Payload):
+    """metadata → replicator: a derived object (a thumbnail) is recorded."""
+
+    event_type: ClassVar[str] = "item.variant_stored"
+    item_id: int
+    owner_id: int
+    variant: str
+    object_key: str
+    size: int
+
+
+class ReplicaStored(Payload):
+    """replicator → metadata: an object has a verified copy in another tier."""
+
+    event_type: ClassVar[str] = "replica.stored"
+    object_key: str
+    tier: Literal["secondary", "cold"]
+    size: int
+    item_id: int | None = None
+
+
+class WorkRequested(Payload):
+    """compute → its workers, on the work queue of the task type."""
+
+    event_type: ClassVar[str] = "work.requested"
+    job_id: str
+    task_type: str
+    item_id: int | None = None
+    owner_id: int | None = None
+    object_key: str
+    content_type: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    def subject(self) -> str:
+        return f"work.{self.task_type}"
+
+
+class JobCompleted(Payload):
+    """compute → metadata: a job finished, successfully or not."""
+
+    event_type: ClassVar[str] = "job.completed"
+    job_id: str
+    task_type: str
+    status: Literal["completed", "failed"]
+    item_id: int | None = None
+    owner_id: int | None = None
+    result: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+ALL_PAYLOADS: tuple[type[Payload], ...] = (
+    UploadCompleted, ItemStored, VariantStored, ReplicaStored, WorkRequested, JobCompleted,
+)

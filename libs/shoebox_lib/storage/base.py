@@ -1,0 +1,110 @@
+"""The contract every storage driver keeps; `tests/test_storage_contract.py` holds both drivers to it."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+# S3's multipart limits.
+MIN_PART_NUMBER = 1
+MAX_PART_NUMBER = 10_000
+MIN_PART_SIZE = 5 * 1024 * 1024  # every part but the last
+MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
+MAX_OBJECT_SIZE = 5 * 1024 * 1024 * 1024 * 1024
+
+_KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")
+
+
+def check_key(key: str) -> str:
+    """Keys are chosen by the server; still, refuse anything that could escape a directory."""
+    if not _KEY.match(key) or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
+        raise ValueError(f"invalid object key: {key!r}")
+    return key
+
+
+def normalise_etag(etag: str) -> str:
+    """Clients send ETags quoted or not (Uppy sends both in one request); compare them unquoted."""
+    return etag.strip().strip('"')
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    part_number: int
+    etag: str
+    size: int
+
+
+class StorageDriver(ABC):
+    """One bucket of one tier. URLs are presigned for one method on one key and expire."""
+
+    bucket: str
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Open clients and create the bucket if it does not exist."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise if the bucket cannot be reached."""
+
+    @abstractmethod
+    async def presign_put(self, key: str, *, expires: int, content_type: str | None = None) -> str: ...
+
+    @abstractmethod
+    async def presign_get(self, key: str, *, expires: int, filename: str | None = None,
+                          attachment: bool = False) -> str: ...
+
+    @abstractmethod
+    async def create_multipart(self, key: str, *, content_type: str | None = None) -> str:
+        """Start a multipart upload; returns its upload id."""
+
+    @abstractmethod
+    async def presign_part(self, key: str, upload_id: str, part_number: int, *, expires: int) -> str: ...
+
+    @abstractmethod
+    async def list_parts(self, key: str, upload_id: str) -> list[PartInfo]: ...
+
+    @abstractmethod
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> ObjectInfo:
+        """Assemble the parts (number, etag) in order; raise `InvalidInput` if one is missing or wrong."""
+
+    @abstractmethod
+    async def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+    @abstractmethod
+    async def head(self, key: str) -> ObjectInfo | None: ...
+
+    @abstractmethod
+    async def delete(self, key: str) -> None:
+        """Delete the object; deleting a missing object is not an error."""
+
+    @abstractmethod
+    async def put_stream(self, key: str, chunks: AsyncIterator[bytes], *, content_type: str | None = None
+                         ) -> ObjectInfo:
+        """Write an object from a stream (workers and the replicator, never the control plane)."""
+
+    @abstractmethod
+    def get_stream(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+        """Read an object as a stream; raises `NotFound` if it is missing."""
+
+    async def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> ObjectInfo:
+        async def one() -> AsyncIterator[bytes]:
+            yield data
+
+        return await self.put_stream(key, one(), content_type=content_type)
+
+    async def get_bytes(self, key: str) -> bytes:
+        return b"".join([chunk async for chunk in self.get_stream(key)])

@@ -1,0 +1,6 @@
+"""What every service's HTTP side shares: app factory, request ids, error shapes, health and metrics."""
+
+from shoebox_lib.web.app import HealthCheck, ServiceApp, create_app
+from shoebox_lib.web.faces import Face
+
+__all__ = ["Face", "HealthCheck", "ServiceApp", "create_app"]

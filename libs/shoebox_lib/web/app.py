@@ -1,0 +1,100 @@
+"""The FastAPI app every service is built from."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from shoebox_lib.web.errors import install_error_handlers
+from shoebox_lib.web.request_id import RequestIdMiddleware
+
+log = logging.getLogger(__name__)
+
+HealthCheck = Callable[[], Awaitable[None]]
+
+REQUESTS = Counter("shoebox_http_requests_total", "HTTP requests answered", ["service", "method", "status"])
+LATENCY = Histogram("shoebox_http_request_seconds", "HTTP request latency", ["service", "method"])
+
+
+@dataclass
+class ServiceApp:
+    """A service's FastAPI app plus what the all-in-one runner needs to know of it."""
+
+    name: str
+    app: FastAPI
+    checks: dict[str, HealthCheck] = field(default_factory=dict)
+
+    async def health(self) -> tuple[bool, dict[str, str]]:
+        async def run(check: HealthCheck) -> str:
+            try:
+                await asyncio.wait_for(check(), timeout=3)
+            except Exception as exc:  # a failing dependency is reported, not raised
+                return f"failing: {type(exc).__name__}: {exc}"[:300]
+            return "ok"
+
+        names = list(self.checks)
+        results = await asyncio.gather(*(run(self.checks[n]) for n in names))
+        report = dict(zip(names, results, strict=True))
+        return all(r == "ok" for r in results), report
+
+
+def create_app(
+    name: str,
+    version: str,
+    routers: Sequence[APIRouter],
+    lifespan: Callable[[FastAPI], Any] | None = None,
+    checks: dict[str, HealthCheck] | None = None,
+) -> ServiceApp:
+    """A service app with request ids, face-shaped errors, /ping, /healthz, /version and /metrics."""
+
+    @asynccontextmanager
+    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if lifespan is None:
+            yield
+            return
+        async with lifespan(app):
+            yield
+
+    app = FastAPI(title=f"shoebox-{name}", version=version, lifespan=_lifespan)
+    service = ServiceApp(name=name, app=app, checks=dict(checks or {}))
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        LATENCY.labels(name, request.method).observe(time.perf_counter() - started)
+        REQUESTS.labels(name, request.method, str(response.status_code)).inc()
+        return response
+
+    @app.get("/ping", tags=["ops"])
+    async def ping() -> dict[str, str]:
+        return {"status": "ok", "service": name}
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> JSONResponse:
+        ok, report = await service.health()
+        return JSONResponse({"status": "ok" if ok else "failing", "service": name, "checks": report},
+                            status_code=200 if ok else 503)
+
+    @app.get("/version", tags=["ops"])
+    async def version_info() -> dict[str, str]:
+        return {"service": name, "version": version}
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return service

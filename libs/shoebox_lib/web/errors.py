@@ -1,0 +1,64 @@
+"""Exception handlers: every error leaves in the shape of the face the request came through."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shoebox_lib.errors import ShoeboxError
+from shoebox_lib.web.faces import Face, face_for_path
+from shoebox_lib.web.request_id import request_id_var
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR", 429: "TOO_MANY_REQUESTS",
+}
+
+
+def _respond(request: Request, status: int, code: str, message: str,
+             details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None,
+             cl_detail: Any = None) -> JSONResponse:
+    face = face_for_path(request.url.path)
+    body = face.render(status, code, message, request_id_var.get(), details)
+    if face is Face.CL and cl_detail is not None:
+        body["detail"] = cl_detail
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ShoeboxError)
+    async def shoebox_error(request: Request, exc: ShoeboxError) -> JSONResponse:
+        return _respond(request, exc.status_code, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "ERROR")
+        return _respond(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        details = [
+            {"code": str(e.get("type", "invalid")).upper(), "message": str(e.get("msg", "")),
+             "field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))}
+            for e in errors
+        ]
+        face = face_for_path(request.url.path)
+        # CL clients expect FastAPI's own 422 list; the other faces answer 400 like their servers do.
+        status = 422 if face is Face.CL else 400
+        cl_detail = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]
+        return _respond(request, status, "VALIDATION_ERROR", "Invalid input provided", details,
+                        cl_detail=cl_detail)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _respond(request, 500, "INTERNAL_ERROR", "Internal server error")

@@ -1,0 +1,125 @@
+"""The outbox, relay and consumer against a real PostgreSQL and NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import MetaData, text
+
+from shoebox_lib.bus import Bus, Consumer, OutboxRelay, bus_tables, emit, handle_once
+from shoebox_lib.bus.topology import ConsumerSpec
+from shoebox_lib.db import Database
+from shoebox_lib.events import Envelope, ReplicaStored
+from shoebox_lib.settings import Settings
+
+SPEC = ConsumerSpec("test-replica-stored", "EVENTS", ReplicaStored, "events.replica.stored")
+
+
+@pytest.fixture
+async def world(make_settings: Callable[..., Settings]) -> AsyncIterator[dict[str, Any]]:
+    settings = make_settings()
+    schema = "bustest"
+    metadata = MetaData(schema=schema)
+    tables = bus_tables(metadata)
+    db = Database(settings.database_url)
+    async with db.engine.begin() as conn:
+        await conn.execute(text(f"CREATE SCHEMA {schema}"))
+        await conn.run_sync(metadata.create_all)
+    bus = Bus(settings)
+    await bus.connect()
+    relay = OutboxRelay(db, bus, tables, settings.database_url)
+    relay_task = asyncio.create_task(relay.run())
+    yield {"settings": settings, "db": db, "bus": bus, "tables": tables, "relay": relay}
+    relay_task.cancel()
+    await asyncio.gather(relay_task, return_exceptions=True)
+    await bus.close()
+    await db.close()
+
+
+def replica(n: int) -> ReplicaStored:
+    return ReplicaStored(object_key=f"k/{n}", tier="secondary", size=n)
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def test_events_committed_are_delivered_once_and_rolled_back_never(world: dict[str, Any]) -> None:
+    db, tables, bus = world["db"], world["tables"], world["bus"]
+    seen: list[int] = []
+    applied: list[int] = []
+
+    async def handler(envelope: Envelope, payload: ReplicaStored) -> None:
+        seen.append(payload.size)
+        async with handle_once(db, tables, SPEC.durable, envelope.id) as session:
+            if session is not None:
+                applied.append(payload.size)
+
+    consumer_task = asyncio.create_task(Consumer(bus, SPEC, handler).run())
+    async with db.transaction() as session:
+        await emit(session, tables, replica(1))
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            await emit(session, tables, replica(2))
+            raise RuntimeError("the change fails, so its event must not leave")
+    async with db.transaction() as session:
+        envelope = await emit(session, tables, replica(3))
+    await wait_until(lambda: sorted(applied) == [1, 3])
+
+    # A redelivery of the same event (same id) is recognised and not applied twice.
+    await bus.publish("events.replica.stored", envelope.model_dump_json().encode(), msg_id=str(uuid.uuid4()))
+    await wait_until(lambda: len(seen) == 3)
+    consumer_task.cancel()
+    await asyncio.gather(consumer_task, return_exceptions=True)
+    assert sorted(applied) == [1, 3]
+    async with db.transaction() as session:
+        left = (await session.execute(tables.outbox.select())).all()
+    assert left == []
+
+
+async def test_failing_handler_backs_off_then_dead_letters(world: dict[str, Any]) -> None:
+    db, tables, bus = world["db"], world["tables"], world["bus"]
+    attempts: list[float] = []
+
+    async def always_fails(envelope: Envelope, payload: ReplicaStored) -> None:
+        attempts.append(asyncio.get_running_loop().time())
+        raise ValueError("poison")
+
+    consumer_task = asyncio.create_task(Consumer(bus, SPEC, always_fails, max_deliver=3).run())
+    dead = await bus.js.subscribe(bus.subject(SPEC.dead_subject))
+    async with db.transaction() as session:
+        await emit(session, tables, replica(7))
+    message = await dead.next_msg(timeout=20)
+    consumer_task.cancel()
+    await asyncio.gather(consumer_task, return_exceptions=True)
+    assert len(attempts) == 3
+    # Backoff: the third try came at least 1 s after the second (0.5 s, then 1 s).
+    assert attempts[2] - attempts[1] >= 0.9
+    assert message.headers is not None
+    assert "poison" in message.headers["Shoebox-Error"]
+    assert Envelope.model_validate_json(message.data).data["size"] == 7
+
+
+async def test_malformed_message_goes_straight_to_dead_letter(world: dict[str, Any]) -> None:
+    bus = world["bus"]
+    calls: list[object] = []
+
+    async def handler(envelope: Envelope, payload: ReplicaStored) -> None:
+        calls.append(payload)
+
+    consumer_task = asyncio.create_task(Consumer(bus, SPEC, handler).run())
+    dead = await bus.js.subscribe(bus.subject(SPEC.dead_subject))
+    await bus.publish("events.replica.stored", b"{not json", msg_id="bad-1")
+    message = await dead.next_msg(timeout=10)
+    consumer_task.cancel()
+    await asyncio.gather(consumer_task, return_exceptions=True)
+    assert message.data == b"{not json"
+    assert calls == []
