@@ -12,6 +12,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shoebox_lib.settings import Tier
+
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -74,7 +76,7 @@ class ReplicaStored(Payload):
 
     event_type: ClassVar[str] = "replica.stored"
     object_key: str
-    tier: Literal["secondary", "cold"]
+    tier: Tier
     size: int
     item_id: int | None = None
 

@@ -7,15 +7,18 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from shoebox_lib.auth.verifier import JwksSource, KeySource, TokenVerifier
-from shoebox_lib.bus import Bus, BusTables, Consumer, Handler, OutboxRelay, bus_tables
+from shoebox_lib.auth.verifier import JwksSource, TokenVerifier
+from shoebox_lib.bus import Bus, BusTables, Consumer, Handler, OutboxRelay, bus_tables, handle_once
 from shoebox_lib.bus.topology import CONSUMERS
 from shoebox_lib.db import Database
+from shoebox_lib.events import Envelope
 from shoebox_lib.settings import Settings
 from shoebox_lib.storage import Storage
 from shoebox_lib.web.app import HealthCheck
@@ -26,8 +29,7 @@ Task = Callable[[], Awaitable[None]]
 
 
 class Runtime:
-    def __init__(self, settings: Settings, name: str, metadata: MetaData, *, storage: bool = True,
-                 key_source: KeySource | None = None) -> None:
+    def __init__(self, settings: Settings, name: str, metadata: MetaData, *, storage: bool = True) -> None:
         settings.check_production()
         self.settings = settings
         self.name = name
@@ -36,10 +38,12 @@ class Runtime:
         self.bus = Bus(settings)
         self.storage = Storage.from_settings(settings) if storage else None
         self.http = httpx.AsyncClient(timeout=settings.internal_timeout_seconds)
-        source = key_source or JwksSource(f"{settings.auth_url}/.well-known/jwks.json", self.http)
-        self.verifier = TokenVerifier(settings, source)
+        self.verifier = TokenVerifier(settings, JwksSource(f"{settings.auth_url}/.well-known/jwks.json", self.http))
         self._tasks: dict[str, Task] = {"outbox-relay": self._relay}
         self._running: list[asyncio.Task[None]] = []
+        # What routers find on `request.app.state`, and what runs once everything is connected.
+        self.state: dict[str, Any] = {}
+        self.on_start: list[Task] = []
 
     async def _relay(self) -> None:
         await OutboxRelay(self.db, self.bus, self.tables, self.settings.database_url).run()
@@ -50,6 +54,16 @@ class Runtime:
     def consume(self, durable: str, handler: Handler) -> None:
         spec = CONSUMERS[durable]
         self.background(durable, lambda: Consumer(self.bus, spec, handler).run())
+
+    def apply_once(self, durable: str, apply: Callable[[AsyncSession, Any], Awaitable[None]]) -> None:
+        """Consume events, applying each one once, in one transaction with the events it causes."""
+
+        async def handler(envelope: Envelope, payload: Any) -> None:
+            async with handle_once(self.db, self.tables, durable, envelope.id) as session:
+                if session is not None:
+                    await apply(session, payload)
+
+        self.consume(durable, handler)
 
     def checks(self) -> dict[str, HealthCheck]:
         checks: dict[str, HealthCheck] = {"database": self.db.ping, "bus": self.bus.ping}
@@ -93,8 +107,12 @@ class Runtime:
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = self
+        for key, value in self.state.items():
+            setattr(app.state, key, value)
         await self.start()
         try:
+            for hook in self.on_start:
+                await hook()
             yield
         finally:
             await self.stop()

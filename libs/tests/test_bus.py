@@ -8,13 +8,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, text
-
 from shoebox_lib.bus import Bus, Consumer, OutboxRelay, bus_tables, emit, handle_once
 from shoebox_lib.bus.topology import ConsumerSpec
 from shoebox_lib.db import Database
 from shoebox_lib.events import Envelope, ReplicaStored
 from shoebox_lib.settings import Settings
+from sqlalchemy import MetaData, text
 
 SPEC = ConsumerSpec("test-replica-stored", "EVENTS", ReplicaStored, "events.replica.stored")
 
@@ -44,12 +43,10 @@ def replica(n: int) -> ReplicaStored:
     return ReplicaStored(object_key=f"k/{n}", tier="secondary", size=n)
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+async def wait_until(predicate: Callable[[], bool]) -> None:
+    async with asyncio.timeout(10):
+        while not predicate():
+            await asyncio.sleep(0.05)
 
 
 async def test_events_committed_are_delivered_once_and_rolled_back_never(world: dict[str, Any]) -> None:
@@ -66,10 +63,14 @@ async def test_events_committed_are_delivered_once_and_rolled_back_never(world: 
     consumer_task = asyncio.create_task(Consumer(bus, SPEC, handler).run())
     async with db.transaction() as session:
         await emit(session, tables, replica(1))
-    with pytest.raises(RuntimeError):
+
+    async def failing_change() -> None:
         async with db.transaction() as session:
             await emit(session, tables, replica(2))
             raise RuntimeError("the change fails, so its event must not leave")
+
+    with pytest.raises(RuntimeError):
+        await failing_change()
     async with db.transaction() as session:
         envelope = await emit(session, tables, replica(3))
     await wait_until(lambda: sorted(applied) == [1, 3])

@@ -55,7 +55,8 @@ def _open_tree(root: Path) -> None:
         Path(dirpath).chmod(0o755)
         for name in filenames:
             file = Path(dirpath) / name
-            file.chmod(file.stat().st_mode | stat.S_IROTH | stat.S_IRGRP | (stat.S_IXOTH if os.access(file, os.X_OK) else 0))
+            executable = stat.S_IXOTH | stat.S_IXGRP if os.access(file, os.X_OK) else 0
+            file.chmod(file.stat().st_mode | stat.S_IROTH | stat.S_IRGRP | executable)
 
 
 class EmbeddedPostgres:

@@ -6,6 +6,9 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import quote
+
+from shoebox_lib.errors import InvalidInput
 
 # S3's multipart limits.
 MIN_PART_NUMBER = 1
@@ -27,6 +30,45 @@ def check_key(key: str) -> str:
 def normalise_etag(etag: str) -> str:
     """Clients send ETags quoted or not (Uppy sends both in one request); compare them unquoted."""
     return etag.strip().strip('"')
+
+
+def check_part_number(part_number: int) -> int:
+    """Part numbers come from clients (they ask for the URL of part N), so a bad one is their error."""
+    if not MIN_PART_NUMBER <= part_number <= MAX_PART_NUMBER:
+        raise InvalidInput(f"part number must be between {MIN_PART_NUMBER} and {MAX_PART_NUMBER}, "
+                           f"not {part_number}")
+    return part_number
+
+
+def check_completion(parts: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The part list of a completion: not empty, numbers valid and strictly ascending; ETags unquoted."""
+    if not parts:
+        raise InvalidInput("a multipart upload is completed with at least one part")
+    previous = 0
+    for number, _ in parts:
+        check_part_number(number)
+        if number <= previous:
+            raise InvalidInput("parts must be listed in strictly ascending order of part number")
+        previous = number
+    return [(number, normalise_etag(etag)) for number, etag in parts]
+
+
+_UNSAFE_IN_QUOTED_FILENAME = re.compile(r'[^A-Za-z0-9 !#$&+,.;=@^_`{}~()\[\]-]')
+
+
+def content_disposition(filename: str | None, attachment: bool) -> str | None:
+    """The Content-Disposition a presigned GET answers with, or None to leave it out.
+
+    The quoted `filename` is an ASCII fallback; `filename*` carries the real name for every browser
+    that reads RFC 6266.
+    """
+    if filename is None and not attachment:
+        return None
+    kind = "attachment" if attachment else "inline"
+    if not filename:
+        return kind
+    fallback = _UNSAFE_IN_QUOTED_FILENAME.sub("_", filename)
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @dataclass(frozen=True)

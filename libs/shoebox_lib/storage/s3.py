@@ -1,0 +1,275 @@
+"""The S3 driver: any S3-compatible service (AWS, MinIO, moto), one long-lived client per bucket."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any
+
+import aioboto3
+import anyio
+from aiobotocore.config import AioConfig
+from botocore.exceptions import ClientError
+
+from shoebox_lib.errors import InvalidInput, NotFound
+from shoebox_lib.settings import Settings
+from shoebox_lib.storage.base import (
+    MAX_PART_NUMBER,
+    ObjectInfo,
+    PartInfo,
+    StorageDriver,
+    check_completion,
+    check_key,
+    check_part_number,
+    content_disposition,
+    normalise_etag,
+)
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+
+# put_stream sends streams up to this size in one PUT and larger ones as parts of at least this size.
+STREAM_PART_SIZE = 8 * 1024 * 1024
+# Parts grow every thousand parts so 10,000 of them reach ~500 GiB while holding at most this much.
+STREAM_PART_SIZE_MAX = 64 * 1024 * 1024
+
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+_NO_BUCKET = {"404", "NoSuchBucket", "NotFound"}
+_COMPLETION_ERRORS = {
+    "InvalidPart": "a part was never uploaded or its ETag does not match",
+    "InvalidPartOrder": "parts must be listed in ascending order of part number",
+    "NoSuchUpload": "the multipart upload was completed, aborted, or never started",
+    "EntityTooSmall": "every part but the last must be at least 5 MiB",
+}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _stream_part_size(part_number: int) -> int:
+    return min(STREAM_PART_SIZE_MAX, STREAM_PART_SIZE * 2 ** ((part_number - 1) // 1000))
+
+
+class S3Driver(StorageDriver):
+    def __init__(self, settings: Settings, bucket: str) -> None:
+        self.settings = settings
+        self.bucket = bucket
+        self._stack: AsyncExitStack | None = None
+        self._s3: S3Client | None = None
+
+    @property
+    def _client(self) -> S3Client:
+        if self._s3 is None:
+            raise RuntimeError(f"the S3 driver of bucket {self.bucket!r} is not started")
+        return self._s3
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        if self._s3 is not None:
+            return
+        s = self.settings
+        config = AioConfig(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            # Checksums only where S3 demands them: presigned URLs then carry no checksum parameters a
+            # browser would have to satisfy, and S3-compatible servers without the newer checksums work.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        session = aioboto3.Session()
+        stack = AsyncExitStack()
+        self._s3 = await stack.enter_async_context(session.client(
+            "s3",
+            endpoint_url=s.s3_endpoint_url,
+            region_name=s.s3_region,
+            aws_access_key_id=s.s3_access_key_id,
+            aws_secret_access_key=s.s3_secret_access_key,
+            config=config,
+        ))
+        self._stack = stack
+        try:
+            await self._ensure_bucket()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _ensure_bucket(self) -> None:
+        try:
+            await self._client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            if _code(exc) not in _NO_BUCKET:
+                raise
+        region = self.settings.s3_region
+        # us-east-1 is the one region that refuses to be named as a location constraint.
+        extra: dict[str, Any] = (
+            {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        )
+        try:
+            await self._client.create_bucket(Bucket=self.bucket, **extra)
+        except ClientError as exc:
+            if _code(exc) != "BucketAlreadyOwnedByYou":
+                raise
+
+    async def close(self) -> None:
+        stack, self._stack, self._s3 = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def ping(self) -> None:
+        await self._client.head_bucket(Bucket=self.bucket)
+
+    # Presigned URLs
+
+    async def _presign(self, operation: str, params: dict[str, Any], expires: int) -> str:
+        if expires <= 0:
+            raise ValueError("a presigned URL must live for at least one second")
+        return await self._client.generate_presigned_url(
+            operation, Params={"Bucket": self.bucket, **params}, ExpiresIn=expires
+        )
+
+    async def presign_put(self, key: str, *, expires: int, content_type: str | None = None) -> str:
+        params: dict[str, Any] = {"Key": check_key(key)}
+        if content_type is not None:
+            params["ContentType"] = content_type
+        return await self._presign("put_object", params, expires)
+
+    async def presign_get(self, key: str, *, expires: int, filename: str | None = None,
+                          attachment: bool = False) -> str:
+        params: dict[str, Any] = {"Key": check_key(key)}
+        disposition = content_disposition(filename, attachment)
+        if disposition is not None:
+            params["ResponseContentDisposition"] = disposition
+        return await self._presign("get_object", params, expires)
+
+    async def presign_part(self, key: str, upload_id: str, part_number: int, *, expires: int) -> str:
+        params = {"Key": check_key(key), "UploadId": upload_id, "PartNumber": check_part_number(part_number)}
+        return await self._presign("upload_part", params, expires)
+
+    # Objects
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        try:
+            found = await self._client.head_object(Bucket=self.bucket, Key=check_key(key))
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                return None
+            raise
+        etag = normalise_etag(found["ETag"])
+        return ObjectInfo(key, found["ContentLength"], etag, found.get("ContentType"))
+
+    async def delete(self, key: str) -> None:
+        await self._client.delete_object(Bucket=self.bucket, Key=check_key(key))
+
+    async def get_stream(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+        try:
+            found = await self._client.get_object(Bucket=self.bucket, Key=check_key(key))
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                raise NotFound(f"no object {key!r} in bucket {self.bucket!r}") from None
+            raise
+        async with found["Body"] as body:
+            async for chunk in body.iter_chunks(chunk_size):
+                yield chunk
+
+    async def put_stream(self, key: str, chunks: AsyncIterator[bytes], *, content_type: str | None = None
+                         ) -> ObjectInfo:
+        """One PUT for a stream shorter than a part; a multipart upload, a part at a time, otherwise."""
+        check_key(key)
+        buffer = bytearray()
+        async for chunk in chunks:
+            buffer += chunk
+            if len(buffer) >= STREAM_PART_SIZE:
+                return await self._put_multipart(key, buffer, chunks, content_type)
+        extra: dict[str, Any] = {} if content_type is None else {"ContentType": content_type}
+        sent = await self._client.put_object(Bucket=self.bucket, Key=key, Body=bytes(buffer), **extra)
+        return ObjectInfo(key, len(buffer), normalise_etag(sent["ETag"]), content_type)
+
+    async def _put_multipart(self, key: str, buffer: bytearray, rest: AsyncIterator[bytes],
+                             content_type: str | None) -> ObjectInfo:
+        upload_id = await self.create_multipart(key, content_type=content_type)
+        try:
+            parts: list[tuple[int, str]] = []
+            async for number, data in _parts(buffer, rest):
+                sent = await self._client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+                )
+                parts.append((number, sent["ETag"]))
+            return await self.complete_multipart(key, upload_id, parts)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.abort_multipart(key, upload_id)
+            raise
+
+    # Multipart uploads
+
+    async def create_multipart(self, key: str, *, content_type: str | None = None) -> str:
+        extra: dict[str, Any] = {} if content_type is None else {"ContentType": content_type}
+        created = await self._client.create_multipart_upload(Bucket=self.bucket, Key=check_key(key), **extra)
+        return created["UploadId"]
+
+    async def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
+        paginator = self._client.get_paginator("list_parts")
+        parts: list[PartInfo] = []
+        try:
+            async for page in paginator.paginate(Bucket=self.bucket, Key=check_key(key), UploadId=upload_id):
+                parts.extend(PartInfo(p["PartNumber"], normalise_etag(p["ETag"]), p["Size"])
+                             for p in page.get("Parts", []))
+        except ClientError as exc:
+            if _code(exc) == "NoSuchUpload":
+                raise NotFound(f"no multipart upload {upload_id!r} for key {key!r}",
+                               code="NoSuchUpload") from None
+            raise
+        return parts
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> ObjectInfo:
+        wanted = check_completion(parts)
+        try:
+            await self._client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=check_key(key),
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": f'"{etag}"'} for n, etag in wanted]},
+            )
+        except ClientError as exc:
+            code = _code(exc)
+            if code in _COMPLETION_ERRORS:
+                raise InvalidInput(f"cannot complete the upload of {key!r}: {_COMPLETION_ERRORS[code]}",
+                                   code=code) from None
+            raise
+        info = await self.head(key)
+        if info is None:
+            raise NotFound(f"object {key!r} vanished right after its upload was completed")
+        return info
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            await self._client.abort_multipart_upload(
+                Bucket=self.bucket, Key=check_key(key), UploadId=upload_id
+            )
+        except ClientError as exc:
+            if _code(exc) != "NoSuchUpload":
+                raise
+
+
+async def _parts(buffer: bytearray, rest: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes]]:
+    """Cut a stream into numbered parts of `_stream_part_size`; only the last is shorter."""
+    number = 1
+    exhausted = False
+    while True:
+        size = _stream_part_size(number)
+        while len(buffer) <= size and not exhausted:
+            try:
+                buffer += await anext(rest)
+            except StopAsyncIteration:
+                exhausted = True
+        if len(buffer) <= size:
+            yield number, bytes(buffer)
+            return
+        if number == MAX_PART_NUMBER:
+            raise InvalidInput("the stream is too large for one object")
+        yield number, bytes(buffer[:size])
+        del buffer[:size]
+        number += 1

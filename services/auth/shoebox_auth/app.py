@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from shoebox_lib.auth import TokenVerifier
+from shoebox_lib.db import Migrations
+from shoebox_lib.runtime import Runtime
+from shoebox_lib.settings import Settings, get_settings
+from shoebox_lib.web import ServiceApp, create_app
+
+from shoebox_auth import __version__
+from shoebox_auth.api import cl, keys
+from shoebox_auth.keys import KeyRing, LocalKeySource
+from shoebox_auth.models import SCHEMA, Base
+from shoebox_auth.service import AuthService
+
+NAME = "auth"
+MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrations")
+
+
+def create_service(settings: Settings | None = None) -> ServiceApp:
+    settings = settings or get_settings()
+    runtime = Runtime(settings, NAME, Base.metadata, storage=False)
+    ring = KeyRing(runtime.db, settings)
+    runtime.verifier = TokenVerifier(settings, LocalKeySource(ring))
+    auth = AuthService(runtime.db, ring, settings)
+    runtime.state["auth"] = auth
+    runtime.on_start += [ring.ensure_key, auth.ensure_admin]
+    return create_app(NAME, __version__, [keys.router, cl.router], lifespan=runtime.lifespan,
+                      checks=runtime.checks())

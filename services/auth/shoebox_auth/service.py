@@ -1,0 +1,104 @@
+"""The auth core: accounts, sign-in and sessions. Knows nothing of HTTP."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from shoebox_lib.db import Database
+from shoebox_lib.errors import Conflict, NotFound, Unauthenticated
+from shoebox_lib.settings import Settings
+from sqlalchemy import func, or_, select, text
+
+from shoebox_auth.keys import KeyRing
+from shoebox_auth.models import Session, User
+from shoebox_auth.passwords import hash_password, verify_password
+
+log = logging.getLogger(__name__)
+
+ALL_PERMISSIONS = ("media_store_read", "media_store_write", "ai_inference_support", "admin")
+DEFAULT_PERMISSIONS = ["media_store_read", "media_store_write"]
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    session_id: str
+    expires_in: int
+
+
+class AuthService:
+    def __init__(self, db: Database, keys: KeyRing, settings: Settings) -> None:
+        self.db = db
+        self.keys = keys
+        self.settings = settings
+
+    async def create_user(self, *, email: str | None, username: str | None, password: str,
+                          is_admin: bool = False, permissions: list[str] | None = None) -> User:
+        password_hash = await hash_password(password)
+        async with self.db.transaction() as session:
+            clash = await session.execute(select(User.id).where(or_(
+                User.email == email if email else False, User.username == username if username else False,
+            )))
+            if clash.first() is not None:
+                raise Conflict("Username already registered")
+            user = User(email=email, username=username, password_hash=password_hash, is_admin=is_admin,
+                        permissions=list(permissions if permissions is not None else DEFAULT_PERMISSIONS))
+            session.add(user)
+            await session.flush()
+            return user
+
+    async def ensure_admin(self) -> None:
+        """First start: create the admin account, printing a generated password once if none was set."""
+        async with self.db.transaction() as session:
+            await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('auth:bootstrap-admin'))"))
+            if (await session.execute(select(User.id).where(User.is_admin).limit(1))).first() is not None:
+                return
+            password = self.settings.admin_password or secrets.token_urlsafe(18)
+            session.add(User(
+                email=self.settings.admin_email, username="admin", password_hash=await hash_password(password),
+                is_admin=True, permissions=["*"],
+            ))
+        if not self.settings.admin_password:
+            # Printed, not logged: it must reach the person at the terminal and nowhere else.
+            print(f"\n  Shoebox admin account: {self.settings.admin_email} / password: {password}\n"
+                  "  (shown once; set SHOEBOX_ADMIN_PASSWORD to choose it)\n", file=sys.stderr, flush=True)
+
+    async def _find_by_login(self, identifier: str) -> User | None:
+        async with self.db.transaction() as session:
+            return (await session.execute(
+                select(User).where(or_(func.lower(User.email) == identifier.lower(), User.username == identifier))
+            )).scalar_one_or_none()
+
+    async def login(self, identifier: str, password: str, *, ip: str | None = None,
+                    user_agent: str | None = None) -> IssuedToken:
+        user = await self._find_by_login(identifier.strip())
+        valid = await verify_password(password, user.password_hash if user else None)
+        if user is None or not valid or not user.is_active:
+            raise Unauthenticated("Incorrect username or password")
+        return await self._open_session(user, ip=ip, user_agent=user_agent)
+
+    async def _open_session(self, user: User, *, ip: str | None, user_agent: str | None) -> IssuedToken:
+        ttl = self.settings.access_token_ttl_seconds
+        now = datetime.now(UTC)
+        session_id = "ses_" + secrets.token_urlsafe(18)
+        async with self.db.transaction() as session:
+            session.add(Session(id=session_id, user_id=user.id, expires_at=now + timedelta(seconds=ttl),
+                                ip=ip, user_agent=(user_agent or "")[:500]))
+        claims = {
+            "sub": str(user.id), "id": str(user.id), "sid": session_id,
+            "permissions": list(user.permissions), "is_admin": user.is_admin,
+            "iss": self.settings.jwt_issuer, "aud": self.settings.jwt_audience,
+            "iat": int(now.timestamp()), "exp": int(now.timestamp()) + ttl,
+        }
+        return IssuedToken(token=await self.keys.sign(claims), session_id=session_id, expires_in=ttl)
+
+    async def get_user(self, user_id: int) -> User:
+        async with self.db.transaction() as session:
+            user = await session.get(User, user_id)
+        if user is None:
+            raise NotFound("User not found")
+        return user

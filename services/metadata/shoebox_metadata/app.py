@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from shoebox_lib.db import Migrations
+from shoebox_lib.runtime import Runtime
+from shoebox_lib.settings import Settings, get_settings
+from shoebox_lib.web import ServiceApp, create_app
+
+from shoebox_metadata import __version__
+from shoebox_metadata.api import v1
+from shoebox_metadata.items import Items
+from shoebox_metadata.models import SCHEMA, Base
+
+NAME = "metadata"
+MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrations")
+
+
+def create_service(settings: Settings | None = None) -> ServiceApp:
+    settings = settings or get_settings()
+    runtime = Runtime(settings, NAME, Base.metadata)
+    assert runtime.storage is not None
+    items = Items(runtime.db, runtime.storage, settings.presign_expiry_seconds)
+    runtime.apply_once("metadata-upload-completed", items.upload_completed)
+    runtime.apply_once("metadata-job-completed", items.job_completed)
+    runtime.apply_once("metadata-replica-stored", items.replica_stored)
+    runtime.state["items"] = items
+    return create_app(NAME, __version__, [v1.router], lifespan=runtime.lifespan, checks=runtime.checks())

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from shoebox_lib.db import Migrations
+from shoebox_lib.runtime import Runtime
+from shoebox_lib.settings import Settings, get_settings
+from shoebox_lib.web import ServiceApp, create_app
+
+from shoebox_replicator import __version__
+from shoebox_replicator.copier import Copier
+from shoebox_replicator.models import SCHEMA, Base
+
+NAME = "replicator"
+MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrations")
+
+
+def create_service(settings: Settings | None = None) -> ServiceApp:
+    settings = settings or get_settings()
+    runtime = Runtime(settings, NAME, Base.metadata)
+    assert runtime.storage is not None
+    copier = Copier(runtime.storage)
+    runtime.apply_once("replicator-item-stored", copier.replicate)
+    runtime.apply_once("replicator-variant-stored", copier.replicate)
+    runtime.state["copier"] = copier
+    return create_app(NAME, __version__, [], lifespan=runtime.lifespan, checks=runtime.checks())

@@ -1,0 +1,60 @@
+"""Copies every stored object from PRIMARY to the other tiers, streaming, and verifies each copy."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from prometheus_client import Counter
+from shoebox_lib.bus import emit
+from shoebox_lib.errors import NotFound
+from shoebox_lib.events import ItemStored, ReplicaStored, VariantStored
+from shoebox_lib.settings import Tier
+from shoebox_lib.storage import Storage
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shoebox_replicator.models import BUS, ObjectCopy
+
+log = logging.getLogger(__name__)
+
+COPIED_BYTES = Counter("shoebox_replicated_bytes_total", "Bytes copied to other tiers", ["tier"])
+
+
+class ReplicationFailed(Exception):
+    """A copy that does not match its source; the event is retried."""
+
+
+class Copier:
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    @property
+    def targets(self) -> list[Tier]:
+        return [tier for tier in self.storage.tiers if tier != "primary"]
+
+    async def replicate(self, session: AsyncSession, event: ItemStored | VariantStored) -> None:
+        """Copy the object to every other tier that lacks a verified copy; record and announce each."""
+        source = self.storage.primary
+        original = await source.head(event.object_key)
+        if original is None:
+            raise NotFound(f"{event.object_key} is not in PRIMARY (yet)")
+        for tier in self.targets:
+            known = await session.get(ObjectCopy, (event.object_key, tier))
+            if known is not None and known.size == original.size:
+                continue
+            target = self.storage.tier(tier)
+            await target.put_stream(event.object_key, source.get_stream(event.object_key),
+                                    content_type=original.content_type)
+            copy = await target.head(event.object_key)
+            if copy is None or copy.size != original.size:
+                raise ReplicationFailed(f"copy of {event.object_key} in {tier} does not match its source")
+            COPIED_BYTES.labels(tier).inc(copy.size)
+            now = datetime.now(UTC)
+            values = dict(object_key=event.object_key, tier=tier, size=copy.size, etag=copy.etag,
+                          item_id=event.item_id, owner_id=event.owner_id, copied_at=now, verified_at=now)
+            await session.execute(insert(ObjectCopy).values(**values).on_conflict_do_update(
+                index_elements=[ObjectCopy.object_key, ObjectCopy.tier], set_=values,
+            ))
+            await emit(session, BUS, ReplicaStored(object_key=event.object_key, tier=tier, size=copy.size,
+                                                   item_id=event.item_id))

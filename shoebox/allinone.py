@@ -1,0 +1,95 @@
+"""The whole system in one ASGI app: every service's app behind one port, routed by `routing`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from shoebox_lib.settings import Settings
+from shoebox_lib.web import ServiceApp
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shoebox import routing
+
+
+def build_services(settings: Settings) -> dict[str, ServiceApp]:
+    from shoebox_auth.app import create_service as auth
+    from shoebox_compute.app import create_service as compute
+    from shoebox_metadata.app import create_service as metadata
+    from shoebox_replicator.app import create_service as replicator
+    from shoebox_uploads.app import create_service as uploads
+
+    return {
+        "auth": auth(settings), "metadata": metadata(settings), "uploads": uploads(settings),
+        "replicator": replicator(settings), "compute": compute(settings),
+    }
+
+
+async def _json(send: Send, status: int, body: object) -> None:
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+class AllInOne:
+    def __init__(self, services: dict[str, ServiceApp], dataplane: ASGIApp | None = None) -> None:
+        self.services = services
+        self.apps: dict[str, ASGIApp] = {name: s.app for name, s in services.items()}
+        if dataplane is not None:
+            self.apps[routing.DATAPLANE] = dataplane
+
+    @asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        # auth first: the others verify tokens against its keys.
+        async with AsyncExitStack() as stack:
+            for service in self.services.values():
+                await stack.enter_async_context(service.app.router.lifespan_context(service.app))
+            yield
+
+    async def health(self) -> tuple[bool, dict[str, object]]:
+        names = list(self.services)
+        results = await asyncio.gather(*(self.services[n].health() for n in names))
+        report = {n: {"status": "ok" if ok else "failing", "checks": checks}
+                  for n, (ok, checks) in zip(names, results, strict=True)}
+        return all(ok for ok, _ in results), report
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        if path in ("/healthz", "/ping"):
+            ok, report = await self.health() if path == "/healthz" else (True, {})
+            await _json(send, 200 if ok else 503, {"status": "ok" if ok else "failing", "services": report})
+            return
+        target = routing.split_service_path(path)
+        if target is not None:
+            name, rest = target
+            scope = {**scope, "path": rest, "raw_path": rest.encode()}
+            await self.apps[name](scope, receive, send)
+            return
+        owner = routing.owner_of(path)
+        if owner is None or owner not in self.apps:
+            await _json(send, 404, {"error": "NOT_FOUND", "message": f"No route for {path}"})
+            return
+        await self.apps[owner](scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        stack = AsyncExitStack()
+        try:
+            await stack.enter_async_context(self.lifespan())
+        except BaseException as exc:
+            await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+            raise
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        assert message["type"] == "lifespan.shutdown"
+        await stack.aclose()
+        await send({"type": "lifespan.shutdown.complete"})

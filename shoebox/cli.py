@@ -1,0 +1,67 @@
+"""The `shoebox` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from shoebox import routing
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="shoebox", description="Self-hostable media storage")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser("dev", help="run the whole system on one machine, behind one port")
+    dev.add_argument("--data-dir", type=Path, default=Path(".shoebox"))
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--host", default="127.0.0.1")
+
+    serve = commands.add_parser("serve", help="run one service alone, as a container would")
+    serve.add_argument("service", choices=[*routing.SERVICES, routing.DATAPLANE])
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="0.0.0.0")
+
+    migrate = commands.add_parser("migrate", help="run database migrations (all services, or one)")
+    migrate.add_argument("service", nargs="?", choices=routing.SERVICES)
+
+    args = parser.parse_args(argv)
+    if args.command == "dev":
+        from shoebox.dev import run_dev
+
+        run_dev(args.data_dir, args.port, args.host)
+    elif args.command == "serve":
+        _serve(args.service, args.host, args.port)
+    elif args.command == "migrate":
+        _migrate(args.service)
+
+
+def _serve(service: str, host: str, port: int) -> None:
+    import uvicorn
+    from shoebox_lib.logs import configure_logging
+    from shoebox_lib.settings import get_settings
+
+    from shoebox.services import factory
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if service == routing.DATAPLANE:
+        from shoebox_lib.storage.dataplane import dataplane_app
+
+        app = dataplane_app(settings)
+    else:
+        app = factory(service)(settings).app
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+def _migrate(service: str | None) -> None:
+    from shoebox_lib.settings import get_settings
+
+    from shoebox.services import migrate_all, migrations
+
+    settings = get_settings()
+    if service:
+        migrations(service).upgrade(settings.database_url)
+    else:
+        asyncio.run(migrate_all(settings))

@@ -1,0 +1,102 @@
+"""`shoebox dev`: the whole system on one machine, on embedded parts unless real ones are configured."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from pathlib import Path
+
+import asyncpg
+import uvicorn
+from shoebox_lib.embedded import EmbeddedNats, EmbeddedPostgres
+from shoebox_lib.logs import configure_logging
+from shoebox_lib.settings import Settings
+
+from shoebox.allinone import AllInOne, build_services
+from shoebox.services import migrate_all
+
+log = logging.getLogger("shoebox.dev")
+
+DATABASE = "shoebox"
+
+
+def _configured(name: str) -> bool:
+    return bool(os.environ.get(f"SHOEBOX_{name.upper()}"))
+
+
+def _installation_secret(data_dir: Path) -> str:
+    """A random secret per data directory, so even a development install signs URLs with its own key."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+async def _ensure_database(server_url: str, name: str) -> str:
+    conn = await asyncpg.connect(server_url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+class DevStack:
+    """Starts what is not configured (PostgreSQL, NATS), stops it again in reverse order."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self.postgres: EmbeddedPostgres | None = None
+        self.nats: EmbeddedNats | None = None
+
+    def settings(self) -> Settings:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        overrides: dict[str, object] = {"data_dir": self.data_dir}
+        if not _configured("secret_key"):
+            overrides["secret_key"] = _installation_secret(self.data_dir)
+        url = f"http://127.0.0.1:{self.port}"
+        for name in ("public_url", "auth_url", "metadata_url"):
+            if not _configured(name):
+                overrides[name] = url
+        if not _configured("database_url"):
+            self.postgres = EmbeddedPostgres(self.data_dir / "postgres")
+            server = self.postgres.start()
+            overrides["database_url"] = asyncio.run(_ensure_database(server, DATABASE))
+        if not _configured("nats_url"):
+            self.nats = EmbeddedNats(self.data_dir / "nats")
+            overrides["nats_url"] = self.nats.start()
+        return Settings(**overrides)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        if self.nats:
+            self.nats.stop()
+        if self.postgres:
+            self.postgres.stop()
+
+
+def run_dev(data_dir: Path, port: int, host: str = "127.0.0.1") -> None:
+    stack = DevStack(data_dir, port)
+    try:
+        settings = stack.settings()
+        configure_logging(settings.log_level)
+        asyncio.run(migrate_all(settings))
+        app = build_app(settings)
+        log.info("shoebox is starting on http://%s:%d (data in %s)", host, port, stack.data_dir)
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
+                    timeout_graceful_shutdown=10)
+    finally:
+        stack.stop()
+
+
+def build_app(settings: Settings) -> AllInOne:
+    dataplane = None
+    if settings.storage_driver == "filesystem":
+        from shoebox_lib.storage.dataplane import dataplane_app
+
+        dataplane = dataplane_app(settings)
+    return AllInOne(build_services(settings), dataplane)
