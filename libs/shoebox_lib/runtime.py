@@ -11,11 +11,10 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_lib.auth.verifier import JwksSource, TokenVerifier
-from shoebox_lib.bus import Bus, BusTables, Consumer, Handler, OutboxRelay, bus_tables, handle_once
+from shoebox_lib.bus import Bus, BusTables, Consumer, Handler, OutboxRelay, handle_once
 from shoebox_lib.bus.topology import CONSUMERS
 from shoebox_lib.db import Database
 from shoebox_lib.events import Envelope
@@ -29,12 +28,12 @@ Task = Callable[[], Awaitable[None]]
 
 
 class Runtime:
-    def __init__(self, settings: Settings, name: str, metadata: MetaData, *, storage: bool = True) -> None:
+    def __init__(self, settings: Settings, name: str, tables: BusTables, *, storage: bool = True) -> None:
         settings.check_production()
         self.settings = settings
         self.name = name
         self.db = Database(settings.database_url, pool_size=settings.database_pool_size)
-        self.tables: BusTables = bus_tables(metadata)
+        self.tables = tables
         self.bus = Bus(settings)
         self.storage = Storage.from_settings(settings) if storage else None
         self.http = httpx.AsyncClient(timeout=settings.internal_timeout_seconds)

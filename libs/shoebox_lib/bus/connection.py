@@ -85,5 +85,7 @@ class Bus:
         await self._nc.flush(timeout=2)
 
     async def close(self) -> None:
+        # Not drain(): our pull fetchers are already cancelled, and drain would wait on them. Anything
+        # fetched but not acked is redelivered, which consumers are built for.
         if self._nc is not None and not self._nc.is_closed:
-            await self._nc.drain()
+            await self._nc.close()

@@ -170,7 +170,8 @@ class S3Driver(StorageDriver):
             if _code(exc) in _MISSING:
                 raise NotFound(f"no object {key!r} in bucket {self.bucket!r}") from None
             raise
-        async with found["Body"] as body:
+        body = found["Body"]
+        async with body:  # entering yields the raw HTTP response; the body is what reads in chunks
             async for chunk in body.iter_chunks(chunk_size):
                 yield chunk
 

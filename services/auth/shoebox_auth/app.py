@@ -11,7 +11,7 @@ from shoebox_lib.web import ServiceApp, create_app
 from shoebox_auth import __version__
 from shoebox_auth.api import cl, keys
 from shoebox_auth.keys import KeyRing, LocalKeySource
-from shoebox_auth.models import SCHEMA, Base
+from shoebox_auth.models import BUS, SCHEMA
 from shoebox_auth.service import AuthService
 
 NAME = "auth"
@@ -20,7 +20,7 @@ MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrat
 
 def create_service(settings: Settings | None = None) -> ServiceApp:
     settings = settings or get_settings()
-    runtime = Runtime(settings, NAME, Base.metadata, storage=False)
+    runtime = Runtime(settings, NAME, BUS, storage=False)
     ring = KeyRing(runtime.db, settings)
     runtime.verifier = TokenVerifier(settings, LocalKeySource(ring))
     auth = AuthService(runtime.db, ring, settings)

@@ -9,7 +9,7 @@ from shoebox_lib.web import ServiceApp, create_app
 
 from shoebox_compute import __version__
 from shoebox_compute.broker import Broker
-from shoebox_compute.models import SCHEMA, Base
+from shoebox_compute.models import BUS, SCHEMA
 from shoebox_compute.workers import BUILT_IN, BuiltInWorker
 
 NAME = "compute"
@@ -18,7 +18,7 @@ MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrat
 
 def create_service(settings: Settings | None = None) -> ServiceApp:
     settings = settings or get_settings()
-    runtime = Runtime(settings, NAME, Base.metadata)
+    runtime = Runtime(settings, NAME, BUS)
     assert runtime.storage is not None
     broker = Broker()
     runtime.apply_once("compute-item-stored", broker.on_item_stored)

@@ -10,7 +10,7 @@ from shoebox_lib.web import ServiceApp, create_app
 from shoebox_metadata import __version__
 from shoebox_metadata.api import v1
 from shoebox_metadata.items import Items
-from shoebox_metadata.models import SCHEMA, Base
+from shoebox_metadata.models import BUS, SCHEMA
 
 NAME = "metadata"
 MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrations")
@@ -18,7 +18,7 @@ MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrat
 
 def create_service(settings: Settings | None = None) -> ServiceApp:
     settings = settings or get_settings()
-    runtime = Runtime(settings, NAME, Base.metadata)
+    runtime = Runtime(settings, NAME, BUS)
     assert runtime.storage is not None
     items = Items(runtime.db, runtime.storage, settings.presign_expiry_seconds)
     runtime.apply_once("metadata-upload-completed", items.upload_completed)

@@ -9,7 +9,7 @@ from shoebox_lib.web import ServiceApp, create_app
 
 from shoebox_replicator import __version__
 from shoebox_replicator.copier import Copier
-from shoebox_replicator.models import SCHEMA, Base
+from shoebox_replicator.models import BUS, SCHEMA
 
 NAME = "replicator"
 MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrations")
@@ -17,7 +17,7 @@ MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrat
 
 def create_service(settings: Settings | None = None) -> ServiceApp:
     settings = settings or get_settings()
-    runtime = Runtime(settings, NAME, Base.metadata)
+    runtime = Runtime(settings, NAME, BUS)
     assert runtime.storage is not None
     copier = Copier(runtime.storage)
     runtime.apply_once("replicator-item-stored", copier.replicate)

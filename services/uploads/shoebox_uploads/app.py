@@ -10,7 +10,7 @@ from shoebox_lib.web import ServiceApp, create_app
 from shoebox_uploads import __version__
 from shoebox_uploads.api import v1
 from shoebox_uploads.metadata_client import MetadataClient
-from shoebox_uploads.models import SCHEMA, Base
+from shoebox_uploads.models import BUS, SCHEMA
 from shoebox_uploads.sessions import Uploads
 
 NAME = "uploads"
@@ -19,7 +19,7 @@ MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrat
 
 def create_service(settings: Settings | None = None) -> ServiceApp:
     settings = settings or get_settings()
-    runtime = Runtime(settings, NAME, Base.metadata)
+    runtime = Runtime(settings, NAME, BUS)
     assert runtime.storage is not None
     metadata = MetadataClient(runtime.http, settings.metadata_url)
     runtime.state["uploads"] = Uploads(runtime.db, runtime.storage, metadata, settings.presign_expiry_seconds)

@@ -1,0 +1,33 @@
+"""Fixtures shared by every test directory: the whole system, running in-process on a real port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from shoebox_lib.embedded import free_port
+from shoebox_lib.settings import Settings
+
+from shoebox.testing import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSystem, run_system
+
+
+@pytest.fixture
+def system_settings(make_settings: Callable[..., Settings]) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        url = f"http://127.0.0.1:{free_port()}"
+        return make_settings(public_url=url, auth_url=url, metadata_url=url, admin_email=ADMIN_EMAIL,
+                             admin_password=ADMIN_PASSWORD, **overrides)
+
+    return make
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+async def system(request: pytest.FixtureRequest, system_settings: Callable[..., Settings]
+                 ) -> AsyncIterator[RunningSystem]:
+    """The whole system on one port, on each storage driver."""
+    overrides: dict[str, Any] = {}
+    if request.param == "s3":
+        overrides = request.getfixturevalue("s3_settings")
+    async with run_system(system_settings(**overrides)) as running:
+        yield running
