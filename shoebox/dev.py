@@ -6,7 +6,9 @@ import asyncio
 import logging
 import os
 import secrets
+import signal
 from pathlib import Path
+from types import FrameType
 
 import asyncpg
 import uvicorn
@@ -79,7 +81,15 @@ class DevStack:
             self.postgres.stop()
 
 
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def run_dev(data_dir: Path, port: int, host: str = "127.0.0.1") -> None:
+    # uvicorn handles Ctrl-C and SIGTERM while it serves, then restores these handlers and re-raises the
+    # signal; ours turn it into a normal exit, so the embedded PostgreSQL and NATS below are stopped too.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _exit_cleanly)
     stack = DevStack(data_dir, port)
     try:
         settings = stack.settings()

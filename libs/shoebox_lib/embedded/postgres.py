@@ -44,8 +44,8 @@ def _ensure_system_user() -> pwd.struct_passwd:
 
 
 def _open_path_to(path: Path) -> None:
-    """Let the unprivileged server traverse every directory down to `path`."""
-    for parent in [path, *path.parents]:
+    """Let the unprivileged server traverse every directory above `path` (not `path`: it stays 0700)."""
+    for parent in path.parents:
         mode = parent.stat().st_mode
         parent.chmod(mode | stat.S_IXOTH | stat.S_IXGRP)
 
@@ -82,7 +82,7 @@ class EmbeddedPostgres:
         entry = _ensure_system_user()
         self._user = SYSTEM_USER
         _open_path_to(self.data_dir)
-        _open_path_to(install_dir())
+        _open_path_to(install_dir() / "bin")
         if not os.stat(_bin("postgres")).st_mode & stat.S_IXOTH:
             _open_tree(install_dir())
         if self.data_dir.stat().st_uid == entry.pw_uid:

@@ -1,0 +1,3 @@
+from shoebox.cli import main
+
+main()

@@ -1,0 +1,105 @@
+"""`shoebox dev` as a person runs it: embedded PostgreSQL and NATS, filesystem storage, one port.
+
+Starts, serves an upload end to end, stops on SIGTERM, starts again on the same data directory and
+still has the account, the image, its thumbnail and its replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from flow import bearer, fetch_variant, make_png, upload, wait_processed
+from shoebox_lib.embedded import free_port
+
+ADMIN = "admin@shoebox.local"
+
+
+@contextmanager
+def shoebox_dev(data_dir: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shoebox", "dev", "--data-dir", str(data_dir), "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:  # a failed test: still stop cleanly, so no PostgreSQL or NATS is orphaned
+            proc.terminate()
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+async def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> tuple[float, dict[str, object]]:
+    started = time.monotonic()
+    async with httpx.AsyncClient(timeout=5) as client:
+        async with asyncio.timeout(120):
+            while True:
+                assert proc.poll() is None, log.read_text()[-4000:]
+                try:
+                    response = await client.get(f"{url}/healthz")
+                    if response.status_code == 200:
+                        return time.monotonic() - started, response.json()
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(60)
+
+
+async def test_dev_runs_everything_on_one_port_and_keeps_data_across_restarts(tmp_path: Path) -> None:
+    data_dir, log = tmp_path / "data", tmp_path / "dev.log"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    with shoebox_dev(data_dir, port, log) as proc:
+        seconds, health = await wait_healthy(url, proc, log)
+        print(f"shoebox dev healthy after {seconds:.1f}s")  # the README's figure comes from here
+        assert set(health["services"]) == {"auth", "metadata", "uploads", "replicator", "compute"}  # type: ignore[arg-type]
+        found = re.search(rf"{re.escape(ADMIN)} / password: (\S+)", log.read_text())
+        assert found, "the generated admin password is printed on first start"
+        password = found.group(1)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            login = await client.post("/auth/token", data={"username": ADMIN, "password": password})
+            assert login.status_code == 200, login.text
+            token = login.json()["access_token"]
+            data = make_png(320, 200)
+            uploaded = await upload(client, token, data)
+            before = await wait_processed(client, token, uploaded.image_id)
+            thumb = await fetch_variant(client, token, uploaded.image_id, "thumb")
+        assert stop(proc) == 0, log.read_text()[-4000:]
+
+    first_log = log.read_text()
+    with shoebox_dev(data_dir, port, log) as proc:
+        await wait_healthy(url, proc, log)
+        assert log.read_text()[len(first_log):].count("password:") == 0, "the password is shown once only"
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            login = await client.post("/auth/token", data={"username": ADMIN, "password": password})
+            assert login.status_code == 200, login.text
+            token = login.json()["access_token"]
+            after = (await client.get(f"/v1/images/{uploaded.image_id}", headers=bearer(token))).json()
+            assert after == before
+            assert await fetch_variant(client, token, uploaded.image_id, "original") == data
+            assert await fetch_variant(client, token, uploaded.image_id, "thumb") == thumb
+        assert stop(proc) == 0, log.read_text()[-4000:]
+    # The replica is a real second copy on disk, in the SECONDARY tier's own directory.
+    key = uploaded.complete["original_object_key"]
+    secondary = [p for p in (data_dir / "storage").glob(f"shoebox-secondary/{key}") if p.is_file()]
+    assert [p.read_bytes() for p in secondary] == [data]
