@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from shoebox_lib.settings import Settings
 from shoebox_lib.web import ServiceApp
@@ -49,7 +50,7 @@ class AllInOne:
                 await stack.enter_async_context(service.app.router.lifespan_context(service.app))
             yield
 
-    async def health(self) -> tuple[bool, dict[str, object]]:
+    async def health(self) -> tuple[bool, dict[str, Any]]:
         names = list(self.services)
         results = await asyncio.gather(*(self.services[n].health() for n in names))
         report = {n: {"status": "ok" if ok else "failing", "checks": checks}

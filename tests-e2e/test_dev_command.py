@@ -49,7 +49,7 @@ async def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> tu
     async with httpx.AsyncClient(timeout=5) as client:
         async with asyncio.timeout(120):
             while True:
-                assert proc.poll() is None, log.read_text()[-4000:]
+                assert proc.poll() is None, tail(log)
                 try:
                     response = await client.get(f"{url}/healthz")
                     if response.status_code == 200:
@@ -57,6 +57,10 @@ async def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> tu
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.2)
+
+
+def tail(log: Path) -> str:
+    return tail(log)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:
@@ -84,7 +88,7 @@ async def test_dev_runs_everything_on_one_port_and_keeps_data_across_restarts(tm
             uploaded = await upload(client, token, data)
             before = await wait_processed(client, token, uploaded.image_id)
             thumb = await fetch_variant(client, token, uploaded.image_id, "thumb")
-        assert stop(proc) == 0, log.read_text()[-4000:]
+        assert stop(proc) == 0, tail(log)
 
     first_log = log.read_text()
     with shoebox_dev(data_dir, port, log) as proc:
@@ -98,7 +102,7 @@ async def test_dev_runs_everything_on_one_port_and_keeps_data_across_restarts(tm
             assert after == before
             assert await fetch_variant(client, token, uploaded.image_id, "original") == data
             assert await fetch_variant(client, token, uploaded.image_id, "thumb") == thumb
-        assert stop(proc) == 0, log.read_text()[-4000:]
+        assert stop(proc) == 0, tail(log)
     # The replica is a real second copy on disk, in the SECONDARY tier's own directory.
     key = uploaded.complete["original_object_key"]
     secondary = [p for p in (data_dir / "storage").glob(f"shoebox-secondary/{key}") if p.is_file()]

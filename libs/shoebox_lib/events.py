@@ -23,6 +23,11 @@ class Payload(BaseModel):
         """Subject below the installation's prefix."""
         return f"events.{self.event_type}"
 
+    @classmethod
+    def subject_pattern(cls) -> str:
+        """The subject, with any field it is made of in angle brackets (for the schemas)."""
+        return f"events.{cls.event_type}"
+
 
 class Envelope(BaseModel):
     id: uuid.UUID = Field(default_factory=uuid.uuid4)
@@ -95,6 +100,10 @@ class WorkRequested(Payload):
 
     def subject(self) -> str:
         return f"work.{self.task_type}"
+
+    @classmethod
+    def subject_pattern(cls) -> str:
+        return "work.<task_type>"
 
 
 class JobCompleted(Payload):

@@ -20,8 +20,7 @@ def schemas() -> dict[str, dict[str, Any]]:
     for payload in ALL_PAYLOADS:
         schema = payload.model_json_schema()
         schema["x-event-type"] = payload.event_type
-        # The subject below the installation's prefix, with any field it is made of in angle brackets.
-        schema["x-subject"] = "<prefix>." + payload.model_construct(task_type="<task_type>").subject()
+        schema["x-subject"] = "<prefix>." + payload.subject_pattern()
         found[f"{payload.event_type}.json"] = schema
     return found
 

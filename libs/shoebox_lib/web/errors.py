@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,7 +25,7 @@ _HTTP_CODES = {
 
 
 def _respond(request: Request, status: int, code: str, message: str,
-             details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None,
+             details: list[dict[str, Any]] | None = None, headers: Mapping[str, str] | None = None,
              cl_detail: Any = None) -> JSONResponse:
     face = face_for_path(request.url.path)
     body = face.render(status, code, message, request_id_var.get(), details)

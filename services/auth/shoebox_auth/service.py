@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shoebox_lib.db import Database
-from shoebox_lib.errors import Conflict, NotFound, Unauthenticated
+from shoebox_lib.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from shoebox_lib.settings import Settings
 from sqlalchemy import func, or_, select, text
 
@@ -40,9 +40,10 @@ class AuthService:
                           is_admin: bool = False, permissions: list[str] | None = None) -> User:
         password_hash = await hash_password(password)
         async with self.db.transaction() as session:
-            clash = await session.execute(select(User.id).where(or_(
-                User.email == email if email else False, User.username == username if username else False,
-            )))
+            if not (email or username):
+                raise InvalidInput("An email or a username is required")
+            taken = [column == value for column, value in ((User.email, email), (User.username, username)) if value]
+            clash = await session.execute(select(User.id).where(or_(*taken)))
             if clash.first() is not None:
                 raise Conflict("Username already registered")
             user = User(email=email, username=username, password_hash=password_hash, is_admin=is_admin,
