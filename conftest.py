@@ -31,3 +31,10 @@ async def system(request: pytest.FixtureRequest, system_settings: Callable[..., 
         overrides = request.getfixturevalue("s3_settings")
     async with run_system(system_settings(**overrides)) as running:
         yield running
+
+
+@pytest.fixture
+async def api(system_settings: Callable[..., Settings]) -> AsyncIterator[RunningSystem]:
+    """The whole system on the filesystem driver, for tests of the API rather than of storage."""
+    async with run_system(system_settings()) as running:
+        yield running

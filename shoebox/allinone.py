@@ -10,6 +10,8 @@ from typing import Any
 
 from shoebox_lib.settings import Settings
 from shoebox_lib.web import ServiceApp
+from shoebox_lib.web.faces import face_for_path
+from shoebox_lib.web.request_id import RequestIdMiddleware, request_id_var
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shoebox import routing
@@ -39,6 +41,7 @@ class AllInOne:
     def __init__(self, services: dict[str, ServiceApp], dataplane: ASGIApp | None = None) -> None:
         self.services = services
         self.apps: dict[str, ASGIApp] = {name: s.app for name, s in services.items()}
+        self._with_request_id = RequestIdMiddleware(self._route)
         if dataplane is not None:
             self.apps[routing.DATAPLANE] = dataplane
 
@@ -58,6 +61,9 @@ class AllInOne:
         return all(ok for ok, _ in results), report
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._with_request_id(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
@@ -76,7 +82,8 @@ class AllInOne:
             return
         owner = routing.owner_of(path)
         if owner is None or owner not in self.apps:
-            await _json(send, 404, {"error": "NOT_FOUND", "message": f"No route for {path}"})
+            body = face_for_path(path).render(404, "NOT_FOUND", f"No route for {path}", request_id_var.get())
+            await _json(send, 404, body)
             return
         await self.apps[owner](scope, receive, send)
 

@@ -104,6 +104,7 @@ def run_dev(data_dir: Path, port: int, host: str = "127.0.0.1") -> None:
 
 
 def build_app(settings: Settings) -> AllInOne:
+    """The one-port app; every response, the router's own included, carries a request id."""
     dataplane = None
     if settings.storage_driver == "filesystem":
         from shoebox_lib.storage.dataplane import dataplane_app

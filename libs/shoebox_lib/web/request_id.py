@@ -23,7 +23,8 @@ class RequestIdMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # Not http, or an outer layer (the all-in-one router) already gave this request its id.
+        if scope["type"] != "http" or "request_id" in scope.get("state", {}):
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")

@@ -1,0 +1,359 @@
+"""The nginx gateway, generated from `routing` so that it and the all-in-one process route alike.
+
+`python -m shoebox.gateway` prints the configuration for docker-compose's service names;
+`python -m shoebox.gateway --write` rewrites the committed `deploy/nginx/nginx.conf` and
+`deploy/k8s/50-gateway.yaml` (a test fails while either is stale).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from shoebox import routing
+
+LISTEN = 8080
+SERVICE_PORT = 8000
+COMPOSE_UPSTREAMS: dict[str, str] = {name: f"{name}:{SERVICE_PORT}" for name in routing.SERVICES}
+# Kubernetes Services carry the same names in the shoebox namespace, so one file serves both.
+K8S_UPSTREAMS = COMPOSE_UPSTREAMS
+
+NGINX_CONF = Path("deploy/nginx/nginx.conf")
+K8S_GATEWAY = Path("deploy/k8s/50-gateway.yaml")
+NGINX_IMAGE = "nginx:1.27-alpine"
+
+# Bytes pass through these routes by design (the data plane, and the CL face's upload through the API,
+# `/entity` being its older alias), so they take bodies of any size; elsewhere bodies are JSON.
+UNLIMITED_BODY = frozenset({"/_storage", "/entities", "/entity"})
+BODY_LIMIT = "16m"
+
+# What the services accept as a caller's request id (shoebox_lib.web.request_id): the gateway passes
+# on exactly what they would keep, so the id it logs and echoes is the one in their logs and bodies.
+_SANE_REQUEST_ID = "^[A-Za-z0-9._:-]{1,128}$"
+_UPSTREAM = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):[0-9]{1,5}$")
+_REGEX_SPECIAL = set("\\^$.|?*+()[]{}")
+_PLAIN_PATH = re.compile(r"^/[A-Za-z0-9/._-]*$")
+
+
+def _upstream_name(service: str) -> str:
+    return f"shoebox_{service}"
+
+
+def location_regex(prefix: str) -> str:
+    """The PCRE that matches what `routing` says `prefix` owns: itself, or it continued at `/` or `:`."""
+    if not _PLAIN_PATH.match(prefix):
+        # Anything else could break out of the quoted nginx string, or mean something to PCRE we did
+        # not escape; refuse rather than generate a gateway that routes differently.
+        raise ValueError(f"route prefix {prefix!r} has characters the gateway generator does not handle")
+    escaped = "".join("\\" + ch if ch in _REGEX_SPECIAL else ch for ch in prefix)
+    return f"^{escaped}(?:[/:]|$)"
+
+
+def _routes_longest_first() -> list[tuple[str, str]]:
+    # nginx tries regex locations in the order written and takes the first match; longest first gives
+    # routing's "longest prefix wins". Two prefixes of one length never match one path, so the name
+    # only breaks ties to keep the output stable.
+    return sorted(routing.ROUTES.items(), key=lambda item: (-len(item[0]), item[0]))
+
+
+def _check_upstreams(upstreams: dict[str, str]) -> None:
+    known = {*routing.SERVICES, routing.DATAPLANE}
+    unknown = set(upstreams) - known
+    if unknown:
+        raise ValueError(f"unknown upstreams {sorted(unknown)}; known: {sorted(known)}")
+    missing = set(routing.SERVICES) - set(upstreams)
+    if missing:
+        raise ValueError(f"the gateway fronts every service; missing upstreams {sorted(missing)}")
+    for name, address in upstreams.items():
+        if not _UPSTREAM.match(address):
+            raise ValueError(f"upstream {name}={address!r} is not host:port")
+
+
+def _indent(lines: Iterable[str], depth: int) -> list[str]:
+    pad = "    " * depth
+    return [pad + line if line else "" for line in lines]
+
+
+def _upstream_blocks(upstreams: dict[str, str]) -> list[str]:
+    lines: list[str] = []
+    for name in [*routing.SERVICES, routing.DATAPLANE]:
+        if name not in upstreams:
+            continue
+        lines += [
+            f"upstream {_upstream_name(name)} {{",
+            f"    server {upstreams[name]};",
+            "    keepalive 16;",
+            "}",
+            "",
+        ]
+    return lines
+
+
+def _route_location(prefix: str, service: str) -> list[str]:
+    body = [f"proxy_pass http://{_upstream_name(service)};"]
+    if prefix in UNLIMITED_BODY:
+        body += [
+            "client_max_body_size 0;",
+            # Downloads stream too, instead of spilling large bodies to the gateway's disk.
+            "proxy_buffering off;",
+            # The service answers after the last byte has gone on to storage.
+            "proxy_read_timeout 300s;",
+        ]
+    return [f'location ~ "{location_regex(prefix)}" {{', *_indent(body, 1), "}"]
+
+
+def _route_locations(upstreams: dict[str, str]) -> list[str]:
+    lines: list[str] = []
+    for prefix, service in _routes_longest_first():
+        if service not in upstreams:
+            # Only the data plane can be absent (S3 deployments have none): its paths get the 404.
+            lines.append(f"# {prefix} -> {service}: no upstream given, answered by the 404 below")
+            continue
+        lines += _route_location(prefix, service)
+    return lines
+
+
+def _service_locations(upstreams: dict[str, str]) -> list[str]:
+    lines: list[str] = [
+        "# /services/<name>/<path> reaches one service's own /ping, /healthz (its readiness: database,",
+        "# bus, storage), /version and /metrics. ^~ keeps the route regexes from looking at these paths.",
+    ]
+    for name in routing.SERVICES:
+        lines += [
+            f"location ^~ {routing.SERVICE_PREFIX}{name}/ {{",
+            # The URI on proxy_pass replaces the matched prefix: /services/auth/healthz -> /healthz.
+            f"    proxy_pass http://{_upstream_name(name)}/;",
+            "}",
+        ]
+    return lines
+
+
+def _json_return(status: int, body: str) -> list[str]:
+    return ["default_type application/json;", f"return {status} '{body}';"]
+
+
+def _gateway_locations() -> list[str]:
+    return [
+        "# The gateway's own liveness. nginx cannot aggregate the services' readiness into one answer;",
+        "# that is /services/<name>/healthz, one per service.",
+        "location = /healthz {",
+        *_indent(_json_return(200, '{"status":"ok","service":"gateway"}'), 1),
+        "}",
+        "location = /ping {",
+        *_indent(_json_return(200, '{"status":"ok","service":"gateway"}'), 1),
+        "}",
+        "",
+        "# No prefix owns the path: the same answer the all-in-one process gives.",
+        "location / {",
+        *_indent(_json_return(404, '{"error":"NOT_FOUND","message":"No route for this path"}'), 1),
+        "}",
+        "",
+        "location @too_large {",
+        *_indent(_json_return(413, f'{{"error":"PAYLOAD_TOO_LARGE","message":"Request bodies here are '
+                                   f'limited to {BODY_LIMIT}"}}'), 1),
+        "}",
+        "location @unavailable {",
+        *_indent(_json_return(502, '{"error":"UNAVAILABLE","message":"The service is not answering"}'), 1),
+        "}",
+    ]
+
+
+def _server_block(upstreams: dict[str, str], listen: int) -> list[str]:
+    settings = [
+        f"listen {listen};",
+        "",
+        # Decide on the path exactly as the service will see it (the all-in-one process does not
+        # merge slashes either), so both agree on who owns `//v1//uploads`: nobody.
+        "merge_slashes off;",
+        f"client_max_body_size {BODY_LIMIT};",
+        # Stream request bodies to the service as they arrive; never hold a whole upload here.
+        "proxy_request_buffering off;",
+        "proxy_http_version 1.1;",
+        # An empty Connection lets upstream connections be kept alive.
+        'proxy_set_header Connection "";',
+        "proxy_set_header Host $http_host;",
+        "proxy_set_header X-Request-ID $shoebox_request_id;",
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "proxy_set_header X-Forwarded-Proto $scheme;",
+        "proxy_set_header X-Forwarded-Host $http_host;",
+        # The services echo the id; hide theirs and add ours so every answer, the gateway's own
+        # 404/413/502 included, carries exactly one.
+        "proxy_hide_header X-Request-ID;",
+        "add_header X-Request-ID $shoebox_request_id always;",
+        "error_page 413 @too_large;",
+        "error_page 502 504 @unavailable;",
+        "",
+        *_gateway_locations(),
+        "",
+        *_service_locations(upstreams),
+        "",
+        "# One location per routing.ROUTES prefix, longest first.",
+        *_route_locations(upstreams),
+    ]
+    return ["server {", *_indent(settings, 1), "}"]
+
+
+def _http_block(upstreams: dict[str, str], listen: int, runtime_dir: str) -> list[str]:
+    settings = [
+        "default_type application/octet-stream;",
+        "server_tokens off;",
+        "sendfile on;",
+        "tcp_nodelay on;",
+        "keepalive_timeout 65s;",
+        "",
+        # Nothing under /var: the same file runs in the nginx image, read-only root or not, and in a test.
+        f"client_body_temp_path {runtime_dir}/nginx-client-body;",
+        f"proxy_temp_path {runtime_dir}/nginx-proxy;",
+        f"fastcgi_temp_path {runtime_dir}/nginx-fastcgi;",
+        f"uwsgi_temp_path {runtime_dir}/nginx-uwsgi;",
+        f"scgi_temp_path {runtime_dir}/nginx-scgi;",
+        "",
+        "# The caller's X-Request-ID when the services would accept it, else a new one.",
+        "map $http_x_request_id $shoebox_request_id {",
+        f'    "~{_SANE_REQUEST_ID}" $http_x_request_id;',
+        "    default $request_id;",
+        "}",
+        "",
+        "log_format shoebox_json escape=json",
+        "    '{\"time\":\"$time_iso8601\",\"service\":\"gateway\",\"request_id\":\"$shoebox_request_id\",'",
+        "    '\"remote\":\"$remote_addr\",\"method\":\"$request_method\",\"path\":\"$uri\",'",
+        "    '\"status\":$status,\"bytes_in\":$request_length,\"bytes_out\":$bytes_sent,'",
+        "    '\"seconds\":$request_time,\"upstream\":\"$upstream_addr\"}';",
+        "access_log /dev/stdout shoebox_json;",
+        "",
+        *_upstream_blocks(upstreams),
+        *_server_block(upstreams, listen),
+    ]
+    return ["http {", *_indent(settings, 1), "}"]
+
+
+def nginx_config(upstreams: dict[str, str], listen: int = LISTEN, *, runtime_dir: str = "/tmp") -> str:
+    """A complete nginx.conf (runnable with `nginx -c`) routing like `routing.owner_of`.
+
+    `upstreams` maps every service (and optionally the data plane) to its host:port; the pid file and
+    temporary files go to `runtime_dir`.
+    """
+    _check_upstreams(upstreams)
+    if not _PLAIN_PATH.match(runtime_dir):
+        raise ValueError(f"runtime_dir {runtime_dir!r} must be an absolute path without spaces or quotes")
+    lines = [
+        "# Generated by `python -m shoebox.gateway` from shoebox/routing.py. Do not edit by hand.",
+        # `auto` would count the host's CPUs, not the container's share; streaming is I/O-bound anyway.
+        "worker_processes 2;",
+        f"pid {runtime_dir}/nginx.pid;",
+        "error_log stderr warn;",
+        "",
+        "events {",
+        "    worker_connections 4096;",
+        "}",
+        "",
+        *_http_block(upstreams, listen, runtime_dir),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_literal(text: str, depth: int) -> list[str]:
+    pad = "  " * depth
+    return [pad + line if line else "" for line in text.splitlines()]
+
+
+def k8s_gateway_manifest(upstreams: dict[str, str] | None = None) -> str:
+    """The gateway for Kubernetes: the same nginx.conf in a ConfigMap, a Deployment and a Service.
+
+    The Ingress sends every path here rather than to the services: an Ingress `Prefix` path matches
+    whole path segments only, so it cannot say that `/v1/uploads` owns `/v1/uploads:resumable`, and
+    regex paths differ from one Ingress controller to the next.
+    """
+    conf = nginx_config(upstreams or K8S_UPSTREAMS)
+    digest = hashlib.sha256(conf.encode()).hexdigest()[:16]
+    manifest = f"""\
+# Generated by `python -m shoebox.gateway --write` from shoebox/routing.py. Do not edit by hand.
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: gateway-nginx
+  namespace: shoebox
+  labels: {{app.kubernetes.io/name: gateway, app.kubernetes.io/part-of: shoebox}}
+data:
+  nginx.conf: |
+{{conf}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: gateway
+  namespace: shoebox
+  labels: {{app.kubernetes.io/name: gateway, app.kubernetes.io/part-of: shoebox}}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app.kubernetes.io/name: gateway}}
+  template:
+    metadata:
+      labels: {{app.kubernetes.io/name: gateway, app.kubernetes.io/part-of: shoebox}}
+      annotations:
+        # A subPath mount never sees ConfigMap updates; a new digest rolls the pods instead.
+        shoebox/nginx-conf-sha256: "{digest}"
+    spec:
+      containers:
+        - name: nginx
+          image: {NGINX_IMAGE}
+          ports:
+            - {{name: http, containerPort: {LISTEN}}}
+          readinessProbe:
+            httpGet: {{path: /healthz, port: http}}
+            periodSeconds: 5
+          livenessProbe:
+            httpGet: {{path: /ping, port: http}}
+            periodSeconds: 10
+          resources:
+            requests: {{cpu: 50m, memory: 64Mi}}
+            limits: {{memory: 256Mi}}
+          volumeMounts:
+            - {{name: config, mountPath: /etc/nginx/nginx.conf, subPath: nginx.conf, readOnly: true}}
+      volumes:
+        - name: config
+          configMap: {{name: gateway-nginx}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: gateway
+  namespace: shoebox
+  labels: {{app.kubernetes.io/name: gateway, app.kubernetes.io/part-of: shoebox}}
+spec:
+  selector: {{app.kubernetes.io/name: gateway}}
+  ports:
+    - {{name: http, port: {LISTEN}, targetPort: http}}
+"""
+    return manifest.replace("{conf}", "\n".join(_yaml_literal(conf, 2)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m shoebox.gateway", description=__doc__.splitlines()[0])
+    parser.add_argument("--listen", type=int, default=LISTEN)
+    parser.add_argument("--dataplane", metavar="HOST:PORT",
+                        help="also route /_storage (the filesystem storage driver's data plane) here")
+    parser.add_argument("--k8s", action="store_true", help="print the Kubernetes gateway manifest instead")
+    parser.add_argument("--write", action="store_true",
+                        help=f"rewrite {NGINX_CONF} and {K8S_GATEWAY} below the current directory")
+    args = parser.parse_args(argv)
+    if args.write:
+        NGINX_CONF.write_text(nginx_config(COMPOSE_UPSTREAMS))
+        K8S_GATEWAY.write_text(k8s_gateway_manifest())
+        print(f"wrote {NGINX_CONF} and {K8S_GATEWAY}")
+        return
+    if args.k8s:
+        print(k8s_gateway_manifest(), end="")
+        return
+    upstreams = dict(COMPOSE_UPSTREAMS)
+    if args.dataplane:
+        upstreams[routing.DATAPLANE] = args.dataplane
+    print(nginx_config(upstreams, args.listen), end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,375 @@
+"""The generated nginx gateway routes every path where `routing` says, and the committed copies are fresh.
+
+The nginx tests run the real nginx in front of stub upstreams: the stubs stand in for the services only
+to report which one a request reached, what path it arrived with and which headers it carried.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import queue
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from shoebox_lib.embedded import free_port
+
+from shoebox import gateway, routing
+
+ROOT = Path(__file__).resolve().parents[1]
+MiB = 1024 * 1024
+GATEWAY_OWN = "gateway"  # what the gateway answers itself
+
+
+# The sample: every prefix, continued at `/` and `:`, and followed by a letter (which it does not own).
+
+
+def sample_paths() -> list[str]:
+    paths = ["/", "/healthz", "/ping", "/nowhere", "//v1//uploads", "/services/nobody/healthz"]
+    for prefix in routing.ROUTES:
+        paths += [prefix, f"{prefix}/x", f"{prefix}:x", f"{prefix}X"]
+    paths += [f"{routing.SERVICE_PREFIX}{name}{ops}" for name in routing.SERVICES for ops in sorted(routing.OPS_PATHS)]
+    return paths
+
+
+def expected_owner(path: str) -> str | None:
+    """Who answers `path` through the gateway: a service, the gateway itself, or nobody (None: 404)."""
+    target = routing.split_service_path(path)
+    if target is not None:
+        return target[0]
+    if path in ("/healthz", "/ping"):
+        return GATEWAY_OWN
+    return routing.owner_of(path)
+
+
+# Stub upstreams
+
+
+@dataclass
+class Seen:
+    service: str
+    path: str
+    headers: dict[str, str]
+
+
+class Stubs:
+    """One tiny HTTP server per upstream, each answering with its own name."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.started: queue.Queue[Seen] = queue.Queue()  # a request's headers have arrived
+        self.servers = {name: self._server(name) for name in names}
+        for server in self.servers.values():
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def _server(self, name: str) -> ThreadingHTTPServer:
+        stubs = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # nginx keeps upstream connections alive
+
+            def _answer(self) -> None:
+                seen = Seen(name, self.path, {k.lower(): v for k, v in self.headers.items()})
+                stubs.started.put(seen)
+                received = self._drain()
+                body = json.dumps({"service": name, "path": self.path, "headers": seen.headers,
+                                   "received": received}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("X-Request-ID", "stub-" + name)  # the gateway must hide this one
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _drain(self) -> int:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    return self._drain_chunked()
+                left = int(self.headers.get("Content-Length") or 0)
+                total = 0
+                while left:
+                    chunk = self.rfile.read(min(left, 256 * 1024))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+                    total += len(chunk)
+                return total
+
+            def _drain_chunked(self) -> int:
+                total = 0
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    total += len(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()
+                return total
+
+            do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = do_PATCH = _answer
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        return server
+
+    def address(self, name: str) -> str:
+        return f"127.0.0.1:{self.servers[name].server_address[1]}"
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            server.shutdown()
+            server.server_close()
+
+
+# nginx
+
+
+@dataclass
+class Gateway:
+    port: int
+    stubs: Stubs
+
+    def connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[http.client.HTTPResponse, bytes]:
+        conn = self.connect()
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response, response.read()
+        finally:
+            conn.close()
+
+
+def _wait_until_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"nginx exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"nginx did not listen on {port}:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def nginx_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    nginx = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None)
+    if nginx is None:
+        pytest.skip("nginx is not installed; .ci/run installs it")
+    stubs = Stubs([*routing.SERVICES, routing.DATAPLANE])
+    workdir = tmp_path_factory.mktemp("nginx")
+    port = free_port()
+    upstreams = {name: stubs.address(name) for name in stubs.servers}
+    conf = workdir / "nginx.conf"
+    conf.write_text(gateway.nginx_config(upstreams, port, runtime_dir=str(workdir)))
+    log = workdir / "nginx.log"
+    # As root the workers would otherwise run as nobody, who may not enter the private temp dir.
+    directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
+    with log.open("wb") as out:
+        process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(workdir), "-e", "stderr", "-g", directives],
+                                   stdout=subprocess.DEVNULL, stderr=out)
+    try:
+        _wait_until_listening(process, port, log)
+        yield Gateway(port, stubs)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        stubs.close()
+
+
+# (a) routing through the real nginx
+
+
+@pytest.mark.parametrize("path", sample_paths())
+def test_nginx_routes_like_routing(nginx_gateway: Gateway, path: str) -> None:
+    response, body = nginx_gateway.request("GET", path)
+    owner = expected_owner(path)
+    if owner is None:
+        assert response.status == 404, body
+        assert json.loads(body)["error"] == "NOT_FOUND"
+        return
+    assert response.status == 200, body
+    answer = json.loads(body)
+    assert answer["service"] == owner
+    target = routing.split_service_path(path)
+    if target is not None:
+        assert answer["path"] == target[1], "the /services/<name> prefix is stripped"
+    elif owner != GATEWAY_OWN:
+        assert answer["path"] == path, "route paths reach the service unchanged"
+
+
+def test_nginx_passes_raw_paths_and_query_strings(nginx_gateway: Gateway) -> None:
+    for path in ("/v1/uploads:resumable?uploadType=multipart&x=%2F", "/_storage/primary/a%20b/c%3Ad?X-Sig=1"):
+        response, body = nginx_gateway.request("GET", path)
+        assert response.status == 200
+        assert json.loads(body)["path"] == path
+
+
+def test_nginx_request_id_and_forwarded_headers(nginx_gateway: Gateway) -> None:
+    response, body = nginx_gateway.request("GET", "/users/me", headers={"X-Request-ID": "client-id.1:2"})
+    seen = json.loads(body)["headers"]
+    assert seen["x-request-id"] == "client-id.1:2"
+    assert response.headers.get_all("X-Request-ID") == ["client-id.1:2"], "exactly one, the caller's"
+    assert seen["host"] == f"127.0.0.1:{nginx_gateway.port}"
+    assert seen["x-forwarded-for"] == "127.0.0.1"
+    assert seen["x-forwarded-proto"] == "http"
+
+    for given in ({}, {"X-Request-ID": "not a sane id"}):
+        response, body = nginx_gateway.request("GET", "/users/me", headers=given)
+        generated = json.loads(body)["headers"]["x-request-id"]
+        assert re.fullmatch(r"[0-9a-f]{32}", generated)
+        assert response.headers.get_all("X-Request-ID") == [generated]
+
+    response, _ = nginx_gateway.request("GET", "/nowhere", headers={"X-Request-ID": "on-a-404"})
+    assert response.headers["X-Request-ID"] == "on-a-404", "the gateway's own answers carry it too"
+
+
+@pytest.mark.parametrize("path", ["/v1/images", "/files/upload-urls", "/users/me"])
+def test_nginx_limits_json_bodies(nginx_gateway: Gateway, path: str) -> None:
+    # Headers only: nginx refuses on the declared length, before any of the body is sent.
+    conn = nginx_gateway.connect()
+    try:
+        conn.putrequest("POST", path)
+        conn.putheader("Content-Length", str(17 * MiB))
+        conn.endheaders()
+        response = conn.getresponse()
+        assert response.status == 413
+        assert json.loads(response.read())["error"] == "PAYLOAD_TOO_LARGE"
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("method", "path"), [("PUT", "/_storage/primary/big"), ("POST", "/entities"),
+                                              ("POST", "/entity")])
+def test_nginx_streams_unlimited_bodies(nginx_gateway: Gateway, method: str, path: str) -> None:
+    """Large bodies pass, and the service sees the request before the client has finished sending it."""
+    size, first = 20 * MiB, 256 * 1024
+    body = os.urandom(size)
+    target = f"{path}?probe={uuid.uuid4().hex}"  # tells this request from the earlier ones
+    conn = nginx_gateway.connect()
+    try:
+        conn.putrequest(method, target)
+        conn.putheader("Content-Length", str(size))
+        conn.endheaders(body[:first])
+        seen = _wait_for_start(nginx_gateway.stubs, target)
+        assert seen.service == routing.owner_of(path)
+        conn.send(body[first:])
+        response = conn.getresponse()
+        assert response.status == 200
+        assert json.loads(response.read())["received"] == size
+    finally:
+        conn.close()
+
+
+def _wait_for_start(stubs: Stubs, path: str) -> Seen:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            seen = stubs.started.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if seen.path == path:
+            return seen
+    pytest.fail(f"{path} did not reach its service until the whole body was sent: the gateway buffers")
+
+
+# (b) the committed files are what the generator writes now
+
+
+def test_committed_nginx_conf_is_fresh() -> None:
+    committed = (ROOT / gateway.NGINX_CONF).read_text()
+    assert committed == gateway.nginx_config(gateway.COMPOSE_UPSTREAMS), (
+        "deploy/nginx/nginx.conf is stale: run `python -m shoebox.gateway --write` and commit it")
+
+
+def test_committed_k8s_gateway_is_fresh() -> None:
+    committed = (ROOT / gateway.K8S_GATEWAY).read_text()
+    assert committed == gateway.k8s_gateway_manifest(), (
+        "deploy/k8s/50-gateway.yaml is stale: run `python -m shoebox.gateway --write` and commit it")
+    config_map = next(yaml.safe_load_all(committed))
+    assert config_map["data"]["nginx.conf"] == gateway.nginx_config(gateway.K8S_UPSTREAMS)
+
+
+# (c) every prefix is in the config, and the config's regexes, taken in order, agree with routing
+
+
+def _route_locations(conf: str) -> list[tuple[re.Pattern[str], str]]:
+    found = re.findall(r'location ~ "([^"]+)" \{\s*proxy_pass http://shoebox_(\w+);', conf)
+    return [(re.compile(pattern), service) for pattern, service in found]
+
+
+def test_every_route_prefix_is_in_the_config() -> None:
+    conf = gateway.nginx_config({**gateway.COMPOSE_UPSTREAMS, routing.DATAPLANE: "dataplane:8000"})
+    for prefix in routing.ROUTES:
+        assert f'location ~ "{gateway.location_regex(prefix)}"' in conf, prefix
+    assert len(_route_locations(conf)) == len(routing.ROUTES)
+
+
+def test_config_regexes_in_order_agree_with_owner_of() -> None:
+    # The same check as the nginx test, in Python, so it runs where nginx is not installed.
+    conf = gateway.nginx_config({**gateway.COMPOSE_UPSTREAMS, routing.DATAPLANE: "dataplane:8000"})
+    locations = _route_locations(conf)
+    for path in sample_paths():
+        if routing.split_service_path(path) is not None or path in ("/healthz", "/ping"):
+            continue
+        first = next((service for pattern, service in locations if pattern.search(path)), None)
+        assert first == routing.owner_of(path), path
+
+
+def test_without_a_dataplane_its_paths_are_not_routed() -> None:
+    conf = gateway.nginx_config(gateway.COMPOSE_UPSTREAMS)
+    assert "shoebox_dataplane" not in conf
+    assert {service for _, service in _route_locations(conf)} == set(routing.SERVICES)
+
+
+def test_generator_refuses_what_it_cannot_express() -> None:
+    with pytest.raises(ValueError, match="characters"):
+        gateway.location_regex('/a"b')
+    with pytest.raises(ValueError, match="missing upstreams"):
+        gateway.nginx_config({"auth": "auth:8000"})
+    with pytest.raises(ValueError, match="host:port"):
+        gateway.nginx_config({**gateway.COMPOSE_UPSTREAMS, "auth": "auth:8000; evil"})
+
+
+# The deployment files around the gateway agree with it
+
+
+def test_compose_runs_every_service_behind_the_gateway() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name, address in gateway.COMPOSE_UPSTREAMS.items():
+        host, port = address.split(":")
+        assert host == name
+        assert services[name]["command"] == ["serve", name, "--port", port]
+        assert "healthz" in " ".join(services[name]["healthcheck"]["test"])
+    mounts = " ".join(services["gateway"]["volumes"])
+    assert f"./{gateway.NGINX_CONF}:/etc/nginx/nginx.conf" in mounts
+
+
+def test_k8s_manifests_parse_and_name_every_service() -> None:
+    kinds: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted((ROOT / "deploy/k8s").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            assert doc["metadata"].get("namespace", "shoebox") == "shoebox", path
+            kinds[(doc["kind"], doc["metadata"]["name"])] = doc
+    for name in routing.SERVICES:
+        assert ("Deployment", name) in kinds
+        assert ("Service", name) in kinds
+    assert kinds[("StatefulSet", "nats")]["spec"]["replicas"] == 3
