@@ -304,7 +304,7 @@ def test_committed_k8s_gateway_is_fresh() -> None:
     assert committed == gateway.k8s_gateway_manifest(), (
         "deploy/k8s/50-gateway.yaml is stale: run `python -m shoebox.gateway --write` and commit it")
     config_map = next(yaml.safe_load_all(committed))
-    assert config_map["data"]["nginx.conf"] == gateway.nginx_config(gateway.K8S_UPSTREAMS)
+    assert config_map["data"]["nginx.conf"] == gateway.nginx_config(gateway.K8S_UPSTREAMS, behind_proxy=True)
 
 
 # (c) every prefix is in the config, and the config's regexes, taken in order, agree with routing

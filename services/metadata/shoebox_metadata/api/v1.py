@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
@@ -21,9 +22,12 @@ def image_id(item_id: int) -> str:
     return f"{ID_PREFIX}{item_id}"
 
 
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
 def parse_image_id(value: str) -> int:
     digits = value.removeprefix(ID_PREFIX)
-    if not digits.isdigit() or len(digits) > 18:
+    if not _DIGITS.fullmatch(digits):  # ASCII only: int() also takes other digits and would alias ids
         raise NotFound("Image not found")
     return int(digits)
 
