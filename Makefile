@@ -5,7 +5,7 @@ UV := $(PYTHON) -m uv
 DATA_DIR ?= .shoebox
 PORT ?= 8000
 
-.PHONY: install run test lint bench schemas fmt
+.PHONY: install run test lint bench schemas gateway
 
 .uv-installed:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -29,3 +29,6 @@ bench: install
 
 schemas: install
 	$(UV) run --frozen python -m shoebox_lib.schemas proto-schemas
+
+gateway: install  # regenerate deploy/nginx/nginx.conf and deploy/k8s/50-gateway.yaml from shoebox/routing.py
+	$(UV) run --frozen python -m shoebox.gateway --write

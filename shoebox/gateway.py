@@ -119,16 +119,16 @@ def _route_locations(upstreams: dict[str, str]) -> list[str]:
 
 def _service_locations(upstreams: dict[str, str]) -> list[str]:
     lines: list[str] = [
-        "# /services/<name>/<path> reaches one service's own /ping, /healthz (its readiness: database,",
-        "# bus, storage), /version and /metrics. ^~ keeps the route regexes from looking at these paths.",
+        "# /services/<name>/<ops path> reaches one service's own /ping, /healthz (its readiness: database,",
+        "# bus, storage), /version and /metrics; nothing else, so every route keeps one address.",
     ]
     for name in routing.SERVICES:
-        lines += [
-            f"location ^~ {routing.SERVICE_PREFIX}{name}/ {{",
-            # The URI on proxy_pass replaces the matched prefix: /services/auth/healthz -> /healthz.
-            f"    proxy_pass http://{_upstream_name(name)}/;",
-            "}",
-        ]
+        for path in sorted(routing.OPS_PATHS):
+            lines += [
+                f"location = {routing.SERVICE_PREFIX}{name}{path} {{",
+                f"    proxy_pass http://{_upstream_name(name)}{path};",
+                "}",
+            ]
     return lines
 
 

@@ -58,10 +58,11 @@ def owner_of(path: str) -> str | None:
 
 
 def split_service_path(path: str) -> tuple[str, str] | None:
-    """`/services/auth/healthz` → ("auth", "/healthz")."""
+    """`/services/auth/healthz` → ("auth", "/healthz"). Only the ops paths: every other route has one
+    address, its own."""
     if not path.startswith(SERVICE_PREFIX):
         return None
     name, _, rest = path[len(SERVICE_PREFIX):].partition("/")
-    if name not in SERVICES:
+    if name not in SERVICES or "/" + rest not in OPS_PATHS:
         return None
     return name, "/" + rest

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -167,18 +168,24 @@ def _wait_until_listening(process: subprocess.Popen[bytes], port: int, log: Path
     pytest.fail(f"nginx did not listen on {port}:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def nginx_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    nginx = shutil.which("nginx") or next(
+def _nginx_binary() -> str:
+    # Debian puts nginx in /usr/sbin, which is not on an ordinary user's PATH.
+    found = shutil.which("nginx") or next(
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None)
-    if nginx is None:
+    if found is None:
         pytest.skip("nginx is not installed; .ci/run installs it")
+    return found
+
+
+@contextmanager
+def running_gateway(workdir: Path, *, behind_proxy: bool = False) -> Iterator[Gateway]:
+    """nginx with the generated configuration, in front of one stub per upstream."""
+    nginx = _nginx_binary()
     stubs = Stubs([*routing.SERVICES, routing.DATAPLANE])
-    workdir = tmp_path_factory.mktemp("nginx")
     port = free_port()
     upstreams = {name: stubs.address(name) for name in stubs.servers}
     conf = workdir / "nginx.conf"
-    conf.write_text(gateway.nginx_config(upstreams, port, runtime_dir=str(workdir)))
+    conf.write_text(gateway.nginx_config(upstreams, port, runtime_dir=str(workdir), behind_proxy=behind_proxy))
     log = workdir / "nginx.log"
     # As root the workers would otherwise run as nobody, who may not enter the private temp dir.
     directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
@@ -192,6 +199,12 @@ def nginx_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]
         process.terminate()
         process.wait(timeout=15)
         stubs.close()
+
+
+@pytest.fixture(scope="module")
+def nginx_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    with running_gateway(tmp_path_factory.mktemp("nginx")) as running:
+        yield running
 
 
 # (a) routing through the real nginx
@@ -231,6 +244,12 @@ def test_nginx_request_id_and_forwarded_headers(nginx_gateway: Gateway) -> None:
     assert seen["x-forwarded-for"] == "127.0.0.1"
     assert seen["x-forwarded-proto"] == "http"
 
+    # At the edge a client cannot claim another scheme or host.
+    _, body = nginx_gateway.request("GET", "/users/me", headers={"X-Forwarded-Proto": "https",
+                                                                "X-Forwarded-Host": "evil.example"})
+    seen = json.loads(body)["headers"]
+    assert (seen["x-forwarded-proto"], seen["x-forwarded-host"]) == ("http", f"127.0.0.1:{nginx_gateway.port}")
+
     for given in ({}, {"X-Request-ID": "not a sane id"}):
         response, body = nginx_gateway.request("GET", "/users/me", headers=given)
         generated = json.loads(body)["headers"]["x-request-id"]
@@ -239,6 +258,20 @@ def test_nginx_request_id_and_forwarded_headers(nginx_gateway: Gateway) -> None:
 
     response, _ = nginx_gateway.request("GET", "/nowhere", headers={"X-Request-ID": "on-a-404"})
     assert response.headers["X-Request-ID"] == "on-a-404", "the gateway's own answers carry it too"
+
+
+def test_nginx_behind_a_proxy_passes_on_its_scheme_and_host(tmp_path: Path) -> None:
+    """The Kubernetes flavour: an Ingress terminates TLS in front of the gateway."""
+    with running_gateway(tmp_path, behind_proxy=True) as behind:
+        _, body = behind.request("GET", "/users/me", headers={"X-Forwarded-Proto": "https",
+                                                             "X-Forwarded-Host": "shoebox.example.com",
+                                                             "X-Forwarded-For": "203.0.113.7"})
+        seen = json.loads(body)["headers"]
+        assert seen["x-forwarded-proto"] == "https"
+        assert seen["x-forwarded-host"] == "shoebox.example.com"
+        assert seen["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+        _, body = behind.request("GET", "/users/me")
+        assert json.loads(body)["headers"]["x-forwarded-proto"] == "http"
 
 
 @pytest.mark.parametrize("path", ["/v1/images", "/files/upload-urls", "/users/me"])
@@ -331,6 +364,12 @@ def test_config_regexes_in_order_agree_with_owner_of() -> None:
             continue
         first = next((service for pattern, service in locations if pattern.search(path)), None)
         assert first == routing.owner_of(path), path
+
+
+def test_unlimited_bodies_only_where_bytes_pass() -> None:
+    assert gateway.UNLIMITED_BODY.issubset(routing.ROUTES), "a prefix left routing; drop it from UNLIMITED_BODY"
+    conf = gateway.nginx_config({**gateway.COMPOSE_UPSTREAMS, routing.DATAPLANE: "dataplane:8000"})
+    assert conf.count("client_max_body_size 0;") == len(gateway.UNLIMITED_BODY)
 
 
 def test_without_a_dataplane_its_paths_are_not_routed() -> None:

@@ -71,6 +71,10 @@ class TokenVerifier:
             self._keys = keys
             self._fetched_at = time.monotonic()
 
+    def expire_keys(self) -> None:
+        """Forget when the keys were fetched: the next verification fetches them again."""
+        self._fetched_at = 0.0
+
     async def key_for(self, kid: str) -> Any:
         await self._refresh(force=False)
         if kid not in self._keys:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,12 +32,16 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given:
         yield given
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    # Not under pytest's temp root: pytest makes that 0700 (again, whenever another pytest starts), and
+    # when we are root the server runs as an unprivileged user that must reach its data directory.
+    root = Path(tempfile.mkdtemp(prefix="shoebox-test-pg-"))
+    server = EmbeddedPostgres(root / "data")
     url = server.start()
     try:
         yield url
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): figures in percentiles and ratios, never assertions about time."""

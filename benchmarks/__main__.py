@@ -1,0 +1,154 @@
+"""`make bench`: starts `shoebox dev` on embedded parts in a subprocess, loads it from this one, and
+prints throughput and latency percentiles.
+
+- authenticated reads: GET /v1/images/{id} (token verified locally, JWKS cached) — requests/s, p50/p99
+- part URL signing through the one port: POST /v1/uploads/{sid}/parts/{n} — URLs/s, p50/p99
+- token verification in-process: cache hit vs a forced JWKS refetch (miss) — verifications/s
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from shoebox_lib.embedded import free_port
+
+CONCURRENCY = 16
+REQUESTS = 3000
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def load(name: str, call: Callable[[int], Awaitable[httpx.Response]], total: int = REQUESTS
+               ) -> dict[str, Any]:
+    latencies: list[float] = []
+    failures = 0
+    counter = iter(range(total))
+
+    async def worker() -> None:
+        nonlocal failures
+        for i in counter:
+            started = time.perf_counter()
+            response = await call(i)
+            latencies.append(time.perf_counter() - started)
+            failures += response.status_code >= 400
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    elapsed = time.perf_counter() - started
+    return {
+        "benchmark": name, "requests": total, "concurrency": CONCURRENCY, "failures": failures,
+        "per_second": round(total / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+        "p95_ms": round(percentile(latencies, 0.95) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
+    }
+
+
+async def wait_healthy(client: httpx.AsyncClient, proc: subprocess.Popen[bytes]) -> float:
+    started = time.monotonic()
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("shoebox dev exited")
+        try:
+            if (await client.get("/healthz")).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+
+
+async def verification_rates() -> list[dict[str, Any]]:
+    """Token verification alone, in this process: the cost every authenticated request pays."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+    from shoebox_lib.auth import TokenVerifier
+    from shoebox_lib.settings import Settings
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(ECAlgorithm.to_jwk(private.public_key())) | {"kid": "k1", "alg": "ES256"}
+
+    class Source:
+        fetches = 0
+
+        async def fetch(self) -> dict[str, Any]:
+            Source.fetches += 1
+            return {"keys": [jwk]}
+
+    verifier = TokenVerifier(Settings(), Source())
+    now = int(time.time())
+    token = jwt.encode({"sub": "1", "iss": "shoebox", "aud": "shoebox", "iat": now, "exp": now + 3600},
+                       private, algorithm="ES256", headers={"kid": "k1"})
+    results = []
+    for label, refetch in (("verify (JWKS cached)", False), ("verify (JWKS refetched)", True)):
+        n = 2000
+        started = time.perf_counter()
+        for _ in range(n):
+            if refetch:
+                verifier.expire_keys()  # every verification refetches
+            await verifier.verify(token)
+        elapsed = time.perf_counter() - started
+        results.append({"benchmark": label, "requests": n, "per_second": round(n / elapsed, 1),
+                        "mean_ms": round(elapsed / n * 1000, 3)})
+    return results
+
+
+async def main() -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
+        env["SHOEBOX_ADMIN_PASSWORD"] = "bench-password"
+        env["SHOEBOX_LOG_LEVEL"] = "WARNING"
+        log = Path(tmp) / "dev.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "shoebox", "dev", "--data-dir", f"{tmp}/data",
+                                     "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            limits = httpx.Limits(max_connections=CONCURRENCY)
+            async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+                startup = await wait_healthy(client, proc)
+                token = (await client.post("/auth/token", data={"username": "admin@shoebox.local",
+                                                                "password": "bench-password"})).json()["access_token"]
+                headers = {"Authorization": f"Bearer {token}"}
+                size = 10_000 * 8 * 1024 * 1024 // 2
+                image = (await client.post("/v1/images", headers=headers, json={
+                    "filename": "big.bin", "content_type": "application/octet-stream", "size_bytes": size,
+                })).json()["image_id"]
+                session = (await client.post("/v1/uploads:resumable", headers=headers, json={
+                    "image_id": image, "total_bytes": size})).json()
+                sid, parts = session["session_id"], session["part_count"]
+                results = [
+                    {"benchmark": "shoebox dev: start to healthy", "seconds": round(startup, 2)},
+                    await load("GET /v1/images/{id} (authenticated)",
+                               lambda i: client.get(f"/v1/images/{image}", headers=headers)),
+                    await load("POST /v1/uploads/{sid}/parts/{n} (sign a part URL)",
+                               lambda i: client.post(f"/v1/uploads/{sid}/parts/{i % parts + 1}", headers=headers)),
+                    await load("GET /ping (no auth, routing only)", lambda i: client.get("/services/metadata/ping")),
+                ]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+    results += await verification_rates()
+    for row in results:
+        print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,73 @@
+"""`shoebox serve SERVICE` runs one service alone, as a container would: here auth and metadata as two
+processes on two ports, metadata verifying auth's tokens through its JWKS."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from shoebox_lib.embedded import free_port
+from shoebox_lib.settings import Settings
+
+from shoebox.services import migrate_all
+
+
+@contextmanager
+def serve(service: str, port: int, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "shoebox", "serve", service, "--host", "127.0.0.1",
+                                 "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def environment(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
+    for name in ("database_url", "nats_url", "bus_prefix", "admin_password", "bucket_primary", "bucket_secondary"):
+        env[f"SHOEBOX_{name.upper()}"] = str(getattr(settings, name))
+    env["SHOEBOX_DATA_DIR"] = str(settings.data_dir)
+    env.update(extra)
+    return env
+
+
+async def wait_ready(client: httpx.AsyncClient, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    async with asyncio.timeout(60):
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                if (await client.get(f"{url}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+
+
+async def test_two_services_in_two_processes(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    settings = make_settings()
+    await migrate_all(settings)
+    auth_port, metadata_port = free_port(), free_port()
+    auth_url, metadata_url = f"http://127.0.0.1:{auth_port}", f"http://127.0.0.1:{metadata_port}"
+    env = environment(settings, SHOEBOX_AUTH_URL=auth_url, SHOEBOX_METADATA_URL=metadata_url)
+    with serve("auth", auth_port, env, tmp_path / "auth.log") as auth, \
+            serve("metadata", metadata_port, env, tmp_path / "metadata.log") as metadata:
+        async with httpx.AsyncClient(timeout=10) as client:
+            await wait_ready(client, auth_url, auth, tmp_path / "auth.log")
+            await wait_ready(client, metadata_url, metadata, tmp_path / "metadata.log")
+            login = await client.post(f"{auth_url}/auth/token",
+                                      data={"username": settings.admin_email, "password": settings.admin_password})
+            token = login.json()["access_token"]
+            created = await client.post(f"{metadata_url}/v1/images", headers={"Authorization": f"Bearer {token}"},
+                                        json={"filename": "a.png", "content_type": "image/png", "size_bytes": 1})
+            assert created.status_code == 201, created.text
+            forged = await client.get(f"{metadata_url}/v1/images/{created.json()['image_id']}",
+                                      headers={"Authorization": f"Bearer {token[:-4]}AAAA"})
+            assert forged.status_code == 401
