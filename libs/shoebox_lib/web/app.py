@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shoebox_lib.web.errors import install_error_handlers
 from shoebox_lib.web.request_id import RequestIdMiddleware
@@ -23,6 +24,34 @@ HealthCheck = Callable[[], Awaitable[None]]
 
 REQUESTS = Counter("shoebox_http_requests_total", "HTTP requests answered", ["service", "method", "status"])
 LATENCY = Histogram("shoebox_http_request_seconds", "HTTP request latency", ["service", "method"])
+
+
+class MetricsMiddleware:
+    """Counts and times requests. Pure ASGI: Starlette's BaseHTTPMiddleware costs a task per request."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            method = scope["method"]
+            LATENCY.labels(self.service, method).observe(time.perf_counter() - started)
+            REQUESTS.labels(self.service, method, str(status)).inc()
 
 
 @dataclass
@@ -69,13 +98,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        LATENCY.labels(name, request.method).observe(time.perf_counter() - started)
-        REQUESTS.labels(name, request.method, str(response.status_code)).inc()
-        return response
+    app.add_middleware(MetricsMiddleware, service=name)
 
     @app.get("/ping", tags=["ops"])
     async def ping() -> dict[str, str]:
