@@ -45,6 +45,8 @@ class Session(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(Text)
+    client_package: Mapped[str | None] = mapped_column(String(200))
+    client_version: Mapped[str | None] = mapped_column(String(100))
 
 
 class SigningKey(Base):
