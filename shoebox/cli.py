@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> None:
     migrate = commands.add_parser("migrate", help="run database migrations (all services, or one)")
     migrate.add_argument("service", nargs="?", choices=routing.SERVICES)
 
+    rotate = commands.add_parser("rotate-keys", help="one step of a signing key rotation (run twice, minutes apart)")
+    rotate.add_argument("--force", action="store_true", help="promote the next key without waiting for caches")
+
     args = parser.parse_args(argv)
     if args.command == "dev":
         from shoebox.dev import run_dev
@@ -35,6 +38,8 @@ def main(argv: list[str] | None = None) -> None:
         _serve(args.service, args.host, args.port)
     elif args.command == "migrate":
         _migrate(args.service)
+    elif args.command == "rotate-keys":
+        print(asyncio.run(_rotate_keys(args.force)))
 
 
 def _serve(service: str, host: str, port: int) -> None:
@@ -65,3 +70,16 @@ def _migrate(service: str | None) -> None:
         migrations(service).upgrade(settings.database_url)
     else:
         asyncio.run(migrate_all(settings))
+
+
+async def _rotate_keys(force: bool) -> str:
+    from shoebox_auth.keys import KeyRing
+    from shoebox_lib.db import Database
+    from shoebox_lib.settings import get_settings
+
+    settings = get_settings()
+    db = Database(settings.database_url)
+    try:
+        return await KeyRing(db, settings).rotate(force=force)
+    finally:
+        await db.close()

@@ -119,6 +119,19 @@ class JobCompleted(Payload):
     error: str | None = None
 
 
+class SessionsRevoked(Payload):
+    """auth → every process of every service: refuse these sessions' tokens from now on.
+
+    With `all_sessions`, every token of the user issued up to `revoked_at` (deactivated or deleted).
+    """
+
+    event_type: ClassVar[str] = "sessions.revoked"
+    user_id: int
+    session_ids: list[str] = Field(default_factory=list)
+    all_sessions: bool = False
+    revoked_at: datetime
+
+
 ALL_PAYLOADS: tuple[type[Payload], ...] = (
-    UploadCompleted, ItemStored, VariantStored, ReplicaStored, WorkRequested, JobCompleted,
+    UploadCompleted, ItemStored, VariantStored, ReplicaStored, WorkRequested, JobCompleted, SessionsRevoked,
 )

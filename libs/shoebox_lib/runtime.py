@@ -38,11 +38,14 @@ class Runtime:
         self.storage = Storage.from_settings(settings) if storage else None
         self.http = httpx.AsyncClient(timeout=settings.internal_timeout_seconds)
         self.verifier = TokenVerifier(settings, JwksSource(f"{settings.auth_url}/.well-known/jwks.json", self.http))
-        self._tasks: dict[str, Task] = {"outbox-relay": self._relay}
+        self._tasks: dict[str, Task] = {"outbox-relay": self._relay, "revocations": self._follow_revocations}
         self._running: list[asyncio.Task[None]] = []
         # What routers find on `request.app.state`, and what runs once everything is connected.
         self.state: dict[str, Any] = {}
         self.on_start: list[Task] = []
+
+    async def _follow_revocations(self) -> None:
+        await self.verifier.revocations.follow(self.bus)
 
     async def _relay(self) -> None:
         await OutboxRelay(self.db, self.bus, self.tables, self.settings.database_url).run()

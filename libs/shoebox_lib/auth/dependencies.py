@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 
 from shoebox_lib.auth.principal import Principal
 from shoebox_lib.auth.verifier import TokenVerifier
-from shoebox_lib.errors import Unauthenticated
+from shoebox_lib.errors import Forbidden, Unauthenticated
 
 
 def _unwrap_ente_token(value: str) -> str:
@@ -56,5 +56,13 @@ async def require_principal(request: Request) -> Principal:
     return await _verifier(request).verify(token)
 
 
+async def require_admin(request: Request) -> Principal:
+    principal = await require_principal(request)
+    if not principal.is_admin:
+        raise Forbidden("The user doesn't have enough privileges")
+    return principal
+
+
 CurrentUser = Annotated[Principal, Depends(require_principal)]
+AdminUser = Annotated[Principal, Depends(require_admin)]
 OptionalUser = Annotated[Principal | None, Depends(optional_principal)]

@@ -9,6 +9,7 @@ import jwt
 from jwt.algorithms import ECAlgorithm
 
 from shoebox_lib.auth.principal import Principal
+from shoebox_lib.auth.revocation import RevocationList
 from shoebox_lib.errors import Unauthenticated
 from shoebox_lib.settings import Settings
 
@@ -44,11 +45,12 @@ class TokenVerifier:
 
     REFETCH_INTERVAL = 5.0
 
-    def __init__(self, settings: Settings, source: KeySource) -> None:
+    def __init__(self, settings: Settings, source: KeySource, revocations: RevocationList | None = None) -> None:
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
         self.ttl = settings.jwks_cache_seconds
         self.source = source
+        self.revocations = revocations or RevocationList(settings.access_token_ttl_seconds)
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
@@ -101,7 +103,10 @@ class TokenVerifier:
             raise Unauthenticated("JWT token has expired") from None
         except jwt.PyJWTError:
             raise Unauthenticated("Could not validate credentials") from None
-        return principal_from_claims(claims, token)
+        principal = principal_from_claims(claims, token)
+        if self.revocations.is_revoked(principal.user_id, principal.session_id, float(claims["iat"])):
+            raise Unauthenticated("The session has been revoked")
+        return principal
 
 
 def principal_from_claims(claims: dict[str, Any], token: str) -> Principal:

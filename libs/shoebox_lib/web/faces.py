@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Any
 
@@ -46,7 +47,13 @@ _FACE_PREFIXES: list[tuple[str, Face]] = sorted(
 )
 
 
+# CL's user administration lives among Ente's /users/… routes: /users/ and /users/<number>.
+_CL_USERS = re.compile(r"^/users/?(?:[0-9]+/?)?$")
+
+
 def face_for_path(path: str) -> Face:
+    if _CL_USERS.match(path):
+        return Face.CL
     for prefix, face in _FACE_PREFIXES:
         if path.startswith(prefix):
             return face

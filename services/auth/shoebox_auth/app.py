@@ -9,10 +9,12 @@ from shoebox_lib.settings import Settings, get_settings
 from shoebox_lib.web import ServiceApp, create_app
 
 from shoebox_auth import __version__
-from shoebox_auth.api import cl, keys
+from shoebox_auth.admin import Admin
+from shoebox_auth.api import cl, keys, sessions, users
 from shoebox_auth.keys import KeyRing, LocalKeySource
 from shoebox_auth.models import BUS, SCHEMA
 from shoebox_auth.service import AuthService
+from shoebox_auth.sessions import Sessions
 
 NAME = "auth"
 MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrations")
@@ -24,7 +26,9 @@ def create_service(settings: Settings | None = None) -> ServiceApp:
     ring = KeyRing(runtime.db, settings)
     runtime.verifier = TokenVerifier(settings, LocalKeySource(ring))
     auth = AuthService(runtime.db, ring, settings)
-    runtime.state["auth"] = auth
+    runtime.state.update(auth=auth, sessions=Sessions(runtime.db, auth), admin=Admin(runtime.db, auth))
     runtime.on_start += [ring.ensure_key, auth.ensure_admin]
-    return create_app(NAME, __version__, [keys.router, cl.router], lifespan=runtime.lifespan,
+    # users.router last: its /users/{user_id:int} must not shadow the named /users/… routes.
+    routers = [keys.router, cl.router, sessions.router, users.router]
+    return create_app(NAME, __version__, routers, lifespan=runtime.lifespan,
                       checks=runtime.checks())

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shoebox_lib.db import Database
-from shoebox_lib.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from shoebox_lib.errors import InvalidInput, NotFound, Unauthenticated
 from shoebox_lib.settings import Settings
 from sqlalchemy import func, or_, select, text
 
@@ -21,6 +21,14 @@ log = logging.getLogger(__name__)
 
 ALL_PERMISSIONS = ("media_store_read", "media_store_write", "ai_inference_support", "admin")
 DEFAULT_PERMISSIONS = ["media_store_read", "media_store_write"]
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """What the client says it is (Ente's X-Client-Package and X-Client-Version)."""
+
+    package: str | None
+    version: str | None
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,7 @@ class AuthService:
             taken = [column == value for column, value in ((User.email, email), (User.username, username)) if value]
             clash = await session.execute(select(User.id).where(or_(*taken)))
             if clash.first() is not None:
-                raise Conflict("Username already registered")
+                raise InvalidInput("Username already registered", code="ALREADY_REGISTERED")  # CL answers 400
             user = User(email=email, username=username, password_hash=password_hash, is_admin=is_admin,
                         permissions=list(permissions if permissions is not None else DEFAULT_PERMISSIONS))
             session.add(user)
@@ -75,25 +83,33 @@ class AuthService:
             )).scalar_one_or_none()
 
     async def login(self, identifier: str, password: str, *, ip: str | None = None,
-                    user_agent: str | None = None) -> IssuedToken:
+                    user_agent: str | None = None, client: ClientInfo | None = None) -> IssuedToken:
         user = await self._find_by_login(identifier.strip())
         valid = await verify_password(password, user.password_hash if user else None)
         if user is None or not valid or not user.is_active:
             raise Unauthenticated("Incorrect username or password")
-        return await self._open_session(user, ip=ip, user_agent=user_agent)
+        return await self.open_session(user, ip=ip, user_agent=user_agent, client=client)
 
-    async def _open_session(self, user: User, *, ip: str | None, user_agent: str | None) -> IssuedToken:
+    async def open_session(self, user: User, *, ip: str | None, user_agent: str | None,
+                           client: ClientInfo | None = None) -> IssuedToken:
+        """A new sign-in: a session row, and a token naming it."""
         ttl = self.settings.access_token_ttl_seconds
-        now = datetime.now(UTC)
         session_id = "ses_" + secrets.token_urlsafe(18)
         async with self.db.transaction() as session:
-            session.add(Session(id=session_id, user_id=user.id, expires_at=now + timedelta(seconds=ttl),
-                                ip=ip, user_agent=(user_agent or "")[:500]))
+            session.add(Session(
+                id=session_id, user_id=user.id, expires_at=datetime.now(UTC) + timedelta(seconds=ttl), ip=ip,
+                user_agent=(user_agent or "")[:500], client_package=client.package if client else None,
+                client_version=client.version if client else None,
+            ))
+        return await self.mint_token(user, session_id)
+
+    async def mint_token(self, user: User, session_id: str) -> IssuedToken:
+        ttl = self.settings.access_token_ttl_seconds
+        now = int(datetime.now(UTC).timestamp())
         claims = {
             "sub": str(user.id), "id": str(user.id), "sid": session_id,
             "permissions": list(user.permissions), "is_admin": user.is_admin,
-            "iss": self.settings.jwt_issuer, "aud": self.settings.jwt_audience,
-            "iat": int(now.timestamp()), "exp": int(now.timestamp()) + ttl,
+            "iss": self.settings.jwt_issuer, "aud": self.settings.jwt_audience, "iat": now, "exp": now + ttl,
         }
         return IssuedToken(token=await self.keys.sign(claims), session_id=session_id, expires_in=ttl)
 

@@ -1,0 +1,78 @@
+"""User administration (the CL face's admin routes): every change that takes access away also revokes
+the user's sessions, through the same event every service applies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shoebox_lib.db import Database
+from shoebox_lib.errors import InvalidInput, NotFound
+from sqlalchemy import delete, select
+
+from shoebox_auth.models import User
+from shoebox_auth.passwords import hash_password
+from shoebox_auth.service import ALL_PERMISSIONS, AuthService
+from shoebox_auth.sessions import revoke_in
+
+GRANTABLE = frozenset(ALL_PERMISSIONS) | {"*"}
+
+
+def check_permissions(permissions: list[str]) -> list[str]:
+    unknown = sorted(set(permissions) - GRANTABLE)
+    if unknown:
+        raise InvalidInput(f"Unknown permissions: {', '.join(unknown)}")
+    return sorted(set(permissions))
+
+
+@dataclass(frozen=True)
+class UserChanges:
+    password: str | None = None
+    permissions: list[str] | None = None
+    is_active: bool | None = None
+    is_admin: bool | None = None
+
+
+class Admin:
+    def __init__(self, db: Database, auth: AuthService) -> None:
+        self.db = db
+        self.auth = auth
+
+    async def list_users(self, skip: int, limit: int) -> list[User]:
+        async with self.db.transaction() as session:
+            rows = await session.execute(select(User).order_by(User.id).offset(skip).limit(limit))
+            return list(rows.scalars())
+
+    async def create(self, username: str, password: str, *, is_admin: bool, is_active: bool,
+                     permissions: list[str]) -> User:
+        user = await self.auth.create_user(email=None, username=username, password=password, is_admin=is_admin,
+                                           permissions=check_permissions(permissions))
+        if not is_active:
+            user = await self.update(user.id, UserChanges(is_active=False))
+        return user
+
+    async def update(self, user_id: int, changes: UserChanges) -> User:
+        password_hash = await hash_password(changes.password) if changes.password else None
+        async with self.db.transaction() as session:
+            user = await session.get(User, user_id, with_for_update=True)
+            if user is None:
+                raise NotFound("User not found")
+            losing_access = (changes.is_active is False and user.is_active) or password_hash is not None
+            if password_hash is not None:
+                user.password_hash = password_hash
+            if changes.permissions is not None:
+                user.permissions = check_permissions(changes.permissions)
+            if changes.is_active is not None:
+                user.is_active = changes.is_active
+            if changes.is_admin is not None:
+                user.is_admin = changes.is_admin
+            if losing_access:
+                await revoke_in(session, user.id, None)
+            await session.flush()
+            return user
+
+    async def delete(self, user_id: int) -> None:
+        async with self.db.transaction() as session:
+            if await session.get(User, user_id) is None:
+                raise NotFound("User not found")
+            await revoke_in(session, user_id, None)
+            await session.execute(delete(User).where(User.id == user_id))
