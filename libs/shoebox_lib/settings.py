@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     bucket_cold: str | None = None
     presign_expiry_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
 
+    # What a new account may store in PRIMARY (replicas are free).
+    default_quota_bytes: int = Field(default=100 * 1024**3, ge=0)
+
     bus_max_deliver: int = 8
     bus_ack_wait_seconds: float = 60.0
 

@@ -8,7 +8,7 @@ from shoebox_lib.settings import Settings, get_settings
 from shoebox_lib.web import ServiceApp, create_app
 
 from shoebox_metadata import __version__
-from shoebox_metadata.api import v1
+from shoebox_metadata.api import storage, v1
 from shoebox_metadata.items import Items
 from shoebox_metadata.models import BUS, SCHEMA
 
@@ -25,4 +25,5 @@ def create_service(settings: Settings | None = None) -> ServiceApp:
     runtime.apply_once("metadata-job-completed", items.job_completed)
     runtime.apply_once("metadata-replica-stored", items.replica_stored)
     runtime.state["items"] = items
-    return create_app(NAME, __version__, [v1.router], lifespan=runtime.lifespan, checks=runtime.checks())
+    return create_app(NAME, __version__, [v1.router, storage.router], lifespan=runtime.lifespan,
+                      checks=runtime.checks())

@@ -15,7 +15,7 @@ from shoebox_lib.errors import Conflict, NotFound
 from shoebox_lib.events import ItemStored, JobCompleted, ReplicaStored, UploadCompleted, VariantStored
 from shoebox_lib.settings import Tier
 from shoebox_lib.storage import Storage
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,6 +113,15 @@ class Items:
         url = await self.storage.primary.presign_get(key, expires=self.presign_seconds, filename=filename,
                                                      attachment=attachment)
         return SignedUrl(url=url, expires_in=self.presign_seconds)
+
+    async def usage(self, owner: Principal) -> tuple[int, int]:
+        """Bytes the owner's originals take in PRIMARY, and how many there are."""
+        async with self.db.transaction() as session:
+            used, count = (await session.execute(
+                select(func.coalesce(func.sum(Item.size), 0), func.count())
+                .where(Item.owner_id == owner.user_id, Item.status == "stored")
+            )).one()
+        return int(used or 0), int(count)
 
     # --- what other services report, through events -------------------------------------------
 

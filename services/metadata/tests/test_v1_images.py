@@ -92,3 +92,18 @@ async def test_download_url_asks_for_an_attachment(api: RunningSystem) -> None:
     assert got.status_code == 200
     assert got.headers["content-disposition"].startswith("attachment")
     assert "tiny.png" in got.headers["content-disposition"]
+
+
+async def test_storage_usage_counts_stored_originals_only(api: RunningSystem) -> None:
+    token = await api.user_token("uma")
+    empty = (await api.client.get("/storage/usage", headers=bearer(token))).json()
+    assert (empty["used"], empty["fileCount"]) == (0, 0)
+    await create(api, token)  # declared but never uploaded: not counted
+    data = make_png(50, 40)
+    uploaded = await upload(api.client, token, data)
+    await wait_processed(api.client, token, uploaded.image_id)
+    usage = (await api.client.get("/storage/usage", headers=bearer(token))).json()
+    assert (usage["used"], usage["usage"], usage["fileCount"]) == (len(data), len(data), 1)
+    assert usage["quota"] == api.settings.default_quota_bytes
+    assert usage["available"] == usage["quota"] - len(data)
+    assert usage["formattedQuota"] == "100.0 GB"
