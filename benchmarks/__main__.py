@@ -4,6 +4,7 @@ prints throughput and latency percentiles.
 - authenticated reads: GET /v1/images/{id} (token verified locally, JWKS cached) — requests/s, p50/p99
 - part URL signing through the one port: POST /v1/uploads/{sid}/parts/{n} — URLs/s, p50/p99
 - token verification: JWKS cached vs refetched over HTTP (a miss) — verifications/s
+- session revocation: from the revoking call answering to another service refusing the token
 """
 
 from __future__ import annotations
@@ -135,6 +136,23 @@ async def verification_rates(url: str, token: str) -> list[dict[str, Any]]:
     return results
 
 
+async def revocation_latency(client: httpx.AsyncClient, rounds: int = 20) -> dict[str, Any]:
+    """From `DELETE /users/sessions/current` answering to metadata refusing the token (polled every 5 ms)."""
+    samples = []
+    for _ in range(rounds):
+        token = (await client.post("/auth/token", data={"username": "admin@shoebox.local",
+                                                        "password": "bench-password"})).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        await client.delete("/users/sessions/current", headers=headers)
+        started = time.perf_counter()
+        while (await client.get("/v1/images/img_1", headers=headers)).status_code != 401:
+            await asyncio.sleep(0.005)
+        samples.append(time.perf_counter() - started)
+    return {"benchmark": "session revocation reaches metadata", "rounds": rounds,
+            "p50_ms": round(percentile(samples, 0.5) * 1000, 1), "p99_ms": round(percentile(samples, 0.99) * 1000, 1),
+            "max_ms": round(max(samples) * 1000, 1)}
+
+
 async def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -180,6 +198,7 @@ async def main() -> None:
                                    lambda i: client.post(f"/v1/uploads/{sid}/parts/{i % parts + 1}", headers=headers)),
                     ]
                 results += await verification_rates(url, token)
+                results.append(await revocation_latency(client))
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
