@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 Task = Callable[[], Awaitable[None]]
 
 
+async def every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+    """Run a periodic job forever (a background task; the runtime restarts it if it crashes)."""
+    while True:
+        await job()
+        await asyncio.sleep(seconds)
+
+
 class Runtime:
     def __init__(self, settings: Settings, name: str, tables: BusTables, *, storage: bool = True) -> None:
         settings.check_production()

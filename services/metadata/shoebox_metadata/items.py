@@ -15,11 +15,12 @@ from shoebox_lib.errors import Conflict, NotFound
 from shoebox_lib.events import ItemStored, JobCompleted, ReplicaStored, UploadCompleted, VariantStored
 from shoebox_lib.settings import Tier
 from shoebox_lib.storage import Storage
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_metadata.models import BUS, Copy, Item, Variant
+from shoebox_metadata.quota import Quotas
 
 # Variants compute makes for media it can read; each starts as "processing" once the original is stored.
 DERIVED_VARIANTS = ("thumb",)
@@ -63,9 +64,10 @@ class SignedUrl:
 
 
 class Items:
-    def __init__(self, db: Database, storage: Storage, presign_seconds: int) -> None:
+    def __init__(self, db: Database, storage: Storage, quotas: Quotas, presign_seconds: int) -> None:
         self.db = db
         self.storage = storage
+        self.quotas = quotas
         self.presign_seconds = presign_seconds
 
     async def create(self, owner: Principal, new: NewItem) -> Item:
@@ -114,15 +116,6 @@ class Items:
                                                      attachment=attachment)
         return SignedUrl(url=url, expires_in=self.presign_seconds)
 
-    async def usage(self, owner: Principal) -> tuple[int, int]:
-        """Bytes the owner's originals take in PRIMARY, and how many there are."""
-        async with self.db.transaction() as session:
-            used, count = (await session.execute(
-                select(func.coalesce(func.sum(Item.size), 0), func.count())
-                .where(Item.owner_id == owner.user_id, Item.status == "stored")
-            )).one()
-        return int(used or 0), int(count)
-
     # --- what other services report, through events -------------------------------------------
 
     async def upload_completed(self, session: AsyncSession, event: UploadCompleted) -> None:
@@ -136,6 +129,9 @@ class Items:
         item.sha256 = event.sha256
         item.object_key = event.object_key
         item.stored_at = datetime.now(UTC)
+        # The upload signer reserved these bytes under the session's id; the object is in storage
+        # already, so it is counted even if the reservation has lapsed.
+        await self.quotas.store(session, item.owner_id, event.size, reservation_id=event.upload_id, enforce=False)
         if is_processable(item.content_type, item.encrypted):
             for name in DERIVED_VARIANTS:
                 await session.execute(insert(Variant).values(item_id=item.id, name=name, status="processing")

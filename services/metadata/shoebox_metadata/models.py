@@ -86,3 +86,31 @@ class Copy(Base):
     item_id: Mapped[int | None] = mapped_column(ForeignKey(Item.id, ondelete="CASCADE"), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Account(Base):
+    """One owner's storage accounting. Quota checks are single conditional UPDATEs on this row, so
+    concurrent commits and reservations can never together pass the quota."""
+
+    __tablename__ = "accounts"
+
+    owner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    quota_bytes: Mapped[int] = mapped_column(BigInteger)
+    bonus_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    used_bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # PRIMARY copies only; replicas are free
+    reserved_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    file_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
+                                                 onupdate=func.now())
+
+
+class Reservation(Base):
+    """Bytes held for an upload in progress (the upload signer asks when a session starts)."""
+
+    __tablename__ = "reservations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

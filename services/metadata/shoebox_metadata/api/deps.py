@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from shoebox_metadata.items import Items
+from shoebox_metadata.quota import Quotas
 
 
 def _items(request: Request) -> Items:
@@ -12,4 +13,10 @@ def _items(request: Request) -> Items:
     return items
 
 
+def _quotas(request: Request) -> Quotas:
+    quotas: Quotas = request.app.state.quotas
+    return quotas
+
+
 ItemsDep = Annotated[Items, Depends(_items)]
+QuotasDep = Annotated[Quotas, Depends(_quotas)]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel, Field
 from shoebox_lib.auth import CurrentUser
 
-from shoebox_metadata.api.deps import ItemsDep
+from shoebox_metadata.api.deps import QuotasDep
 
 router = APIRouter(prefix="/storage", tags=["storage"])
 
@@ -22,11 +23,34 @@ def human(size: int) -> str:
 
 
 @router.get("/usage")
-async def usage(request: Request, user: CurrentUser, items: ItemsDep) -> dict[str, Any]:
-    used, count = await items.usage(user)
-    quota: int = request.app.state.runtime.settings.default_quota_bytes
+async def usage(user: CurrentUser, quotas: QuotasDep) -> dict[str, Any]:
+    found = await quotas.usage(user.user_id)
+    total = found.total
     return {
-        "used": used, "usage": used, "fileCount": count, "quota": quota, "totalQuota": quota,
-        "available": max(0, quota - used), "usagePercentage": round(100 * used / quota, 2) if quota else 0.0,
-        "formattedUsed": human(used), "formattedQuota": human(quota),
+        "used": found.used, "usage": found.used, "reserved": found.reserved, "fileCount": found.file_count,
+        "quota": found.quota, "bonus": found.bonus, "totalQuota": total, "available": found.available,
+        "usagePercentage": round(100 * found.used / total, 2) if total else 0.0,
+        "formattedUsed": human(found.used), "formattedQuota": human(total),
     }
+
+
+class NewReservation(BaseModel):
+    reservationId: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    bytes: int = Field(ge=0)
+
+
+@router.post("/reservations", status_code=201)
+async def reserve(body: NewReservation, user: CurrentUser, quotas: QuotasDep) -> dict[str, Any]:
+    """Hold bytes for an upload about to start (the upload signer calls this on the uploader's behalf)."""
+    async with quotas.db.transaction() as session:
+        reservation = await quotas.reserve(session, user.user_id, body.reservationId, body.bytes)
+    return {"reservationId": reservation.id, "bytes": reservation.bytes,
+            "expiresAt": int(reservation.expires_at.timestamp() * 1000)}
+
+
+@router.delete("/reservations/{reservation_id}", status_code=204)
+async def release(user: CurrentUser, quotas: QuotasDep,
+                  reservation_id: str = Path(min_length=1, max_length=64)) -> Response:
+    async with quotas.db.transaction() as session:
+        await quotas.release(session, user.user_id, reservation_id)
+    return Response(status_code=204)

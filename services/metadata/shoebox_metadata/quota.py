@@ -1,0 +1,119 @@
+"""Storage accounting and quota: usage counts PRIMARY copies only, and every check is atomic.
+
+Each change is one conditional UPDATE of the owner's `accounts` row (`… WHERE used + reserved + n <=
+quota + bonus`), so fifty concurrent commits cannot together pass the quota: PostgreSQL serialises the
+updates of one row, and each re-checks the condition against the row as the previous one left it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from shoebox_lib.db import Database
+from shoebox_lib.errors import InvalidInput, QuotaExceeded
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shoebox_metadata.models import Account, Reservation
+
+RESERVATION_LIFETIME = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Usage:
+    used: int
+    reserved: int
+    quota: int
+    bonus: int
+    file_count: int
+
+    @property
+    def total(self) -> int:
+        return self.quota + self.bonus
+
+    @property
+    def available(self) -> int:
+        return max(0, self.total - self.used - self.reserved)
+
+
+class Quotas:
+    def __init__(self, db: Database, default_quota: int) -> None:
+        self.db = db
+        self.default_quota = default_quota
+
+    async def _ensure(self, session: AsyncSession, owner_id: int) -> None:
+        await session.execute(insert(Account).values(
+            owner_id=owner_id, quota_bytes=self.default_quota, bonus_bytes=0, used_bytes=0, reserved_bytes=0,
+            file_count=0,
+        ).on_conflict_do_nothing())
+
+    async def _add(self, session: AsyncSession, owner_id: int, *, used: int = 0, reserved: int = 0,
+                   files: int = 0, enforce: bool) -> bool:
+        """Move the counters; with `enforce`, only if the result fits the quota. True when applied."""
+        await self._ensure(session, owner_id)
+        query = update(Account).where(Account.owner_id == owner_id).values(
+            used_bytes=Account.used_bytes + used, reserved_bytes=Account.reserved_bytes + reserved,
+            file_count=Account.file_count + files,
+        )
+        if enforce:
+            query = query.where(Account.used_bytes + Account.reserved_bytes + used + reserved
+                                <= Account.quota_bytes + Account.bonus_bytes)
+        return (await session.execute(query.returning(Account.owner_id))).first() is not None
+
+    async def reserve(self, session: AsyncSession, owner_id: int, reservation_id: str, size: int) -> Reservation:
+        """Hold `size` bytes for an upload; asking again with the same id answers the same reservation."""
+        if size < 0:
+            raise InvalidInput("bytes must not be negative")
+        existing = await session.get(Reservation, reservation_id)
+        if existing is not None:
+            if existing.owner_id != owner_id or existing.bytes != size:
+                raise InvalidInput("This reservation id is taken")
+            return existing
+        if not await self._add(session, owner_id, reserved=size, enforce=True):
+            raise QuotaExceeded("Storage limit exceeded")
+        reservation = Reservation(id=reservation_id, owner_id=owner_id, bytes=size,
+                                  expires_at=datetime.now(UTC) + RESERVATION_LIFETIME)
+        session.add(reservation)
+        await session.flush()
+        return reservation
+
+    async def release(self, session: AsyncSession, owner_id: int, reservation_id: str) -> int:
+        """Give back a reservation's bytes (nothing if there is none). Returns the bytes released."""
+        released = (await session.execute(
+            delete(Reservation).where(Reservation.id == reservation_id, Reservation.owner_id == owner_id)
+            .returning(Reservation.bytes)
+        )).scalar_one_or_none()
+        if released:
+            await self._add(session, owner_id, reserved=-released, enforce=False)
+        return int(released or 0)
+
+    async def store(self, session: AsyncSession, owner_id: int, size: int, *, reservation_id: str | None = None,
+                    enforce: bool = True) -> None:
+        """Count a newly stored original, out of its reservation if it has one."""
+        if reservation_id is not None and await self.release(session, owner_id, reservation_id):
+            enforce = False  # the bytes were held for exactly this upload
+        if not await self._add(session, owner_id, used=size, files=1, enforce=enforce):
+            raise QuotaExceeded("Storage limit exceeded")
+
+    async def unstore(self, session: AsyncSession, owner_id: int, size: int) -> None:
+        await self._add(session, owner_id, used=-size, files=-1, enforce=False)
+
+    async def usage(self, owner_id: int) -> Usage:
+        async with self.db.transaction() as session:
+            await self._ensure(session, owner_id)
+            account = (await session.execute(select(Account).where(Account.owner_id == owner_id))).scalar_one()
+            return Usage(used=account.used_bytes, reserved=account.reserved_bytes, quota=account.quota_bytes,
+                         bonus=account.bonus_bytes, file_count=account.file_count)
+
+    async def expire_reservations(self) -> int:
+        """Release reservations of uploads nobody finished."""
+        async with self.db.transaction() as session:
+            stale = (await session.execute(
+                delete(Reservation).where(Reservation.expires_at < datetime.now(UTC))
+                .returning(Reservation.owner_id, Reservation.bytes)
+            )).all()
+            for owner_id, size in stale:
+                await self._add(session, owner_id, reserved=-size, enforce=False)
+        return len(stale)

@@ -1,0 +1,111 @@
+"""Quota: reservations and commits are atomic; replicas never count; nothing passes the quota together."""
+
+from __future__ import annotations
+
+import asyncio
+
+from flow import bearer, make_png, upload, wait_processed
+from shoebox_lib.errors import QuotaExceeded
+from shoebox_metadata.models import Account, Reservation
+from shoebox_metadata.quota import Quotas
+from sqlalchemy import update
+
+from shoebox.testing import RunningSystem
+
+
+def quotas_of(api: RunningSystem) -> Quotas:
+    quotas: Quotas = api.services["metadata"].app.state.quotas
+    return quotas
+
+
+async def set_quota(api: RunningSystem, owner_id: int, quota: int) -> None:
+    quotas = quotas_of(api)
+    async with quotas.db.transaction() as session:
+        await quotas._ensure(session, owner_id)
+        await session.execute(update(Account).where(Account.owner_id == owner_id).values(quota_bytes=quota))
+
+
+async def owner_id(api: RunningSystem, token: str) -> int:
+    me: int = (await api.client.get("/users/me", headers=bearer(token))).json()["id"]
+    return me
+
+
+async def test_fifty_concurrent_reservations_never_pass_the_quota(api: RunningSystem) -> None:
+    token = await api.user_token("quinn")
+    await set_quota(api, await owner_id(api, token), 1000)
+
+    async def reserve(n: int) -> int:
+        response = await api.client.post("/storage/reservations", headers=bearer(token),
+                                         json={"reservationId": f"r{n}", "bytes": 70})
+        return response.status_code
+
+    codes = await asyncio.gather(*(reserve(n) for n in range(50)))
+    assert codes.count(201) == 14  # 14 * 70 = 980 <= 1000 < 15 * 70
+    assert set(codes) == {201, 426}
+    usage = (await api.client.get("/storage/usage", headers=bearer(token))).json()
+    assert (usage["reserved"], usage["available"]) == (980, 20)
+    refused = await api.client.post("/storage/reservations", headers=bearer(token),
+                                    json={"reservationId": "more", "bytes": 21})
+    assert (refused.status_code, refused.json()["code"]) == (426, "STORAGE_LIMIT_EXCEEDED")
+
+
+async def test_fifty_concurrent_commits_never_pass_the_quota(api: RunningSystem) -> None:
+    token = await api.user_token("rita")
+    owner = await owner_id(api, token)
+    await set_quota(api, owner, 1000)
+    quotas = quotas_of(api)
+
+    async def commit(n: int) -> bool:
+        try:
+            async with quotas.db.transaction() as session:
+                await quotas.store(session, owner, 70)
+        except QuotaExceeded:
+            return False
+        return True
+
+    results = await asyncio.gather(*(commit(n) for n in range(50)))
+    assert results.count(True) == 14
+    usage = await quotas.usage(owner)
+    assert (usage.used, usage.file_count) == (980, 14)
+
+
+async def test_a_reservation_is_idempotent_released_on_delete_and_consumed_by_the_upload(api: RunningSystem) -> None:
+    token = await api.user_token("sid")
+    first = await api.client.post("/storage/reservations", headers=bearer(token),
+                                  json={"reservationId": "abc", "bytes": 10})
+    again = await api.client.post("/storage/reservations", headers=bearer(token),
+                                  json={"reservationId": "abc", "bytes": 10})
+    assert first.json() == again.json()
+    assert (await api.client.get("/storage/usage", headers=bearer(token))).json()["reserved"] == 10
+    assert (await api.client.delete("/storage/reservations/abc", headers=bearer(token))).status_code == 204
+    assert (await api.client.delete("/storage/reservations/abc", headers=bearer(token))).status_code == 204
+    assert (await api.client.get("/storage/usage", headers=bearer(token))).json()["reserved"] == 0
+    # Someone else's reservation id cannot be taken over or released.
+    other = await api.user_token("tom")
+    await api.client.post("/storage/reservations", headers=bearer(token), json={"reservationId": "x1", "bytes": 5})
+    stolen = await api.client.post("/storage/reservations", headers=bearer(other),
+                                   json={"reservationId": "x1", "bytes": 5})
+    assert stolen.status_code == 400
+    await api.client.delete("/storage/reservations/x1", headers=bearer(other))
+    assert (await api.client.get("/storage/usage", headers=bearer(token))).json()["reserved"] == 5
+
+
+async def test_stored_originals_count_and_replicas_do_not(api: RunningSystem) -> None:
+    token = await api.user_token("ursula")
+    data = make_png(40, 30)
+    uploaded = await upload(api.client, token, data)
+    body = await wait_processed(api.client, token, uploaded.image_id)
+    assert body["replicas"], "replicated, and still counted once"
+    usage = (await api.client.get("/storage/usage", headers=bearer(token))).json()
+    assert (usage["used"], usage["fileCount"]) == (len(data), 1)
+
+
+async def test_expired_reservations_are_released(api: RunningSystem) -> None:
+    token = await api.user_token("vera")
+    await api.client.post("/storage/reservations", headers=bearer(token), json={"reservationId": "old", "bytes": 99})
+    quotas = quotas_of(api)
+    async with quotas.db.transaction() as session:
+        await session.execute(update(Reservation).where(Reservation.id == "old")
+                              .values(expires_at=Reservation.created_at))
+    assert await quotas.expire_reservations() == 1
+    assert (await api.client.get("/storage/usage", headers=bearer(token))).json()["reserved"] == 0
