@@ -119,6 +119,15 @@ class JobCompleted(Payload):
     error: str | None = None
 
 
+class ItemDeleted(Payload):
+    """metadata → replicator: an item is gone for good; remove its objects from every tier."""
+
+    event_type: ClassVar[str] = "item.deleted"
+    item_id: int
+    owner_id: int
+    object_keys: list[str]
+
+
 class SessionsRevoked(Payload):
     """auth → every process of every service: refuse these sessions' tokens from now on.
 
@@ -134,4 +143,5 @@ class SessionsRevoked(Payload):
 
 ALL_PAYLOADS: tuple[type[Payload], ...] = (
     UploadCompleted, ItemStored, VariantStored, ReplicaStored, WorkRequested, JobCompleted, SessionsRevoked,
+    ItemDeleted,
 )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 
 from shoebox_lib.events import (
+    ItemDeleted,
     ItemStored,
     JobCompleted,
     Payload,
@@ -79,6 +80,7 @@ CONSUMERS: dict[str, ConsumerSpec] = {
         _on_event("metadata-replica-stored", ReplicaStored),
         _on_event("replicator-item-stored", ItemStored),
         _on_event("replicator-variant-stored", VariantStored),
+        _on_event("replicator-item-deleted", ItemDeleted),
         _on_event("compute-item-stored", ItemStored),
         _work("thumbnail"),
         _work("metadata"),

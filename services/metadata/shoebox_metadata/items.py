@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from shoebox_lib.auth import Principal
 from shoebox_lib.bus import emit
 from shoebox_lib.db import Database
@@ -15,10 +19,6 @@ from shoebox_lib.errors import Conflict, NotFound
 from shoebox_lib.events import ItemStored, JobCompleted, ReplicaStored, UploadCompleted, VariantStored
 from shoebox_lib.settings import Tier
 from shoebox_lib.storage import Storage
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from shoebox_metadata.models import BUS, Copy, Item, Variant
 from shoebox_metadata.quota import Quotas
 

@@ -3,13 +3,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shoebox_lib.bus import bus_tables
 from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
     Identity,
+    Index,
     Integer,
     MetaData,
     String,
@@ -18,6 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shoebox_lib.bus import bus_tables
 
 SCHEMA = "metadata"
 
@@ -56,6 +58,17 @@ class Item(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
                                                  onupdate=func.now())
     stored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # End-to-end-encrypted attributes (the Ente face), kept exactly as the client sent them.
+    file_decryption_header: Mapped[str | None] = mapped_column(Text)
+    thumbnail_object_key: Mapped[str | None] = mapped_column(String(1024))
+    thumbnail_decryption_header: Mapped[str | None] = mapped_column(Text)
+    thumbnail_size: Mapped[int | None] = mapped_column(BigInteger)
+    metadata_encrypted_data: Mapped[str | None] = mapped_column(Text)
+    metadata_decryption_header: Mapped[str | None] = mapped_column(Text)
+    magic_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    pub_magic_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The owner's change clock when this item last changed (microseconds).
+    updation_time: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Variant(Base):
@@ -100,6 +113,8 @@ class Account(Base):
     used_bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # PRIMARY copies only; replicas are free
     reserved_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     file_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The owner's change clock (microseconds, strictly increasing): see `clock.py`.
+    clock_us: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
                                                  onupdate=func.now())
 
@@ -114,3 +129,106 @@ class Reservation(Base):
     bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Collection(Base):
+    """An album or folder; nested through parent_id; its name plaintext (v1, CL) or encrypted (Ente)."""
+
+    __tablename__ = "collections"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(start=1000), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    type: Mapped[str] = mapped_column(String(32), default="album")
+    name: Mapped[str | None] = mapped_column(Text)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("metadata.collections.id", ondelete="SET NULL"))
+    encrypted_key: Mapped[str | None] = mapped_column(Text)
+    key_decryption_nonce: Mapped[str | None] = mapped_column(Text)
+    encrypted_name: Mapped[str | None] = mapped_column(Text)
+    name_decryption_nonce: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    magic_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    pub_magic_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    shared_magic_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    app: Mapped[str] = mapped_column(String(32), default="photos")
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    updation_time: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CollectionFile(Base):
+    """An item in a collection, with the item's key encrypted under that collection's key."""
+
+    __tablename__ = "collection_files"
+    __table_args__ = (Index("ix_collection_files_diff", "collection_id", "updation_time"),)
+
+    collection_id: Mapped[int] = mapped_column(ForeignKey(Collection.id, ondelete="CASCADE"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey(Item.id, ondelete="CASCADE"), primary_key=True, index=True)
+    encrypted_key: Mapped[str | None] = mapped_column(Text)
+    key_decryption_nonce: Mapped[str | None] = mapped_column(Text)
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    updation_time: Mapped[int] = mapped_column(BigInteger)
+    added_by: Mapped[int] = mapped_column(BigInteger)
+    added_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Share(Base):
+    """A collection shared with another user."""
+
+    __tablename__ = "shares"
+
+    collection_id: Mapped[int] = mapped_column(ForeignKey(Collection.id, ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16), default="VIEWER")
+    encrypted_key: Mapped[str | None] = mapped_column(Text)
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    updation_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class PublicLink(Base):
+    """A public link to a collection. The token is unguessable; a password is stored hashed."""
+
+    __tablename__ = "public_links"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey(Collection.id, ondelete="CASCADE"), index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    device_limit: Mapped[int] = mapped_column(Integer, default=0)
+    valid_till: Mapped[int] = mapped_column(BigInteger, default=0)  # microseconds; 0 = no expiry
+    is_disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    nonce: Mapped[str | None] = mapped_column(Text)
+    mem_limit: Mapped[int | None] = mapped_column(BigInteger)
+    ops_limit: Mapped[int | None] = mapped_column(BigInteger)
+    enable_download: Mapped[bool] = mapped_column(Boolean, default=True)
+    enable_collect: Mapped[bool] = mapped_column(Boolean, default=False)
+    enable_join: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class TrashEntry(Base):
+    __tablename__ = "trash"
+    __table_args__ = (Index("ix_trash_diff", "owner_id", "updated_at"),)
+
+    item_id: Mapped[int] = mapped_column(ForeignKey(Item.id, ondelete="CASCADE"), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(BigInteger)
+    collection_id: Mapped[int | None] = mapped_column(BigInteger)
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_restored: Mapped[bool] = mapped_column(Boolean, default=False)
+    delete_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ItemVersion(Base):
+    """Append-only history of every change to an item's metadata."""
+
+    __tablename__ = "item_versions"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    item_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at: Mapped[int] = mapped_column(BigInteger)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    change: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from shoebox_lib.db import Database
-from shoebox_lib.errors import InvalidInput, QuotaExceeded
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shoebox_lib.db import Database
+from shoebox_lib.errors import InvalidInput, QuotaExceeded
 from shoebox_metadata.models import Account, Reservation
 
 RESERVATION_LIFETIME = timedelta(hours=24)
@@ -38,16 +38,20 @@ class Usage:
         return max(0, self.total - self.used - self.reserved)
 
 
+async def ensure_account(session: AsyncSession, owner_id: int, quota: int) -> None:
+    await session.execute(insert(Account).values(
+        owner_id=owner_id, quota_bytes=quota, bonus_bytes=0, used_bytes=0, reserved_bytes=0, file_count=0,
+        clock_us=0,
+    ).on_conflict_do_nothing())
+
+
 class Quotas:
     def __init__(self, db: Database, default_quota: int) -> None:
         self.db = db
         self.default_quota = default_quota
 
     async def _ensure(self, session: AsyncSession, owner_id: int) -> None:
-        await session.execute(insert(Account).values(
-            owner_id=owner_id, quota_bytes=self.default_quota, bonus_bytes=0, used_bytes=0, reserved_bytes=0,
-            file_count=0,
-        ).on_conflict_do_nothing())
+        await ensure_account(session, owner_id, self.default_quota)
 
     async def _add(self, session: AsyncSession, owner_id: int, *, used: int = 0, reserved: int = 0,
                    files: int = 0, enforce: bool) -> bool:

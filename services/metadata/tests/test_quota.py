@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import update
+
 from flow import bearer, make_png, upload, wait_processed
+from shoebox.testing import RunningSystem
 from shoebox_lib.errors import QuotaExceeded
 from shoebox_metadata.models import Account, Reservation
 from shoebox_metadata.quota import Quotas
-from sqlalchemy import update
-
-from shoebox.testing import RunningSystem
 
 
 def quotas_of(api: RunningSystem) -> Quotas:

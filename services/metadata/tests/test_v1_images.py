@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
-from flow import bearer, make_png, upload, wait_processed
 
+from flow import bearer, make_png, upload, wait_processed
 from shoebox.testing import RunningSystem
 
 

@@ -6,7 +6,6 @@ from shoebox_lib.db import Migrations
 from shoebox_lib.runtime import Runtime
 from shoebox_lib.settings import Settings, get_settings
 from shoebox_lib.web import ServiceApp, create_app
-
 from shoebox_replicator import __version__
 from shoebox_replicator.copier import Copier
 from shoebox_replicator.models import BUS, SCHEMA
@@ -22,5 +21,6 @@ def create_service(settings: Settings | None = None) -> ServiceApp:
     copier = Copier(runtime.storage)
     runtime.apply_once("replicator-item-stored", copier.replicate)
     runtime.apply_once("replicator-variant-stored", copier.replicate)
+    runtime.apply_once("replicator-item-deleted", copier.erase)
     runtime.state["copier"] = copier
     return create_app(NAME, __version__, [], lifespan=runtime.lifespan, checks=runtime.checks())

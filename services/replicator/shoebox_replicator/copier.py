@@ -6,19 +6,24 @@ import logging
 from datetime import UTC, datetime
 
 from prometheus_client import Counter
-from shoebox_lib.bus import emit
-from shoebox_lib.errors import NotFound
-from shoebox_lib.events import ItemStored, ReplicaStored, VariantStored
-from shoebox_lib.settings import Tier
-from shoebox_lib.storage import Storage
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shoebox_lib.bus import emit
+from shoebox_lib.errors import NotFound
+from shoebox_lib.events import ItemDeleted, ItemStored, ReplicaStored, VariantStored
+from shoebox_lib.settings import Tier
+from shoebox_lib.storage import Storage
 from shoebox_replicator.models import BUS, ObjectCopy
 
 log = logging.getLogger(__name__)
 
 COPIED_BYTES = Counter("shoebox_replicated_bytes_total", "Bytes copied to other tiers", ["tier"])
+
+
+DELETED_OBJECTS = Counter("shoebox_deleted_objects_total", "Objects removed from a tier after a hard delete",
+                          ["tier"])
 
 
 class ReplicationFailed(Exception):
@@ -58,3 +63,11 @@ class Copier:
             ))
             await emit(session, BUS, ReplicaStored(object_key=event.object_key, tier=tier, size=copy.size,
                                                    item_id=event.item_id))
+
+    async def erase(self, session: AsyncSession, event: ItemDeleted) -> None:
+        """The library has deleted the item for good (committed): remove its objects from every tier."""
+        for key in event.object_keys:
+            for tier, driver in self.storage.tiers.items():
+                await driver.delete(key)
+                DELETED_OBJECTS.labels(tier).inc()
+            await session.execute(delete(ObjectCopy).where(ObjectCopy.object_key == key))

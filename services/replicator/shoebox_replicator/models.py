@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shoebox_lib.bus import bus_tables
 from sqlalchemy import BigInteger, DateTime, MetaData, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shoebox_lib.bus import bus_tables
 
 SCHEMA = "replicator"
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
-from shoebox_lib.auth import CurrentUser
 
+from shoebox_lib.auth import CurrentUser
 from shoebox_metadata.api.deps import QuotasDep
 
 router = APIRouter(prefix="/storage", tags=["storage"])

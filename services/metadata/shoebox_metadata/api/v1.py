@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
+
 from shoebox_lib.auth import CurrentUser
 from shoebox_lib.errors import NotFound
-
 from shoebox_metadata.api.deps import ItemsDep
 from shoebox_metadata.items import ItemView, NewItem
 

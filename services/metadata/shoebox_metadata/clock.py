@@ -1,0 +1,36 @@
+"""Each owner's change clock: microseconds, strictly increasing, one tick per changed row.
+
+Delta sync (`sinceTime`) is exact because of two properties: every change of an owner's data gets a
+distinct clock value, and those values are handed out under the owner's `accounts` row lock, held until
+the transaction commits — so changes commit in clock order, and a client that has seen clock value t has
+seen every change at or before t.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import func, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shoebox_metadata.models import Account
+from shoebox_metadata.quota import ensure_account
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+async def tick(session: AsyncSession, owner_id: int, count: int = 1, *, default_quota: int) -> list[int]:
+    """`count` fresh clock values for the owner, in increasing order (creating the account if new)."""
+    await ensure_account(session, owner_id, default_quota)
+    last = (await session.execute(
+        update(Account).where(Account.owner_id == owner_id)
+        .values(clock_us=func.greatest(Account.clock_us + count, now_us()))
+        .returning(Account.clock_us)
+    )).scalar_one()
+    return list(range(last - count + 1, last + 1))
+
+
+async def tick_one(session: AsyncSession, owner_id: int, *, default_quota: int) -> int:
+    return (await tick(session, owner_id, default_quota=default_quota))[0]
