@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
 from flow import bearer, fetch_variant, make_png, upload, wait_processed
 from shoebox_lib.embedded import free_port
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import os
 
-from flow import bearer, fetch_variant, make_png, upload, wait_processed
 from PIL import Image
 
+from flow import bearer, fetch_variant, make_png, upload, wait_processed
 from shoebox.testing import RunningSystem
 
 
