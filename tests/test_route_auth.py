@@ -19,6 +19,26 @@ PUBLIC = {
     ("POST", "/users/login"),  # signing in, seed 000's way
     ("GET", "/.well-known/jwks.json"),  # verifiers fetch our public keys
     ("GET", "/auth/public-key"),  # the CL face's way to the same
+    ("POST", "/users/ott"),  # Ente: mail me a sign-in code
+    ("POST", "/users/verify-email"),  # Ente: signing in with that code
+    ("GET", "/users/srp/attributes"),  # Ente: what a client needs to start SRP
+    ("POST", "/users/srp/attributes"),  # the same, seed 000's way
+    ("POST", "/users/srp/create-session"),  # Ente: signing in by SRP
+    ("POST", "/users/srp/verify-session"),
+}
+
+# Routes a public link's own token opens (X-Auth-Access-Token or a token in the path), not an account's;
+# `test_link_routes_refuse_a_missing_or_forged_link` holds them to that.
+LINK_ROUTES = {
+    ("GET", "/public-collection/info"),
+    ("GET", "/public-collection/diff"),
+    ("POST", "/public-collection/verify-password"),
+    ("GET", "/public-collection/files/preview/{file_id}"),
+    ("GET", "/public-collection/files/download/{file_id}"),
+    ("GET", "/public/collections/{token}"),
+    ("GET", "/public/collections/{token}/preview/{file_id}"),
+    ("POST", "/public/collections/{token}/commit-file"),
+    ("GET", "/public/files/{token}"),
 }
 
 
@@ -40,7 +60,7 @@ def concrete(path: str) -> str:
 async def test_every_non_public_route_needs_a_token(api: RunningSystem) -> None:
     checked = []
     for _, method, path in routes(api):
-        if (method, path) in PUBLIC:
+        if (method, path) in PUBLIC | LINK_ROUTES:
             continue
         for headers in ({}, {"Authorization": "Bearer not-a-jwt"}, {"X-Auth-Token": "x.y.z"}):
             response = await api.client.request(method, concrete(path), headers=headers)
@@ -79,3 +99,18 @@ async def test_a_request_id_given_is_echoed_and_a_bad_one_replaced(api: RunningS
     assert given.json()["requestId"] == "abc-123"
     bad = await api.client.get("/v1/images/img_1", headers={"X-Request-ID": "no spaces allowed"})
     assert bad.headers["x-request-id"].startswith("req_")
+
+
+async def test_link_routes_refuse_a_missing_or_forged_link(api: RunningSystem) -> None:
+    assert LINK_ROUTES <= {(method, path) for _, method, path in routes(api)}
+    for method, path in LINK_ROUTES:
+        body: dict[str, object] | None = None
+        if path.endswith("verify-password"):
+            body = {"passHash": "x"}
+        elif path.endswith("commit-file"):
+            blob = {"objectKey": "k", "decryptionHeader": "h", "size": 1}
+            body = {"collectionID": 1, "encryptedKey": "k", "keyDecryptionNonce": "n", "file": blob,
+                    "thumbnail": blob, "metadata": {"decryptionHeader": "h"}}
+        for headers in ({}, {"X-Auth-Access-Token": "forged-link-token"}):
+            response = await api.client.request(method, concrete(path), headers=headers, json=body)
+            assert response.status_code in (401, 404), f"{method} {path} with {headers}: {response.status_code}"

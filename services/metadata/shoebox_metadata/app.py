@@ -7,7 +7,7 @@ from shoebox_lib.runtime import Runtime, every
 from shoebox_lib.settings import Settings, get_settings
 from shoebox_lib.web import ServiceApp, create_app
 from shoebox_metadata import __version__
-from shoebox_metadata.api import ente, ente_public, storage, v1
+from shoebox_metadata.api import ente, ente_public, seed, storage, v1
 from shoebox_metadata.items import Items
 from shoebox_metadata.library import Library
 from shoebox_metadata.links import Links
@@ -33,5 +33,5 @@ def create_service(settings: Settings | None = None) -> ServiceApp:
     users = Users(runtime.http, settings.auth_url)
     runtime.state.update(items=items, quotas=quotas, library=library, links=links, users=users)
     runtime.background("reservation-sweeper", lambda: every(60, quotas.expire_reservations))
-    routers = [v1.router, storage.router, ente.router, ente_public.router]
+    routers = [v1.router, storage.router, ente.router, ente_public.router, seed.router]
     return create_app(NAME, __version__, routers, lifespan=runtime.lifespan, checks=runtime.checks())

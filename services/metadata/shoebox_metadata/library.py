@@ -187,8 +187,8 @@ class Library:
         membership.updation_time = (await self._tick(session, collection.owner_id))[0]
         return True
 
-    async def _check_blob(self, caller: Principal, blob: Blob) -> None:
-        if not owns_key(caller.user_id, blob.object_key):
+    async def _check_blob(self, caller: Principal, blob: Blob, prefix: str | None = None) -> None:
+        if not (blob.object_key.startswith(prefix) if prefix else owns_key(caller.user_id, blob.object_key)):
             raise InvalidInput(f"{blob.object_key} was not handed out to you")
         found = await self.storage.primary.head(blob.object_key)
         if found is None:
@@ -198,8 +198,12 @@ class Library:
 
     # --- files ------------------------------------------------------------------------------------------
 
-    async def commit(self, caller: Principal, new: NewFile) -> Item:
-        """Record an uploaded (encrypted) file: both objects must exist with their sizes; quota enforced."""
+    async def commit(self, caller: Principal, new: NewFile, *, guest_prefix: str | None = None) -> Item:
+        """Record an uploaded (encrypted) file: both objects must exist with their sizes; quota enforced.
+
+        A guest (a public link with uploads enabled) commits as the collection's owner, with objects
+        under the prefix the upload signer gave that link.
+        """
         if new.file.object_key == new.thumbnail.object_key:
             raise InvalidInput("The file and its thumbnail must be different objects")
         async with self.db.transaction() as session:
@@ -207,7 +211,8 @@ class Library:
                 Item.owner_id == caller.user_id, Item.object_key == new.file.object_key))).scalar_one_or_none()
             if existing is not None:
                 return existing  # a retried commit answers the same file
-        await asyncio.gather(self._check_blob(caller, new.file), self._check_blob(caller, new.thumbnail))
+        await asyncio.gather(self._check_blob(caller, new.file, guest_prefix),
+                             self._check_blob(caller, new.thumbnail, guest_prefix))
         async with self.db.transaction() as session:
             collection = await self._collection(session, caller, new.collection_id, roles=("OWNER", "COLLABORATOR"))
             total = new.file.size + new.thumbnail.size
@@ -267,6 +272,27 @@ class Library:
                 await self._touch(session, item)
                 await self._history(session, item, caller.user_id, "pub-magic" if public else "magic",
                                     {"version": stored["version"]})
+
+    async def replace_thumbnail(self, caller: Principal, item_id: int, thumbnail: Blob) -> Item:
+        """A new thumbnail object: checked like a commit, counted, and the old object removed."""
+        await self._check_blob(caller, thumbnail)
+        async with self.db.transaction() as session:
+            item = await self._own_item(session, caller, item_id)
+            if thumbnail.object_key in (item.object_key, item.thumbnail_object_key):
+                raise InvalidInput("The new thumbnail must be a new object")
+            old_key, old_size = item.thumbnail_object_key, int(item.thumbnail_size or 0)
+            await self.quotas.unstore(session, item.owner_id, old_size)
+            await self.quotas.store(session, item.owner_id, thumbnail.size)
+            item.thumbnail_object_key, item.thumbnail_size = thumbnail.object_key, thumbnail.size
+            item.thumbnail_decryption_header = thumbnail.decryption_header
+            item.size = int(item.size or 0) - old_size + thumbnail.size
+            await self._touch(session, item)
+            await self._history(session, item, caller.user_id, "thumbnail", {"objectKey": thumbnail.object_key})
+            await emit(session, BUS, VariantStored(item_id=item.id, owner_id=item.owner_id, variant="thumbnail",
+                                                   object_key=thumbnail.object_key, size=thumbnail.size))
+            if old_key:
+                await emit(session, BUS, ItemDeleted(item_id=item.id, owner_id=item.owner_id, object_keys=[old_key]))
+            return item
 
     async def files(self, caller: Principal, item_ids: Sequence[int]) -> list[Item]:
         async with self.db.transaction() as session:

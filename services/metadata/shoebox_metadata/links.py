@@ -24,7 +24,7 @@ from shoebox_lib.db import Database
 from shoebox_lib.errors import Forbidden, Gone, InvalidInput, NotFound, Unauthenticated
 from shoebox_metadata.clock import now_us
 from shoebox_metadata.library import FileInCollection, Library
-from shoebox_metadata.models import Collection, CollectionFile, Item, PublicLink
+from shoebox_metadata.models import Collection, CollectionFile, FileLink, Item, PublicLink
 
 _HASHER = PasswordHash((Argon2Hasher(),))
 ACCESS_JWT_SECONDS = 24 * 3600
@@ -50,6 +50,11 @@ class Access:
 
     link: PublicLink
     collection: Collection
+
+
+def guest_prefix(owner_id: int, link_id: int) -> str:
+    """Objects uploaded through a link go under its owner's prefix, in a folder of that link."""
+    return f"u/{owner_id}/p/{link_id}/"
 
 
 class Links:
@@ -182,6 +187,14 @@ class Links:
         if claims.get("lid") != link.id or claims.get("ph") != (link.password_hash or "")[-16:]:
             raise Unauthenticated("Invalid password token")
 
+    def guest(self, access: Access) -> tuple[Principal, str]:
+        """Who a guest upload belongs to (the collection's owner) and where its objects must be."""
+        if not access.link.enable_collect:
+            raise Forbidden("Uploads are not enabled for this link")
+        owner = Principal(user_id=access.collection.owner_id, session_id=None, permissions=frozenset(),
+                          is_admin=False, token="")
+        return owner, guest_prefix(access.collection.owner_id, access.link.id)
+
     async def diff(self, access: Access, since: int, limit: int) -> tuple[list[FileInCollection], bool]:
         async with self.db.transaction() as session:
             rows = (await session.execute(
@@ -200,3 +213,35 @@ class Links:
         if member is None or member.is_deleted or item is None or item.status != "stored":
             raise NotFound(f"File {item_id} not found")
         return await self.library.signed_url(None, item, thumbnail=thumbnail)
+
+    # --- links to one file ---------------------------------------------------------------------------
+
+    async def create_file_link(self, caller: Principal, item_id: int, expires_in: int | None) -> FileLink:
+        async with self.db.transaction() as session:
+            item = await session.get(Item, item_id)
+            if item is None or item.owner_id != caller.user_id or item.status != "stored":
+                raise NotFound("Image not found")
+            now = now_us()
+            link = FileLink(item_id=item.id, token=secrets.token_urlsafe(24), role="viewer", revoked=False,
+                            expires_at=now + expires_in * 1_000_000 if expires_in else 0, created_at=now)
+            session.add(link)
+            await session.flush()
+            return link
+
+    async def revoke_file_link(self, caller: Principal, item_id: int, link_id: int) -> None:
+        async with self.db.transaction() as session:
+            row = (await session.execute(select(FileLink, Item).join(Item, Item.id == FileLink.item_id).where(
+                FileLink.id == link_id, FileLink.item_id == item_id))).first()
+            if row is None or row[1].owner_id != caller.user_id:
+                raise NotFound("Share not found")
+            row[0].revoked = True
+
+    async def open_file_link(self, token: str) -> Item:
+        async with self.db.transaction() as session:
+            row = (await session.execute(select(FileLink, Item).join(Item, Item.id == FileLink.item_id)
+                                         .where(FileLink.token == token))).first()
+        if row is None or row[0].revoked or row[1].status != "stored":
+            raise NotFound("Link not found")
+        if row[0].expires_at and row[0].expires_at < now_us():
+            raise Gone("This link has expired")
+        return row[1]

@@ -232,3 +232,17 @@ class ItemVersion(Base):
     actor_id: Mapped[int | None] = mapped_column(BigInteger)
     change: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class FileLink(Base):
+    """A link to one file (v1 image shares, seed 000's `/public/files/{token}`)."""
+
+    __tablename__ = "file_links"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey(Item.id, ondelete="CASCADE"), index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16), default="viewer")
+    expires_at: Mapped[int] = mapped_column(BigInteger, default=0)  # microseconds; 0 = no expiry
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)

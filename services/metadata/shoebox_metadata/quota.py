@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_lib.db import Database
 from shoebox_lib.errors import InvalidInput, QuotaExceeded
-from shoebox_metadata.models import Account, Reservation
+from shoebox_metadata.models import Account, Copy, Item, Reservation
 
 RESERVATION_LIFETIME = timedelta(hours=24)
 
@@ -121,3 +121,35 @@ class Quotas:
             for owner_id, size in stale:
                 await self._add(session, owner_id, reserved=-size, enforce=False)
         return len(stale)
+
+    async def recount(self, owner_id: int) -> Usage:
+        """Recalculate usage from the items themselves (stored and trashed originals count; replicas don't)."""
+        async with self.db.transaction() as session:
+            await self._ensure(session, owner_id)
+            used, count = (await session.execute(
+                select(func.coalesce(func.sum(Item.size), 0), func.count())
+                .where(Item.owner_id == owner_id, Item.status.in_(("stored", "trashed")))
+            )).one()
+            await session.execute(update(Account).where(Account.owner_id == owner_id)
+                                  .values(used_bytes=int(used or 0), file_count=int(count)))
+        return await self.usage(owner_id)
+
+    async def tier_usage(self, owner_id: int) -> dict[str, int]:
+        """Bytes per tier: PRIMARY from the account, the others from the replicas the replicator reported."""
+        async with self.db.transaction() as session:
+            replicas = (await session.execute(
+                select(Copy.tier, func.coalesce(func.sum(Copy.size), 0)).join(Item, Item.id == Copy.item_id)
+                .where(Item.owner_id == owner_id, Item.status.in_(("stored", "trashed"))).group_by(Copy.tier)
+            )).all()
+        return {"primary": (await self.usage(owner_id)).used, **{tier: int(size) for tier, size in replicas}}
+
+    async def set_limits(self, owner_id: int, *, quota: int | None = None, add_bonus: int = 0) -> Usage:
+        if (quota is not None and quota < 0) or add_bonus < 0:
+            raise InvalidInput("Quota and bonus must not be negative")
+        async with self.db.transaction() as session:
+            await self._ensure(session, owner_id)
+            values: dict[str, object] = {"bonus_bytes": Account.bonus_bytes + add_bonus}
+            if quota is not None:
+                values["quota_bytes"] = quota
+            await session.execute(update(Account).where(Account.owner_id == owner_id).values(**values))
+        return await self.usage(owner_id)

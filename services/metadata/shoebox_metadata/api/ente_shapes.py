@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from shoebox_lib.errors import InvalidInput
 from shoebox_metadata.library import CollectionView, FileInCollection
 from shoebox_metadata.models import Item, PublicLink, Share, TrashEntry
 
 MAX_IDS = 1000
+
+
+def since_time(sinceTime: str = Query("0", max_length=64)) -> int:
+    """Ente sends microseconds; seed 000 also allows an ISO-8601 time."""
+    text = sinceTime.strip()
+    if text.lstrip("-").isdigit():
+        value = int(text)
+    else:
+        try:
+            value = int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1_000_000)
+        except ValueError:
+            raise InvalidInput("sinceTime must be microseconds or an ISO-8601 time") from None
+    if value < 0:
+        raise InvalidInput("sinceTime must not be negative")
+    return value
 
 
 class Strict(BaseModel):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from shoebox_lib.auth import CurrentUser
 from shoebox_metadata.api.deps import QuotasDep
+from shoebox_metadata.quota import Usage
 
 router = APIRouter(prefix="/storage", tags=["storage"])
 
@@ -22,16 +23,20 @@ def human(size: int) -> str:
     raise AssertionError("unreachable")
 
 
+def render_usage(usage: Usage) -> dict[str, Any]:
+    total = usage.total
+    return {
+        "used": usage.used, "usage": usage.used, "reserved": usage.reserved, "fileCount": usage.file_count,
+        "quota": usage.quota, "bonus": usage.bonus, "totalQuota": total, "available": usage.available,
+        "usagePercentage": round(100 * usage.used / total, 2) if total else 0.0,
+        "formattedUsed": human(usage.used), "formattedQuota": human(total),
+        "formattedAvailable": human(usage.available),
+    }
+
+
 @router.get("/usage")
 async def usage(user: CurrentUser, quotas: QuotasDep) -> dict[str, Any]:
-    found = await quotas.usage(user.user_id)
-    total = found.total
-    return {
-        "used": found.used, "usage": found.used, "reserved": found.reserved, "fileCount": found.file_count,
-        "quota": found.quota, "bonus": found.bonus, "totalQuota": total, "available": found.available,
-        "usagePercentage": round(100 * found.used / total, 2) if total else 0.0,
-        "formattedUsed": human(found.used), "formattedQuota": human(total),
-    }
+    return render_usage(await quotas.usage(user.user_id))
 
 
 class NewReservation(BaseModel):

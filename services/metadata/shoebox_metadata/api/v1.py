@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from shoebox_lib.auth import CurrentUser
 from shoebox_lib.errors import NotFound
-from shoebox_metadata.api.deps import ItemsDep
+from shoebox_metadata.api.deps import ItemsDep, LinksDep
 from shoebox_metadata.items import ItemView, NewItem
 
 router = APIRouter(prefix="/v1/images", tags=["v1"])
@@ -80,6 +80,29 @@ async def create_image(body: CreateImage, user: CurrentUser, items: ItemsDep) ->
     # The session itself belongs to the upload signer: the client starts it with POST /v1/uploads:resumable.
     return {"image_id": image_id(item.id), "status": item.status,
             "upload": {"mode": "resumable", "session_id": None, "start": "/v1/uploads:resumable"}}
+
+
+class CreateShare(BaseModel):
+    type: Literal["link"] = "link"
+    role: Literal["viewer"] = "viewer"
+    expires_in_sec: int | None = Field(default=None, ge=1, le=10 * 365 * 24 * 3600)
+
+
+@router.post("/{image_id}/shares", status_code=201)
+async def share_image(image_id: str, body: CreateShare, user: CurrentUser, links: LinksDep) -> dict[str, Any]:
+    link = await links.create_file_link(user, parse_image_id(image_id), body.expires_in_sec)
+    return {"share_id": f"shr_{link.id}", "token": link.token, "role": link.role,
+            "url": f"{links.public_url.rstrip('/')}/public/files/{link.token}",
+            "expires_at_ms": link.expires_at // 1000 if link.expires_at else None}
+
+
+@router.delete("/{image_id}/shares/{share_id}", status_code=204)
+async def revoke_share(image_id: str, share_id: str, user: CurrentUser, links: LinksDep) -> Response:
+    digits = share_id.removeprefix("shr_")
+    if not _DIGITS.fullmatch(digits):
+        raise NotFound("Share not found")
+    await links.revoke_file_link(user, parse_image_id(image_id), int(digits))
+    return Response(status_code=204)
 
 
 # The `:view` and `:download` routes come before `/{image_id}`, which would otherwise swallow them.

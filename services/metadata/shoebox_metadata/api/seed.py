@@ -1,0 +1,165 @@
+"""Seed 000's extra routes beside Ente's: `/public/…`, `/storage/…` (admin ones for admins only),
+`GET /collections`, `PUT /files/thumbnail`. Where the seed and the real API give a route two shapes,
+the answer carries both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import RedirectResponse
+from pydantic import Field
+
+from shoebox_lib.auth import AdminUser, CurrentUser
+from shoebox_lib.errors import InvalidInput
+from shoebox_metadata.api.deps import LibraryDep, LinksDep, QuotasDep
+from shoebox_metadata.api.ente_shapes import (
+    Attributes,
+    FileBody,
+    Strict,
+    render_collection,
+    render_file,
+    since_time,
+)
+from shoebox_metadata.api.storage import human, render_usage
+from shoebox_metadata.library import Blob, NewFile
+from shoebox_metadata.links import LinkSettings
+
+router = APIRouter(tags=["seed"])
+
+
+@router.get("/collections")
+async def all_collections(user: CurrentUser, library: LibraryDep, links: LinksDep,
+                          since: int = Depends(since_time)) -> dict[str, Any]:
+    views = await library.collections_since(user, since)
+    found = await links.links_of([v.collection.id for v in views])
+    rendered = [render_collection(v, found.get(v.collection.id, []), links.public_url) for v in views]
+    newest = max((c["updationTime"] for c in rendered), default=since)
+    return {"collections": rendered, "serverTime": newest, "nextSince": newest}
+
+
+class ThumbnailBody(Strict):
+    fileID: int
+    thumbnail: Attributes
+
+
+@router.put("/files/thumbnail")
+async def replace_thumbnail(body: ThumbnailBody, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
+    if not body.thumbnail.objectKey:
+        raise InvalidInput("thumbnail.objectKey is required")
+    item = await library.replace_thumbnail(user, body.fileID, Blob(body.thumbnail.objectKey, body.thumbnail.size,
+                                                                   body.thumbnail.decryptionHeader))
+    return {"id": item.id, "updationTime": item.updation_time}
+
+
+class PublicCollectionBody(Strict):
+    collectionID: int
+    enableCollect: bool = False
+    validTill: int = Field(default=0, ge=0)
+
+
+@router.post("/public/collections")
+async def create_public_collection(body: PublicCollectionBody, user: CurrentUser, links: LinksDep) -> dict[str, Any]:
+    link = await links.create(user, body.collectionID, LinkSettings(valid_till=body.validTill,
+                                                                    enable_collect=body.enableCollect))
+    return {"token": link.token, "url": f"/albums/collection/{link.token}"}
+
+
+@router.get("/public/collections/{token}")
+async def open_public_collection(token: str, links: LinksDep) -> RedirectResponse:
+    await links.open(token)
+    return RedirectResponse(f"{links.public_url.rstrip('/')}/?t={token}", status_code=307)
+
+
+@router.get("/public/collections/{token}/preview/{file_id}")
+async def public_preview(token: str, file_id: int, links: LinksDep) -> RedirectResponse:
+    access = await links.open(token)
+    return RedirectResponse(await links.file_url(access, file_id, thumbnail=True), status_code=307)
+
+
+@router.post("/public/collections/{token}/commit-file")
+async def guest_commit(token: str, body: FileBody, links: LinksDep, library: LibraryDep) -> dict[str, Any]:
+    access = await links.open(token)
+    owner, prefix = links.guest(access)
+    if body.collectionID not in (0, access.collection.id):
+        raise InvalidInput("A guest commits into the link's collection only")
+    if not body.file.objectKey or not body.thumbnail.objectKey:
+        raise InvalidInput("file.objectKey and thumbnail.objectKey are required")
+    item = await library.commit(owner, NewFile(
+        collection_id=access.collection.id, encrypted_key=body.encryptedKey,
+        key_decryption_nonce=body.keyDecryptionNonce,
+        file=Blob(body.file.objectKey, body.file.size, body.file.decryptionHeader),
+        thumbnail=Blob(body.thumbnail.objectKey, body.thumbnail.size, body.thumbnail.decryptionHeader),
+        metadata_encrypted_data=body.metadata.encryptedData or "",
+        metadata_decryption_header=body.metadata.decryptionHeader,
+        pub_magic_metadata=body.pubMagicMetadata.model_dump() if body.pubMagicMetadata else None,
+    ), guest_prefix=prefix)
+    return {**render_file(item, access.collection.id, body.encryptedKey, body.keyDecryptionNonce), "fileId": item.id}
+
+
+@router.get("/public/files/{token}")
+async def public_file(token: str, links: LinksDep, library: LibraryDep) -> RedirectResponse:
+    item = await links.open_file_link(token)
+    return RedirectResponse(await library.signed_url(None, item, thumbnail=False), status_code=307)
+
+
+@router.post("/storage/refresh")
+async def refresh_usage(user: CurrentUser, quotas: QuotasDep) -> dict[str, Any]:
+    return render_usage(await quotas.recount(user.user_id))
+
+
+@router.get("/storage/tier-quotas")
+async def tier_quotas(user: CurrentUser, quotas: QuotasDep, library: LibraryDep) -> dict[str, Any]:
+    usage, by_tier = await quotas.usage(user.user_id), await quotas.tier_usage(user.user_id)
+    return {"tiers": {
+        tier: {"quota": usage.total if tier == "primary" else None, "used": by_tier.get(tier, 0),
+               "counts_against_quota": tier == "primary"}
+        for tier in library.storage.tiers
+    }}
+
+
+@router.get("/storage/replication-info")
+async def replication_info(user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
+    tiers = list(library.storage.tiers)
+    return {
+        "tiers": tiers, "primary": "primary", "replicas": [t for t in tiers if t != "primary"],
+        "policy": "every stored object is copied to every other tier, for every user alike",
+        "replicas_count_against_quota": False,
+    }
+
+
+@router.get("/storage/detailed-usage")
+async def detailed_usage(user: CurrentUser, quotas: QuotasDep, library: LibraryDep) -> dict[str, Any]:
+    usage, by_tier = await quotas.usage(user.user_id), await quotas.tier_usage(user.user_id)
+    replicated = sum(size for tier, size in by_tier.items() if tier != "primary")
+    return {
+        "quota_usage": {"used": usage.used, "quota": usage.total, "available": usage.available,
+                        "formatted_used": human(usage.used)},
+        "tier_breakdown": {tier: {"usage": by_tier.get(tier, 0), "formatted": human(by_tier.get(tier, 0)),
+                                  "counts_against_quota": tier == "primary"} for tier in library.storage.tiers},
+        "replication_summary": {"total_replicated": replicated, "formatted_replicated": human(replicated),
+                                "replication_ratio": round(replicated / usage.used, 2) if usage.used else 0.0},
+    }
+
+
+class QuotaBody(Strict):
+    quota: int = Field(ge=0)
+
+
+class BonusBody(Strict):
+    bonus: int = Field(ge=0)
+
+
+@router.put("/storage/admin/quota/{user_id}")
+async def admin_set_quota(user_id: int, body: QuotaBody, _: AdminUser, quotas: QuotasDep) -> dict[str, Any]:
+    return {"userId": user_id, **render_usage(await quotas.set_limits(user_id, quota=body.quota))}
+
+
+@router.post("/storage/admin/bonus/{user_id}")
+async def admin_add_bonus(user_id: int, body: BonusBody, _: AdminUser, quotas: QuotasDep) -> dict[str, Any]:
+    return {"userId": user_id, **render_usage(await quotas.set_limits(user_id, add_bonus=body.bonus))}
+
+
+@router.get("/storage/admin/usage/{user_id}")
+async def admin_usage(user_id: int, _: AdminUser, quotas: QuotasDep) -> dict[str, Any]:
+    return {"userId": user_id, **render_usage(await quotas.usage(user_id))}
