@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from shoebox_lib.embedded import free_port
 
 CONCURRENCY = 16
@@ -207,4 +208,11 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    from benchmarks import library
+
+    which = sys.argv[1:] or ["api", "library"]
+    if "api" in which:
+        asyncio.run(main())
+    if "library" in which:
+        for row in asyncio.run(library.run()):
+            print(json.dumps(row))
