@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 from ente_helpers import commit, file_body, header, new_album, put_object, user_id
 from sqlalchemy import update
 
@@ -191,3 +192,23 @@ async def test_objects_outside_the_owners_prefix_are_never_committed(api: Runnin
     body["file"] = {"objectKey": stolen, "decryptionHeader": "h", "size": 10}
     response = await api.client.post("/files", headers=header(other), json=body)
     assert response.status_code == 400
+
+
+async def test_downloads_fall_back_to_the_other_tiers_when_primary_lost_the_object(system: RunningSystem) -> None:
+    token = await system.user_token("max")
+    album = await new_album(system, token)
+    file = await commit(system, token, album)
+    storage = system.services["metadata"].app.state.runtime.storage
+    key = file["file"]["objectKey"]
+    async with asyncio.timeout(30):
+        while await storage.tier("secondary").head(key) is None:
+            await asyncio.sleep(0.05)
+    original = await storage.primary.get_bytes(key)
+    await storage.primary.delete(key)
+    redirect = await system.client.get(f"/files/download/{file['id']}", headers=header(token))
+    assert redirect.status_code == 307
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(redirect.headers["location"])).content == original
+    await storage.tier("secondary").delete(key)
+    gone = await system.client.get(f"/files/download/{file['id']}", headers=header(token))
+    assert gone.status_code == 404
