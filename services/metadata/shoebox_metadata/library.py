@@ -351,6 +351,21 @@ class Library:
                 entry.delete_by, entry.updated_at = now_us() + TRASH_DAYS * DAY_US, now
                 await self._history(session, item, caller.user_id, "trashed", {"collectionID": collection.id})
 
+    async def memberships(self, caller: Principal, item_ids: Sequence[int]) -> list[tuple[int, int]]:
+        """(item, collection) for each of the caller's items, in one collection it is in."""
+        found = []
+        async with self.db.transaction() as session:
+            for item_id in item_ids:
+                collection_id = (await session.execute(
+                    select(CollectionFile.collection_id).join(Collection)
+                    .where(CollectionFile.item_id == item_id, CollectionFile.is_deleted.is_(False),
+                           Collection.owner_id == caller.user_id).limit(1)
+                )).scalar_one_or_none()
+                if collection_id is None:
+                    raise NotFound(f"File {item_id} not found")
+                found.append((item_id, collection_id))
+        return found
+
     async def restore(self, caller: Principal, item_ids: Sequence[int], collection_id: int | None = None) -> None:
         """Back from the trash into the collection it was trashed from (or another of the caller's)."""
         async with self.db.transaction() as session:

@@ -125,3 +125,23 @@ async def test_v1_image_links_open_expire_and_revoke(api: RunningSystem) -> None
     assert (await api.client.delete(f"/v1/images/{uploaded.image_id}/shares/{link['share_id']}",
                                     headers=bearer(token))).status_code == 204
     assert (await api.client.get(f"/public/files/{link['token']}")).status_code == 404
+
+
+async def test_seed_shapes_of_trash_routes_beside_entes(api: RunningSystem) -> None:
+    token = await api.user_token("sol")
+    album = await new_album(api, token)
+    first, second = await commit(api, token, album), await commit(api, token, album)
+    assert (await api.client.post("/files/trash", headers=header(token), json={"fileIds": [first["id"]]})
+            ).status_code == 200
+    assert (await api.client.post("/files/trash", headers=header(token), json={})).status_code == 400
+    diff = (await api.client.get("/trash/v2/diff", headers=header(token), params={"sinceTime": "1970-01-01T00:00:00"}
+                                 )).json()
+    assert [t["file"]["id"] for t in diff["items"]] == [t["file"]["id"] for t in diff["diff"]] == [first["id"]]
+    await api.client.post("/files/trash", headers=header(token),
+                          json={"items": [{"fileID": second["id"], "collectionID": album}]})
+    assert (await api.client.post("/trash/empty", headers=header(token), json={})).status_code == 400
+    emptied = await api.client.post("/trash/empty", headers=header(token), json={"confirm": True})
+    assert emptied.status_code == 200, emptied.text
+    assert emptied.json()["deleted"] == 2
+    collections = (await api.client.get("/collections/v2", headers=header(token))).json()
+    assert collections["nextSince"] == collections["collections"][0]["updatedAtUs"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import RedirectResponse
 
 from shoebox_lib.auth import CurrentUser
@@ -27,6 +27,7 @@ from shoebox_metadata.api.ente_shapes import (
     render_membership,
     render_sharee,
     render_trash,
+    since_time,
 )
 from shoebox_metadata.library import Blob, CollectionView, FileKey, NewCollection, NewFile
 
@@ -82,7 +83,11 @@ async def public_magic_metadata(body: MagicBody, user: CurrentUser, library: Lib
 
 @router.post("/files/trash")
 async def trash_files(body: TrashBody, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
-    await library.trash(user, [(i.fileID, i.collectionID) for i in body.items])
+    if not body.items and not body.fileIds:
+        raise InvalidInput("items (or fileIds) must name at least one file")
+    entries = [(i.fileID, i.collectionID) for i in body.items]
+    entries += [(file_id, collection_id) for file_id, collection_id in await library.memberships(user, body.fileIds)]
+    await library.trash(user, entries)
     return {}
 
 
@@ -130,18 +135,21 @@ async def create_collection(body: CollectionBody, user: CurrentUser, library: Li
 
 
 @router.get("/collections/v2")
+@router.get("/collections")  # seed 000's name for the same list
 async def list_collections(user: CurrentUser, library: LibraryDep, links: LinksDep,
-                           sinceTime: int = Query(0, ge=0)) -> dict[str, Any]:
-    views = await library.collections_since(user, sinceTime)
+                           since: int = Depends(since_time)) -> dict[str, Any]:
+    views = await library.collections_since(user, since)
     found = await links.links_of([v.collection.id for v in views])
-    return {"collections": [render_collection(v, found.get(v.collection.id, []), links.public_url) for v in views]}
+    rendered = [render_collection(v, found.get(v.collection.id, []), links.public_url) for v in views]
+    newest = max((c["updationTime"] for c in rendered), default=since)
+    return {"collections": rendered, "serverTime": newest, "nextSince": newest}  # the last two: seed 000
 
 
 @router.get("/collections/v2/diff")
 async def collection_diff(user: CurrentUser, library: LibraryDep, collectionID: int = Query(),
-                          sinceTime: int = Query(0, ge=0), limit: int = Query(DIFF_LIMIT, ge=1, le=DIFF_LIMIT)
+                          since: int = Depends(since_time), limit: int = Query(DIFF_LIMIT, ge=1, le=DIFF_LIMIT)
                           ) -> dict[str, Any]:
-    entries, has_more = await library.collection_diff(user, collectionID, sinceTime, limit)
+    entries, has_more = await library.collection_diff(user, collectionID, since, limit)
     return {"diff": [render_membership(e) for e in entries], "hasMore": has_more}
 
 
@@ -178,10 +186,11 @@ async def unshare(body: ShareBody, user: CurrentUser, library: LibraryDep) -> di
 
 
 @router.get("/trash/v2/diff")
-async def trash_diff(user: CurrentUser, library: LibraryDep, sinceTime: int = Query(0, ge=0),
+async def trash_diff(user: CurrentUser, library: LibraryDep, since: int = Depends(since_time),
                      limit: int = Query(DIFF_LIMIT, ge=1, le=DIFF_LIMIT)) -> dict[str, Any]:
-    entries, has_more = await library.trash_diff(user, sinceTime, limit)
-    return {"diff": [render_trash(entry, item) for entry, item in entries], "hasMore": has_more}
+    entries, has_more = await library.trash_diff(user, since, limit)
+    diff = [render_trash(entry, item) for entry, item in entries]
+    return {"diff": diff, "hasMore": has_more, "items": diff}  # seed 000 calls the list items
 
 
 @router.post("/trash/delete")
@@ -192,7 +201,10 @@ async def delete_from_trash(body: FileIDs, user: CurrentUser, library: LibraryDe
 
 @router.post("/trash/empty")
 async def empty_trash(body: EmptyTrashBody, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
-    return {"deleted": await library.empty_trash(user, body.lastUpdatedAt)}
+    if body.lastUpdatedAt is None and not body.confirm:
+        raise InvalidInput("lastUpdatedAt (or confirm: true) is required")
+    up_to = body.lastUpdatedAt if body.lastUpdatedAt is not None else 2**62
+    return {"deleted": await library.empty_trash(user, up_to)}
 
 
 # Seed 000's extra file routes, beside Ente's.

@@ -67,7 +67,10 @@ class TrashItem(Strict):
 
 
 class TrashBody(Strict):
-    items: list[TrashItem] = Field(min_length=1, max_length=MAX_IDS)
+    """Ente sends `items` (file and collection); seed 000 sends `fileIds` (from every collection)."""
+
+    items: list[TrashItem] = Field(default_factory=list, max_length=MAX_IDS)
+    fileIds: list[int] = Field(default_factory=list, max_length=MAX_IDS)
 
 
 class FileIDs(Strict):
@@ -126,7 +129,10 @@ class ShareBody(Strict):
 
 
 class EmptyTrashBody(Strict):
-    lastUpdatedAt: int
+    """Ente sends `lastUpdatedAt` (entries up to then); seed 000 sends `confirm` (everything now)."""
+
+    lastUpdatedAt: int | None = None
+    confirm: bool = False
 
 
 def _blob(key: str | None, header: str | None, size: int | None) -> dict[str, Any]:
@@ -184,6 +190,7 @@ def render_collection(view: CollectionView, links: list[PublicLink], public_url:
         "type": c.type, "attributes": c.attributes or {}, "sharees": [render_sharee(s) for s in view.shares],
         "publicURLs": [] if shared else [render_link(link, public_url) for link in links if not link.is_disabled],
         "updationTime": max(c.updation_time, caller_share.updation_time if caller_share else 0),
+        "updatedAtUs": max(c.updation_time, caller_share.updation_time if caller_share else 0),
         "isDeleted": c.is_deleted or view.role == "REMOVED", "magicMetadata": c.magic_metadata,
         "pubMagicMetadata": c.pub_magic_metadata, "sharedMagicMetadata": c.shared_magic_metadata, "app": c.app,
         "parentID": c.parent_id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import RedirectResponse
 from pydantic import Field
 
@@ -17,25 +17,13 @@ from shoebox_metadata.api.ente_shapes import (
     Attributes,
     FileBody,
     Strict,
-    render_collection,
     render_file,
-    since_time,
 )
 from shoebox_metadata.api.storage import human, render_usage
 from shoebox_metadata.library import Blob, NewFile
 from shoebox_metadata.links import LinkSettings
 
 router = APIRouter(tags=["seed"])
-
-
-@router.get("/collections")
-async def all_collections(user: CurrentUser, library: LibraryDep, links: LinksDep,
-                          since: int = Depends(since_time)) -> dict[str, Any]:
-    views = await library.collections_since(user, since)
-    found = await links.links_of([v.collection.id for v in views])
-    rendered = [render_collection(v, found.get(v.collection.id, []), links.public_url) for v in views]
-    newest = max((c["updationTime"] for c in rendered), default=since)
-    return {"collections": rendered, "serverTime": newest, "nextSince": newest}
 
 
 class ThumbnailBody(Strict):
