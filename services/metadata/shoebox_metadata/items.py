@@ -19,6 +19,7 @@ from shoebox_lib.errors import Conflict, NotFound
 from shoebox_lib.events import ItemStored, JobCompleted, ReplicaStored, UploadCompleted, VariantStored
 from shoebox_lib.settings import Tier
 from shoebox_lib.storage import Storage
+from shoebox_metadata.library import presign_from_any_tier
 from shoebox_metadata.models import BUS, Copy, Item, Variant
 from shoebox_metadata.quota import Quotas
 
@@ -112,8 +113,8 @@ class Items:
             if found.status != "ready" or found.object_key is None:
                 raise Conflict(f"The {variant} variant is not ready (status: {found.status})")
             key, filename = found.object_key, f"{variant}-{item.filename}"
-        url = await self.storage.primary.presign_get(key, expires=self.presign_seconds, filename=filename,
-                                                     attachment=attachment)
+        url = await presign_from_any_tier(self.storage, key, self.presign_seconds, filename=filename,
+                                          attachment=attachment)
         return SignedUrl(url=url, expires_in=self.presign_seconds)
 
     # --- what other services report, through events -------------------------------------------

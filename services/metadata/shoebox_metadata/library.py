@@ -99,6 +99,15 @@ def owns_key(owner_id: int, key: str) -> bool:
     return key.startswith(f"u/{owner_id}/")
 
 
+async def presign_from_any_tier(storage: Storage, key: str, expires: int, *, filename: str | None = None,
+                                attachment: bool = False) -> str:
+    """A URL for the object from the first tier that has it: PRIMARY, then SECONDARY, then COLD."""
+    for driver in storage.tiers.values():
+        if await driver.head(key) is not None:
+            return await driver.presign_get(key, expires=expires, filename=filename, attachment=attachment)
+    raise NotFound("The object is missing from every tier")
+
+
 def object_keys_of(item: Item, variants: Sequence[Variant] = ()) -> list[str]:
     keys = [k for k in (item.object_key, item.thumbnail_object_key) if k]
     return keys + [v.object_key for v in variants if v.object_key]
@@ -311,14 +320,10 @@ class Library:
         return [group for group in groups.values() if len(group) > 1]
 
     async def signed_url(self, caller: Principal | None, item: Item, *, thumbnail: bool) -> str:
-        """A URL for the object, from the first tier that has it (PRIMARY, then SECONDARY, then COLD)."""
         key = item.thumbnail_object_key if thumbnail else item.object_key
         if not key:
             raise NotFound("This file has no such object")
-        for driver in self.storage.tiers.values():
-            if await driver.head(key) is not None:
-                return await driver.presign_get(key, expires=self.presign_seconds)
-        raise NotFound("The file's object is missing from every tier")
+        return await presign_from_any_tier(self.storage, key, self.presign_seconds)
 
     async def download_url(self, caller: Principal, item_id: int, *, thumbnail: bool) -> str:
         async with self.db.transaction() as session:
