@@ -525,13 +525,14 @@ class Library:
             collection = await self._collection(session, caller, collection_id, lock=True)
             if collection.type == "uncategorized":
                 raise Forbidden("This collection cannot be shared")
+            # Clock first: ticking flushes the session, and a new share must not be flushed half-filled.
+            shared_at, changed_at = await self._tick(session, caller.user_id, 2)
             share = await session.get(Share, (collection.id, user_id), with_for_update=True)
             if share is None:
                 share = Share(collection_id=collection.id, user_id=user_id)
                 session.add(share)
             share.email, share.role, share.encrypted_key, share.is_deleted = email, role, encrypted_key, False
-            share.updation_time = (await self._tick(session, caller.user_id))[0]
-            collection.updation_time = (await self._tick(session, caller.user_id))[0]
+            share.updation_time, collection.updation_time = shared_at, changed_at
             await session.flush()
             return list((await session.execute(select(Share).where(
                 Share.collection_id == collection.id, Share.is_deleted.is_(False)))).scalars())
