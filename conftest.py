@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from shoebox_lib.embedded import free_port
-from shoebox_lib.settings import Settings
 
 from shoebox.testing import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSystem, run_system
+from shoebox_lib.embedded import free_port
+from shoebox_lib.settings import Settings
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shoebox import routing
 from shoebox_lib.settings import Settings
 from shoebox_lib.web import ServiceApp
 from shoebox_lib.web.faces import face_for_path
 from shoebox_lib.web.request_id import RequestIdMiddleware, request_id_var
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from shoebox import routing
 
 
 def build_services(settings: Settings) -> dict[str, ServiceApp]:

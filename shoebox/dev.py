@@ -12,12 +12,12 @@ from types import FrameType
 
 import asyncpg
 import uvicorn
-from shoebox_lib.embedded import EmbeddedNats, EmbeddedPostgres
-from shoebox_lib.logs import configure_logging
-from shoebox_lib.settings import Settings
 
 from shoebox.allinone import AllInOne, build_services
 from shoebox.services import migrate_all
+from shoebox_lib.embedded import EmbeddedNats, EmbeddedPostgres
+from shoebox_lib.logs import configure_logging
+from shoebox_lib.settings import Settings
 
 log = logging.getLogger("shoebox.dev")
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
+from shoebox import routing
 from shoebox_lib.db import Migrations
 from shoebox_lib.settings import Settings
 from shoebox_lib.web import ServiceApp
-
-from shoebox import routing
 
 
 def _module(name: str) -> object:

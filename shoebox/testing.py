@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import httpx
 import uvicorn
-from shoebox_auth.service import AuthService
-from shoebox_lib.settings import Settings
-from shoebox_lib.web import ServiceApp
 
 from shoebox.dev import build_app
 from shoebox.services import migrate_all
+from shoebox_auth.service import AuthService
+from shoebox_lib.settings import Settings
+from shoebox_lib.web import ServiceApp
 
 ADMIN_EMAIL = "admin@shoebox.local"
 ADMIN_PASSWORD = "admin-password-for-tests"

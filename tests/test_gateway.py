@@ -26,9 +26,9 @@ from typing import Any
 
 import pytest
 import yaml
-from shoebox_lib.embedded import free_port
 
 from shoebox import gateway, routing
+from shoebox_lib.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 1024 * 1024

@@ -8,13 +8,13 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from shoebox_lib.db import Database
-from shoebox_lib.settings import Settings
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from shoebox import routing
 from shoebox.services import migrate_all, migrations
+from shoebox_lib.db import Database
+from shoebox_lib.settings import Settings
 
 
 def _models(name: str) -> Any:

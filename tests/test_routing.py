@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from shoebox_lib.settings import Settings
 
 from shoebox import routing
 from shoebox.services import factory
+from shoebox_lib.settings import Settings
 
 
 def test_every_openapi_path_of_every_service_reaches_its_owner() -> None:

@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from shoebox_lib.embedded import free_port
-from shoebox_lib.settings import Settings
 
 from shoebox.services import migrate_all
+from shoebox_lib.embedded import free_port
+from shoebox_lib.settings import Settings
 
 
 @contextmanager

@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import MetaData, text
+
 from shoebox_lib.bus import Bus, Consumer, OutboxRelay, bus_tables, emit, handle_once
 from shoebox_lib.bus.topology import ConsumerSpec
 from shoebox_lib.db import Database
 from shoebox_lib.events import Envelope, ReplicaStored
 from shoebox_lib.settings import Settings
-from sqlalchemy import MetaData, text
 
 SPEC = ConsumerSpec("test-replica-stored", "EVENTS", ReplicaStored, "events.replica.stored")
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from shoebox_lib.settings import DEV_SECRET, Settings
 from shoebox_lib.web.faces import Face, face_for_path
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shoebox_lib.db import Database
-from shoebox_lib.errors import InvalidInput, NotFound
 from sqlalchemy import delete, select
 
 from shoebox_auth.models import User
 from shoebox_auth.passwords import hash_password
 from shoebox_auth.service import ALL_PERMISSIONS, AuthService
 from shoebox_auth.sessions import revoke_in
+from shoebox_lib.db import Database
+from shoebox_lib.errors import InvalidInput, NotFound
 
 GRANTABLE = frozenset(ALL_PERMISSIONS) | {"*"}
 

@@ -15,12 +15,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from jwt.algorithms import ECAlgorithm
-from shoebox_lib.db import Database
-from shoebox_lib.settings import Settings
 from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_auth.models import SigningKey
+from shoebox_lib.db import Database
+from shoebox_lib.settings import Settings
 
 SIGNING_KEY_RECHECK_SECONDS = 30.0
 

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Integer, MetaData, String, Text, false, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shoebox_lib.bus import bus_tables
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, MetaData, String, Text, func
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SCHEMA = "auth"
 
@@ -27,6 +31,8 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     permissions: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    # Set once the owner of the address has typed a code we mailed to it (Ente's isEmailVerified).
+    is_email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
                                                  onupdate=func.now())
@@ -61,3 +67,86 @@ class SigningKey(Base):
     # A key is published from creation until retired_at + the longest token lifetime.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- Ente sign-in (shoebox_auth.ente) and abuse limits (shoebox_auth.ratelimit) ---
+
+
+class EnteKeyAttributes(Base):
+    """Ente's key attributes, exactly as the client sent them: we can read none of the keys inside."""
+
+    __tablename__ = "ente_key_attributes"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"), primary_key=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class EnteSrpCredential(Base):
+    """A user's SRP verifier: what lets them sign in by password without the password reaching us."""
+
+    __tablename__ = "ente_srp_credentials"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"), primary_key=True)
+    srp_user_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), unique=True)
+    salt: Mapped[str] = mapped_column(Text)  # base64, as the client sent it
+    verifier: Mapped[str] = mapped_column(Text)  # base64, as the client sent it
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class EnteSrpSession(Base):
+    """One SRP exchange: the server's secret b and the client's A, used for exactly one proof."""
+
+    __tablename__ = "ente_srp_sessions"
+
+    id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    srp_user_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), index=True)
+    # None for an srpUserID nobody has: the session runs against a decoy verifier and can never succeed.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(10))  # "login" or "setup"
+    verifier: Mapped[str] = mapped_column(Text)
+    server_secret: Mapped[str] = mapped_column(Text)  # b, hex; never leaves the server
+    client_public: Mapped[str] = mapped_column(Text)  # A, hex
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EnteSrpSetup(Base):
+    """A verifier offered by a signed-in user, kept until they prove they know its password."""
+
+    __tablename__ = "ente_srp_setups"
+
+    id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"), index=True)
+    session_id: Mapped[UUID] = mapped_column(ForeignKey(EnteSrpSession.id, ondelete="CASCADE"))
+    srp_user_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True))
+    salt: Mapped[str] = mapped_column(Text)
+    verifier: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class EnteEmailCode(Base):
+    """A one-time code mailed to an address; only a keyed hash of it is kept."""
+
+    __tablename__ = "ente_email_codes"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)  # normalised: trimmed, lower case
+    code_hash: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(20))
+    wrong_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RateLimit(Base):
+    """Failures counted against one key (an account or a client address for one action)."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of "action:scope:value"
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

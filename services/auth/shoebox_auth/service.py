@@ -8,14 +8,15 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from shoebox_lib.db import Database
-from shoebox_lib.errors import InvalidInput, NotFound, Unauthenticated
-from shoebox_lib.settings import Settings
 from sqlalchemy import func, or_, select, text
 
 from shoebox_auth.keys import KeyRing
 from shoebox_auth.models import Session, User
 from shoebox_auth.passwords import hash_password, verify_password
+from shoebox_auth.ratelimit import RateLimiter, keys_for
+from shoebox_lib.db import Database
+from shoebox_lib.errors import InvalidInput, NotFound, Unauthenticated
+from shoebox_lib.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,11 @@ class IssuedToken:
 
 
 class AuthService:
-    def __init__(self, db: Database, keys: KeyRing, settings: Settings) -> None:
+    def __init__(self, db: Database, keys: KeyRing, settings: Settings, limiter: RateLimiter | None = None) -> None:
         self.db = db
         self.keys = keys
         self.settings = settings
+        self.limiter = limiter or RateLimiter(db)
 
     async def create_user(self, *, email: str | None, username: str | None, password: str,
                           is_admin: bool = False, permissions: list[str] | None = None) -> User:
@@ -84,10 +86,15 @@ class AuthService:
 
     async def login(self, identifier: str, password: str, *, ip: str | None = None,
                     user_agent: str | None = None, client: ClientInfo | None = None) -> IssuedToken:
+        attempt = keys_for("login", account=identifier, address=ip)
+        await self.limiter.check(attempt)
         user = await self._find_by_login(identifier.strip())
         valid = await verify_password(password, user.password_hash if user else None)
         if user is None or not valid or not user.is_active:
+            await self.limiter.fail(attempt)
             raise Unauthenticated("Incorrect username or password")
+        # A success clears the account's count; the address's runs on, or one good account could launder it.
+        await self.limiter.reset(k for k in attempt if k.scope == "account")
         return await self.open_session(user, ip=ip, user_agent=user_agent, client=client)
 
     async def open_session(self, user: User, *, ip: str | None, user_agent: str | None,

@@ -6,16 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from shoebox_lib.auth import Principal
-from shoebox_lib.bus import emit
-from shoebox_lib.db import Database
-from shoebox_lib.errors import NotFound, Unauthenticated
-from shoebox_lib.events import SessionsRevoked
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_auth.models import BUS, Session, User
 from shoebox_auth.service import AuthService, IssuedToken
+from shoebox_lib.auth import Principal
+from shoebox_lib.bus import emit
+from shoebox_lib.db import Database
+from shoebox_lib.errors import NotFound, Unauthenticated
+from shoebox_lib.events import SessionsRevoked
 
 
 async def revoke_in(session: AsyncSession, user_id: int, session_ids: Sequence[str] | None) -> list[str]:

@@ -7,9 +7,9 @@ import base64
 import time
 
 import jwt
-from shoebox_lib.auth.revocation import RevocationList
 
 from shoebox.testing import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSystem
+from shoebox_lib.auth.revocation import RevocationList
 
 # One route of each service that needs a token: a refused token answers 401 where a good one gets 404.
 ELSEWHERE = ["/v1/images/img_1", "/v1/uploads/up_missing", "/users/me"]

@@ -12,11 +12,11 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from shoebox_auth.models import User
-from shoebox_auth.service import AuthService
 from sqlalchemy import func, select, update
 
 from shoebox.testing import ADMIN_EMAIL, RunningSystem
+from shoebox_auth.models import User
+from shoebox_auth.service import AuthService
 
 PROTECTED = ["/v1/images/img_1", "/users/me"]
 

@@ -2,15 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shoebox_lib.db import Migrations
-from shoebox_lib.runtime import Runtime
-from shoebox_lib.settings import Settings, get_settings
-from shoebox_lib.web import ServiceApp, create_app
-
 from shoebox_compute import __version__
 from shoebox_compute.broker import Broker
 from shoebox_compute.models import BUS, SCHEMA
 from shoebox_compute.workers import BUILT_IN, BuiltInWorker
+from shoebox_lib.db import Migrations
+from shoebox_lib.runtime import Runtime
+from shoebox_lib.settings import Settings, get_settings
+from shoebox_lib.web import ServiceApp, create_app
 
 NAME = "compute"
 MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrations")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import secrets
 
-from shoebox_lib.bus import emit
-from shoebox_lib.events import ItemStored, WorkRequested
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_compute.models import BUS, Job
+from shoebox_lib.bus import emit
+from shoebox_lib.events import ItemStored, WorkRequested
 
 # What compute does, unasked, for every image it can read.
 AUTOMATIC_TASKS = ("metadata", "thumbnail")

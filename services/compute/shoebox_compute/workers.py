@@ -10,13 +10,13 @@ from typing import Any
 
 import anyio
 from prometheus_client import Counter
+
+from shoebox_compute.models import BUS, Job
+from shoebox_compute.tasks.images import UnreadableMedia, extract_metadata, make_thumbnail
 from shoebox_lib.bus import emit
 from shoebox_lib.db import Database
 from shoebox_lib.events import Envelope, JobCompleted, WorkRequested
 from shoebox_lib.storage import StorageDriver
-
-from shoebox_compute.models import BUS, Job
-from shoebox_compute.tasks.images import UnreadableMedia, extract_metadata, make_thumbnail
 
 log = logging.getLogger(__name__)
 

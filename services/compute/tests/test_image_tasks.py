@@ -6,6 +6,7 @@ import io
 
 import pytest
 from PIL import Image
+
 from shoebox_compute.tasks.images import UnreadableMedia, extract_metadata, make_thumbnail
 
 

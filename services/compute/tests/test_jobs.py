@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from flow import bearer, upload
-from shoebox_compute.models import Job
 from sqlalchemy import select
 
+from flow import bearer, upload
 from shoebox.testing import RunningSystem
+from shoebox_compute.models import Job
 
 
 async def jobs_of(api: RunningSystem, item_id: int) -> list[Job]:

@@ -212,3 +212,41 @@ async def test_downloads_fall_back_to_the_other_tiers_when_primary_lost_the_obje
     await storage.tier("secondary").delete(key)
     gone = await system.client.get(f"/files/download/{file['id']}", headers=header(token))
     assert gone.status_code == 404
+
+
+async def test_sharing_roles_and_unsharing(api: RunningSystem) -> None:
+    owner, viewer, helper = (await api.user_token("nora"), await api.user_token("oscar"), await api.user_token("pam"))
+    album = await new_album(api, owner)
+    file = await commit(api, owner, album)
+
+    async def share(email: str, role: str) -> int:
+        response = await api.client.post("/collections/share", headers=header(owner), json={
+            "collectionID": album, "email": email, "role": role, "encryptedKey": "sealed"})
+        return response.status_code
+
+    assert await share("oscar@example.com", "VIEWER") == 200
+    assert await share("pam@example.com", "COLLABORATOR") == 200
+    assert await share("nobody@example.com", "VIEWER") == 404
+    assert await share("oscar@example.com", "OWNER") == 400
+    listed = (await api.client.get("/collections/v2", headers=header(viewer))).json()["collections"]
+    assert [(c["id"], c["encryptedKey"], c["keyDecryptionNonce"]) for c in listed] == [(album, "sealed", "")]
+    assert (await api.client.get(f"/files/download/{file['id']}", headers=header(viewer))).status_code == 307
+
+    # A viewer adds nothing; a collaborator adds their own files, and removes only those.
+    mine = await commit(api, helper, await new_album(api, helper))
+    key = {"id": mine["id"], "encryptedKey": "k", "keyDecryptionNonce": "n"}
+    assert (await api.client.post("/collections/add-files", headers=header(viewer),
+                                  json={"collectionID": album, "files": [key]})).status_code == 404
+    assert (await api.client.post("/collections/add-files", headers=header(helper),
+                                  json={"collectionID": album, "files": [key]})).status_code == 200
+    assert (await api.client.post("/collections/v3/remove-files", headers=header(helper),
+                                  json={"collectionID": album, "fileIDs": [file["id"]]})).status_code == 404
+    assert (await api.client.post("/collections/v3/remove-files", headers=header(helper),
+                                  json={"collectionID": album, "fileIDs": [mine["id"]]})).status_code == 200
+
+    unshared = await api.client.post("/collections/unshare", headers=header(owner),
+                                     json={"collectionID": album, "email": "oscar@example.com"})
+    assert [s["email"] for s in unshared.json()["sharees"]] == ["pam@example.com"]
+    assert (await api.client.get(f"/files/download/{file['id']}", headers=header(viewer))).status_code == 404
+    gone = (await api.client.get("/collections/v2", headers=header(viewer))).json()["collections"]
+    assert [(c["id"], c["isDeleted"]) for c in gone] == [(album, True)]

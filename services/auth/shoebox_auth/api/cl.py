@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from shoebox_lib.auth import CurrentUser
 
 from shoebox_auth.api.deps import Auth
+from shoebox_lib.auth import CurrentUser
 
 router = APIRouter(tags=["cl"])
 

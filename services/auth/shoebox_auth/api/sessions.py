@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
-from shoebox_lib.auth import CurrentUser
 
 from shoebox_auth.api.deps import Auth
 from shoebox_auth.models import Session
 from shoebox_auth.service import ClientInfo
 from shoebox_auth.sessions import Sessions
+from shoebox_lib.auth import CurrentUser
 
 router = APIRouter(tags=["sessions"])
 

@@ -6,11 +6,11 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
-from shoebox_lib.auth import AdminUser
-from shoebox_lib.errors import InvalidInput
 
 from shoebox_auth.admin import Admin, UserChanges
 from shoebox_auth.models import User
+from shoebox_lib.auth import AdminUser
+from shoebox_lib.errors import InvalidInput
 
 router = APIRouter(tags=["cl-admin"])
 
