@@ -52,9 +52,10 @@ class Access:
     collection: Collection
 
 
-def guest_prefix(owner_id: int, link_id: int) -> str:
-    """Objects uploaded through a link go under its owner's prefix, in a folder of that link."""
-    return f"u/{owner_id}/p/{link_id}/"
+def guest_prefix(owner_id: int, collection_id: int) -> str:
+    """Objects a guest uploads through a collection's link go under the owner's prefix, in a folder of that
+    collection (the upload signer hands out keys there; it learns both from the link's info)."""
+    return f"u/{owner_id}/p/{collection_id}/"
 
 
 class Links:
@@ -193,7 +194,7 @@ class Links:
             raise Forbidden("Uploads are not enabled for this link")
         owner = Principal(user_id=access.collection.owner_id, session_id=None, permissions=frozenset(),
                           is_admin=False, token="")
-        return owner, guest_prefix(access.collection.owner_id, access.link.id)
+        return owner, guest_prefix(access.collection.owner_id, access.collection.id)
 
     async def diff(self, access: Access, since: int, limit: int) -> tuple[list[FileInCollection], bool]:
         async with self.db.transaction() as session:

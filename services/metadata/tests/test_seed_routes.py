@@ -59,9 +59,8 @@ async def test_public_collections_and_guest_commits(api: RunningSystem) -> None:
     assert preview.status_code == 307
 
     # A guest commits into the album, with objects under the link's own prefix, counted against the owner.
-    link_id = 1  # the first link of this test's own database
     storage = api.services["metadata"].app.state.runtime.storage
-    prefix = f"u/{user_id(token)}/p/{link_id}/"
+    prefix = f"u/{user_id(token)}/p/{album}/"
     await storage.primary.put_bytes(prefix + "f", b"x" * 30)
     await storage.primary.put_bytes(prefix + "t", b"y" * 3)
     body = await file_body(api, token, album)
