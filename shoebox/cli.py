@@ -44,10 +44,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def _serve(service: str, host: str, port: int) -> None:
     import uvicorn
-    from shoebox_lib.logs import configure_logging
-    from shoebox_lib.settings import get_settings
 
     from shoebox.services import factory
+    from shoebox_lib.logs import configure_logging
+    from shoebox_lib.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -61,9 +61,8 @@ def _serve(service: str, host: str, port: int) -> None:
 
 
 def _migrate(service: str | None) -> None:
-    from shoebox_lib.settings import get_settings
-
     from shoebox.services import migrate_all, migrations
+    from shoebox_lib.settings import get_settings
 
     settings = get_settings()
     if service:

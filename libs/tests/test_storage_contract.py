@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+
 from shoebox_lib.embedded import free_port
 from shoebox_lib.errors import InvalidInput, NotFound
 from shoebox_lib.settings import Settings

@@ -6,7 +6,6 @@ from shoebox_lib.db import Migrations
 from shoebox_lib.runtime import Runtime
 from shoebox_lib.settings import Settings, get_settings
 from shoebox_lib.web import ServiceApp, create_app
-
 from shoebox_uploads import __version__
 from shoebox_uploads.api import v1
 from shoebox_uploads.metadata_client import MetadataClient

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
 from shoebox_lib.auth import Principal
 from shoebox_lib.errors import NotFound, UpstreamUnavailable
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shoebox_lib.bus import bus_tables
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shoebox_lib.bus import bus_tables
 
 SCHEMA = "uploads"
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from shoebox_lib.auth import Principal
 from shoebox_lib.bus import emit
 from shoebox_lib.db import Database
@@ -16,8 +18,6 @@ from shoebox_lib.errors import Conflict, Gone, InvalidInput, NotFound
 from shoebox_lib.events import UploadCompleted
 from shoebox_lib.storage import PartInfo, Storage
 from shoebox_lib.storage.base import MAX_OBJECT_SIZE, MAX_PART_NUMBER, MIN_PART_SIZE, normalise_etag
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from shoebox_uploads.metadata_client import MetadataClient
 from shoebox_uploads.models import BUS, UploadSession
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-from flow import bearer, upload
-from shoebox_uploads.sessions import choose_part_size
 
+from flow import bearer, upload
 from shoebox.testing import RunningSystem
+from shoebox_uploads.sessions import choose_part_size
 
 
 async def new_image(api: RunningSystem, token: str, size: int) -> str:

@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
+
 from shoebox_lib.auth import CurrentUser
 from shoebox_lib.storage.base import MAX_PART_NUMBER, MIN_PART_NUMBER
-
 from shoebox_uploads.api.deps import UploadsDep
 from shoebox_uploads.models import UploadSession
 
