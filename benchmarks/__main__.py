@@ -199,6 +199,9 @@ async def main() -> None:
                                    lambda i: client.post(f"/v1/uploads/{sid}/parts/{i % parts + 1}", headers=headers)),
                     ]
                 results += await verification_rates(url, token)
+                from benchmarks import uploads
+
+                results += await uploads.signing(client, url, token, wrk)
                 results.append(await revocation_latency(client))
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -208,11 +211,13 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    from benchmarks import library
+    from benchmarks import library, uploads
 
-    which = sys.argv[1:] or ["api", "library"]
+    which = sys.argv[1:] or ["api", "library", "uploads"]
     if "api" in which:
         asyncio.run(main())
     if "library" in which:
         for row in asyncio.run(library.run()):
             print(json.dumps(row))
+    if "uploads" in which:
+        print(json.dumps(asyncio.run(uploads.control_plane_cpu())))

@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> None:
     rotate = commands.add_parser("rotate-keys", help="one step of a signing key rotation (run twice, minutes apart)")
     rotate.add_argument("--force", action="store_true", help="promote the next key without waiting for caches")
 
+    cors = commands.add_parser("cors", help="set the CORS rules browser uploads need on every bucket "
+                                            "(ETag and Location exposed)")
+    cors.add_argument("--origin", action="append", required=True, help="a page origin allowed to upload (repeat)")
+
     args = parser.parse_args(argv)
     if args.command == "dev":
         from shoebox.dev import run_dev
@@ -38,6 +42,8 @@ def main(argv: list[str] | None = None) -> None:
         _serve(args.service, args.host, args.port)
     elif args.command == "migrate":
         _migrate(args.service)
+    elif args.command == "cors":
+        _cors(args.origin)
     elif args.command == "rotate-keys":
         print(asyncio.run(_rotate_keys(args.force)))
 
@@ -58,6 +64,16 @@ def _serve(service: str, host: str, port: int) -> None:
     else:
         app = factory(service)(settings).app
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+def _cors(origins: list[str]) -> None:
+    from shoebox_lib.settings import get_settings
+    from shoebox_lib.storage.cors import set_browser_cors
+
+    for bucket, rules in asyncio.run(set_browser_cors(get_settings(), origins)).items():
+        for rule in rules:
+            print(f"{bucket}: {', '.join(rule.allowed_methods)} from {', '.join(rule.allowed_origins)}; "
+                  f"exposes {', '.join(rule.expose_headers)}")
 
 
 def _migrate(service: str | None) -> None:

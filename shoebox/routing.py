@@ -29,6 +29,8 @@ ROUTES: dict[str, str] = {
     "/admin/config": "metadata",
     "/v1/uploads": "uploads",
     "/files/upload-urls": "uploads",
+    "/files/upload-url": "uploads",
+    "/files/multipart-upload-url": "uploads",
     "/files/multipart-upload-urls": "uploads",
     "/files/multipart-complete": "uploads",
     "/s3": "uploads",

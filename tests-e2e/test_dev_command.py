@@ -61,7 +61,7 @@ async def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> tu
 
 
 def tail(log: Path) -> str:
-    return tail(log)
+    return log.read_text()[-4000:]
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:

@@ -84,5 +84,7 @@ CONSUMERS: dict[str, ConsumerSpec] = {
         _on_event("compute-item-stored", ItemStored),
         _work("thumbnail"),
         _work("metadata"),
+        _on_event("uploads-item-stored", ItemStored),
+        _on_event("uploads-variant-stored", VariantStored),
     )
 }

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import quote
 
 from shoebox_lib.errors import InvalidInput
@@ -53,6 +56,23 @@ def check_completion(parts: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return [(number, normalise_etag(etag)) for number, etag in parts]
 
 
+def content_md5(value: str) -> str:
+    """An MD5 as `Content-MD5` carries it (base64 of the 16 bytes); base64 or hex accepted, as Ente does."""
+    text = value.strip()
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 16:
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raw = b""
+    if len(raw) != 16:
+        raise InvalidInput("an MD5 must be 16 bytes, in base64 or hex")
+    return base64.b64encode(raw).decode()
+
+
 _UNSAFE_IN_QUOTED_FILENAME = re.compile(r'[^A-Za-z0-9 !#$&+,.;=@^_`{}~()\[\]-]')
 
 
@@ -86,6 +106,36 @@ class PartInfo:
     size: int
 
 
+@dataclass(frozen=True)
+class MultipartUploadInfo:
+    key: str
+    upload_id: str
+    initiated: datetime
+
+
+@dataclass(frozen=True)
+class PresignedPost:
+    """A browser form upload (S3's POST policy): POST `fields` then the file, as multipart/form-data, to `url`."""
+
+    url: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class CorsRule:
+    allowed_origins: list[str]
+    allowed_methods: list[str]
+    allowed_headers: list[str] = field(default_factory=lambda: ["*"])
+    expose_headers: list[str] = field(default_factory=lambda: ["ETag", "Location"])
+    max_age_seconds: int = 3000
+
+
+def browser_upload_cors(origins: list[str]) -> list[CorsRule]:
+    """What a bucket needs for browser uploads: PUT parts, POST forms, and the ETag readable (Uppy and the
+    Ente web client read it from the part PUT's answer; without ExposeHeaders the browser hides it)."""
+    return [CorsRule(allowed_origins=origins, allowed_methods=["GET", "HEAD", "PUT", "POST"])]
+
+
 class StorageDriver(ABC):
     """One bucket of one tier. URLs are presigned for one method on one key and expire."""
 
@@ -103,7 +153,15 @@ class StorageDriver(ABC):
         """Raise if the bucket cannot be reached."""
 
     @abstractmethod
-    async def presign_put(self, key: str, *, expires: int, content_type: str | None = None) -> str: ...
+    async def presign_put(self, key: str, *, expires: int, content_type: str | None = None,
+                          content_md5: str | None = None, content_length: int | None = None) -> str:
+        """A PUT of one object. `content_md5` (base64) and `content_length` are pinned into the signature:
+        the client must send exactly those headers, and storage refuses a body that does not match them."""
+
+    @abstractmethod
+    async def presign_post(self, key: str, *, expires: int, content_length: int,
+                           content_type: str | None = None) -> PresignedPost:
+        """A browser form upload of exactly `content_length` bytes to `key`."""
 
     @abstractmethod
     async def presign_get(self, key: str, *, expires: int, filename: str | None = None,
@@ -114,7 +172,16 @@ class StorageDriver(ABC):
         """Start a multipart upload; returns its upload id."""
 
     @abstractmethod
-    async def presign_part(self, key: str, upload_id: str, part_number: int, *, expires: int) -> str: ...
+    async def presign_part(self, key: str, upload_id: str, part_number: int, *, expires: int,
+                           content_md5: str | None = None, content_length: int | None = None) -> str: ...
+
+    @abstractmethod
+    async def presign_complete(self, key: str, upload_id: str, *, expires: int) -> str:
+        """A POST that completes the upload with S3's `<CompleteMultipartUpload>` XML body (Ente's completeURL)."""
+
+    @abstractmethod
+    async def list_multipart_uploads(self, *, initiated_before: datetime) -> list[MultipartUploadInfo]:
+        """Multipart uploads neither completed nor aborted, started before the given time."""
 
     @abstractmethod
     async def list_parts(self, key: str, upload_id: str) -> list[PartInfo]: ...
@@ -128,6 +195,17 @@ class StorageDriver(ABC):
 
     @abstractmethod
     async def head(self, key: str) -> ObjectInfo | None: ...
+
+    @abstractmethod
+    async def stored_sha256(self, key: str) -> str | None:
+        """The object's SHA-256 (hex) as storage itself computed it while receiving the bytes, or None when
+        storage cannot vouch for one (then only reading the object can tell)."""
+
+    @abstractmethod
+    async def set_cors(self, rules: list[CorsRule]) -> None: ...
+
+    @abstractmethod
+    async def get_cors(self) -> list[CorsRule]: ...
 
     @abstractmethod
     async def delete(self, key: str) -> None:

@@ -6,6 +6,7 @@ Layout of a bucket (`<storage_path>/<bucket>/`):
     .shoebox/meta/ab/<sha256(key)>.json  its sidecar: ETag, content type, and the inode it describes
     .shoebox/multipart/<upload_id>/      upload.json, then 00001.part + 00001.json per part
     .shoebox/tmp/                        files being written; renamed into place once complete
+    .shoebox/cors.json                   the bucket's CORS rules (kept for `get_cors`; see the data plane)
 
 Keys under `.shoebox/` are refused, so internal state can never be read or written as an object.
 A sidecar names the inode of the file it describes: a sidecar left stale by a crash (or read while a
@@ -14,6 +15,7 @@ concurrent overwrite is half done) is recognised and the ETag recomputed instead
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -26,7 +28,8 @@ import stat
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote, urlencode
@@ -40,8 +43,11 @@ from shoebox_lib.storage.base import (
     MAX_OBJECT_SIZE,
     MAX_PART_SIZE,
     MIN_PART_SIZE,
+    CorsRule,
+    MultipartUploadInfo,
     ObjectInfo,
     PartInfo,
+    PresignedPost,
     StorageDriver,
     check_completion,
     check_key,
@@ -69,7 +75,12 @@ async def _run(func: Callable[..., T], *args: Any) -> T:
 
 @dataclass(frozen=True)
 class Grant:
-    """What a presigned URL allows: one method on one key (or one part) until `expires_at`."""
+    """What a presigned URL allows: one method on one key (or one part) until `expires_at`.
+
+    PUT writes an object or a part; POST with an upload id completes that upload (S3's XML body); POST
+    without one is a browser form upload of exactly `content_length` bytes. `content_md5` and
+    `content_length`, when signed, must be sent as headers and must match the body.
+    """
 
     method: str
     bucket: str
@@ -79,11 +90,13 @@ class Grant:
     part_number: int | None = None
     content_type: str | None = None
     disposition: str | None = None
+    content_md5: str | None = None
+    content_length: int | None = None
 
     def message(self) -> bytes:
         # JSON keeps the fields apart whatever characters a content type or file name holds.
         fields = [self.method, self.bucket, self.key, self.expires_at, self.upload_id, self.part_number,
-                  self.content_type, self.disposition]
+                  self.content_type, self.disposition, self.content_md5, self.content_length]
         return json.dumps(fields, separators=(",", ":")).encode()
 
 
@@ -95,7 +108,7 @@ def sign(secret_key: str, grant: Grant) -> str:
     return hmac.new(_signing_key(secret_key), grant.message(), hashlib.sha256).hexdigest()
 
 
-def grant_url(settings: Settings, grant: Grant) -> str:
+def grant_params(settings: Settings, grant: Grant) -> dict[str, str]:
     params: dict[str, str] = {"X-Shoebox-Method": grant.method, "X-Shoebox-Expires": str(grant.expires_at)}
     if grant.upload_id is not None:
         params["uploadId"] = grant.upload_id
@@ -105,15 +118,31 @@ def grant_url(settings: Settings, grant: Grant) -> str:
         params["X-Shoebox-Content-Type"] = grant.content_type
     if grant.disposition is not None:
         params["X-Shoebox-Disposition"] = grant.disposition
+    if grant.content_md5 is not None:
+        params["X-Shoebox-Content-MD5"] = grant.content_md5
+    if grant.content_length is not None:
+        params["X-Shoebox-Content-Length"] = str(grant.content_length)
     params["X-Shoebox-Signature"] = sign(settings.secret_key, grant)
+    return params
+
+
+def grant_url(settings: Settings, grant: Grant) -> str:
     path = f"{URL_PREFIX}/{grant.bucket}/{quote(grant.key, safe='/')}"
-    return f"{settings.public_url.rstrip('/')}{path}?{urlencode(params, quote_via=quote)}"
+    query = urlencode(grant_params(settings, grant), quote_via=quote)
+    return f"{settings.public_url.rstrip('/')}{path}?{query}"
+
+
+def form_url(settings: Settings, grant: Grant) -> str:
+    """A form upload posts to the bucket, as on S3; the key it may write is signed into the query."""
+    params = {"X-Shoebox-Key": grant.key, **grant_params(settings, grant)}
+    return f"{settings.public_url.rstrip('/')}{URL_PREFIX}/{grant.bucket}?{urlencode(params, quote_via=quote)}"
 
 
 def verify_grant(settings: Settings, method: str, bucket: str, key: str, query: Mapping[str, str]) -> Grant:
     """The grant of a request's URL; `Forbidden` unless it is signed, unexpired and for this method."""
     try:
         part = query.get("partNumber")
+        length = query.get("X-Shoebox-Content-Length")
         grant = Grant(
             method=query["X-Shoebox-Method"],
             bucket=bucket,
@@ -123,6 +152,8 @@ def verify_grant(settings: Settings, method: str, bucket: str, key: str, query: 
             part_number=None if part is None else int(part),
             content_type=query.get("X-Shoebox-Content-Type"),
             disposition=query.get("X-Shoebox-Disposition"),
+            content_md5=query.get("X-Shoebox-Content-MD5"),
+            content_length=None if length is None else int(length),
         )
         signature = query["X-Shoebox-Signature"]
     except (KeyError, ValueError):
@@ -197,10 +228,12 @@ class _Spooled:
     path: Path
     size: int
     etag: str
+    sha256: str | None = None
 
 
 class _SpoolFile:
-    """A temporary file filled from a thread, hashing as it goes."""
+    """A temporary file filled from a thread, hashing as it goes: MD5 for the ETag, and SHA-256 so that
+    storage itself can vouch for an object's checksum without anyone reading it again."""
 
     def __init__(self, tmp_dir: Path) -> None:
         tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -208,10 +241,12 @@ class _SpoolFile:
         self.path = Path(name)
         self.file = os.fdopen(fd, "wb")
         self.md5 = hashlib.md5(usedforsecurity=False)
+        self.sha256 = hashlib.sha256()
 
     def write(self, data: bytes | bytearray) -> None:
         self.file.write(data)
         self.md5.update(data)
+        self.sha256.update(data)
 
     def finish(self) -> None:
         self.file.flush()
@@ -223,9 +258,10 @@ class _SpoolFile:
         _unlink(self.path)
 
 
-async def _spool(chunks: AsyncIterator[bytes], tmp_dir: Path, *, limit: int, expected_size: int | None
-                 ) -> _Spooled:
-    """Write a stream to a temporary file in ~1 MiB writes; refuse it past `limit` or `expected_size`."""
+async def _spool(chunks: AsyncIterator[bytes], tmp_dir: Path, *, limit: int, expected_size: int | None,
+                 expected_md5: str | None = None) -> _Spooled:
+    """Write a stream to a temporary file in ~1 MiB writes; refuse it past `limit` or `expected_size`, or
+    when its MD5 is not `expected_md5` (base64, as `Content-MD5` carries it)."""
     spool = await _run(_SpoolFile, tmp_dir)
     done = False
     try:
@@ -245,9 +281,11 @@ async def _spool(chunks: AsyncIterator[bytes], tmp_dir: Path, *, limit: int, exp
             raise InvalidInput("the body is shorter than its Content-Length", code="IncompleteBody")
         if buffer:
             await _run(spool.write, buffer)
+        if expected_md5 is not None and base64.b64encode(spool.md5.digest()).decode() != expected_md5:
+            raise InvalidInput("the body's MD5 is not the Content-MD5 the URL was signed for", code="BadDigest")
         await _run(spool.finish)
         done = True
-        return _Spooled(spool.path, size, spool.md5.hexdigest())
+        return _Spooled(spool.path, size, spool.md5.hexdigest(), spool.sha256.hexdigest())
     finally:
         if not done:
             with anyio.CancelScope(shield=True):
@@ -344,10 +382,25 @@ class FilesystemDriver(StorageDriver):
 
     # Presigned URLs
 
-    async def presign_put(self, key: str, *, expires: int, content_type: str | None = None) -> str:
+    async def presign_put(self, key: str, *, expires: int, content_type: str | None = None,
+                          content_md5: str | None = None, content_length: int | None = None) -> str:
         self._object_path(key)
-        return grant_url(self.settings, Grant("PUT", self.bucket, key, _expiry(expires),
-                                              content_type=content_type))
+        return grant_url(self.settings, Grant("PUT", self.bucket, key, _expiry(expires), content_type=content_type,
+                                              content_md5=content_md5, content_length=content_length))
+
+    async def presign_post(self, key: str, *, expires: int, content_length: int,
+                           content_type: str | None = None) -> PresignedPost:
+        self._object_path(key)
+        grant = Grant("POST", self.bucket, key, _expiry(expires), content_type=content_type,
+                      content_length=content_length)
+        fields = {"key": key, "success_action_status": "201"}
+        if content_type is not None:
+            fields["Content-Type"] = content_type
+        return PresignedPost(url=form_url(self.settings, grant), fields=fields)
+
+    async def presign_complete(self, key: str, upload_id: str, *, expires: int) -> str:
+        self._object_path(key)
+        return grant_url(self.settings, Grant("POST", self.bucket, key, _expiry(expires), upload_id=upload_id))
 
     async def presign_get(self, key: str, *, expires: int, filename: str | None = None,
                           attachment: bool = False) -> str:
@@ -356,11 +409,13 @@ class FilesystemDriver(StorageDriver):
         return grant_url(self.settings, Grant("GET", self.bucket, key, _expiry(expires),
                                               disposition=disposition))
 
-    async def presign_part(self, key: str, upload_id: str, part_number: int, *, expires: int) -> str:
+    async def presign_part(self, key: str, upload_id: str, part_number: int, *, expires: int,
+                           content_md5: str | None = None, content_length: int | None = None) -> str:
         self._object_path(key)
         check_part_number(part_number)
-        return grant_url(self.settings, Grant("PUT", self.bucket, key, _expiry(expires),
-                                              upload_id=upload_id, part_number=part_number))
+        return grant_url(self.settings, Grant("PUT", self.bucket, key, _expiry(expires), upload_id=upload_id,
+                                              part_number=part_number, content_md5=content_md5,
+                                              content_length=content_length))
 
     # Objects
 
@@ -410,35 +465,61 @@ class FilesystemDriver(StorageDriver):
         return await self.write_object(key, chunks, content_type=content_type)
 
     async def write_object(self, key: str, chunks: AsyncIterator[bytes], *, content_type: str | None = None,
-                           expected_size: int | None = None, limit: int = MAX_OBJECT_SIZE) -> ObjectInfo:
+                           expected_size: int | None = None, limit: int = MAX_OBJECT_SIZE,
+                           expected_md5: str | None = None) -> ObjectInfo:
         """Write an object from a stream; it replaces any object of that key only once complete."""
         self._object_path(key)
-        spooled = await _spool(chunks, self._tmp, limit=limit, expected_size=expected_size)
+        spooled = await _spool(chunks, self._tmp, limit=limit, expected_size=expected_size,
+                               expected_md5=expected_md5)
         return await self._install(key, spooled, content_type)
 
     async def _install(self, key: str, spooled: _Spooled, content_type: str | None) -> ObjectInfo:
         try:
-            await _run(self._commit_object, key, spooled.path, spooled.etag, content_type)
+            await _run(self._commit_object, key, spooled.path, spooled.etag, content_type, spooled.sha256)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await _run(_unlink, spooled.path)
             raise
         return ObjectInfo(key, spooled.size, spooled.etag, content_type)
 
-    def _commit_object(self, key: str, tmp: Path, etag: str, content_type: str | None) -> None:
+    def _commit_object(self, key: str, tmp: Path, etag: str, content_type: str | None, sha256: str | None
+                       ) -> None:
         st = os.stat(tmp)
         meta_path = self._meta_path(key)
         meta_path.parent.mkdir(parents=True, exist_ok=True)
         # The sidecar goes first: until the rename the object is absent (or the old one, whose inode
         # no longer matches this sidecar), never present without its ETag and content type.
         _write_json(meta_path, {"etag": etag, "content_type": content_type, "ino": st.st_ino,
-                                "size": st.st_size}, self._tmp)
+                                "size": st.st_size, "sha256": sha256}, self._tmp)
         dest = self._object_path(key)
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, dest)
         except (FileExistsError, NotADirectoryError, IsADirectoryError):
             raise Conflict(f"key {key!r} clashes with another object's path") from None
+
+    async def stored_sha256(self, key: str) -> str | None:
+        return await _run(self._stored_sha256, key)
+
+    def _stored_sha256(self, key: str) -> str | None:
+        try:
+            st = os.stat(self._object_path(key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        meta = _read_json(self._meta_path(key))
+        if meta is None or not _describes(meta, st) or not meta.get("sha256"):
+            return None  # a sidecar lost in a crash: the checksum is unknown, not wrong
+        return str(meta["sha256"])
+
+    async def set_cors(self, rules: list[CorsRule]) -> None:
+        # The data plane answers every origin (a presigned URL is the access control, not the origin);
+        # the rules are kept so an operator can read back what was set, as on S3.
+        await _run(_write_json, self.root / INTERNAL_DIR / "cors.json", {"rules": [asdict(r) for r in rules]},
+                   self._tmp)
+
+    async def get_cors(self) -> list[CorsRule]:
+        found = await _run(_read_json, self.root / INTERNAL_DIR / "cors.json")
+        return [CorsRule(**r) for r in (found or {}).get("rules", [])]
 
     async def delete(self, key: str) -> None:
         await _run(self._delete, key)
@@ -481,11 +562,12 @@ class FilesystemDriver(StorageDriver):
         return found[0]
 
     async def write_part(self, key: str, upload_id: str, part_number: int, chunks: AsyncIterator[bytes], *,
-                         expected_size: int | None = None) -> PartInfo:
+                         expected_size: int | None = None, expected_md5: str | None = None) -> PartInfo:
         """Store one part of an upload (the data plane's PUT of a part URL); a part may be re-sent."""
         check_part_number(part_number)
         upload_dir = await self._require_upload(key, upload_id)
-        spooled = await _spool(chunks, self._tmp, limit=MAX_PART_SIZE, expected_size=expected_size)
+        spooled = await _spool(chunks, self._tmp, limit=MAX_PART_SIZE, expected_size=expected_size,
+                               expected_md5=expected_md5)
         try:
             await _run(self._commit_part, upload_dir, part_number, spooled)
         except BaseException:
@@ -558,7 +640,7 @@ class FilesystemDriver(StorageDriver):
             raise
         digests = b"".join(bytes.fromhex(p.info.etag) for p in stored)
         etag = f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(stored)}"
-        return _Spooled(spool.path, size, etag)
+        return _Spooled(spool.path, size, etag, spool.sha256.hexdigest())
 
     def _check_part(self, upload_dir: Path, number: int, etag: str, *, last: bool) -> _StoredPart:
         part = self._stored_part(upload_dir, number)
@@ -578,10 +660,29 @@ class FilesystemDriver(StorageDriver):
             with open(part_path, "rb") as f:
                 if os.fstat(f.fileno()).st_ino != part.ino:
                     raise FileNotFoundError(part_path)
-                shutil.copyfileobj(f, spool.file, CHUNK_SIZE)
+                # The object's SHA-256 is computed here, while the bytes pass anyway; the MD5 of the
+                # whole is not needed (a multipart ETag is made of the parts' MD5s).
+                while chunk := f.read(CHUNK_SIZE):
+                    spool.file.write(chunk)
+                    spool.sha256.update(chunk)
         except FileNotFoundError:
             raise InvalidInput(f"part {part.info.part_number} was re-sent or removed while the upload was "
                                "completed", code="InvalidPart") from None
+
+    async def list_multipart_uploads(self, *, initiated_before: datetime) -> list[MultipartUploadInfo]:
+        return await _run(self._list_uploads, initiated_before.timestamp())
+
+    def _list_uploads(self, before: float) -> list[MultipartUploadInfo]:
+        found = []
+        for upload_dir in self._uploads.iterdir() if self._uploads.is_dir() else []:
+            manifest = _read_json(upload_dir / "upload.json")
+            if manifest is None or not _UPLOAD_ID.match(upload_dir.name):
+                continue
+            created = float(manifest.get("created", 0))
+            if created < before:
+                found.append(MultipartUploadInfo(str(manifest["key"]), upload_dir.name,
+                                                 datetime.fromtimestamp(created, UTC)))
+        return found
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         self._object_path(key)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import aioboto3
@@ -15,8 +17,11 @@ from shoebox_lib.errors import InvalidInput, NotFound
 from shoebox_lib.settings import Settings
 from shoebox_lib.storage.base import (
     MAX_PART_NUMBER,
+    CorsRule,
+    MultipartUploadInfo,
     ObjectInfo,
     PartInfo,
+    PresignedPost,
     StorageDriver,
     check_completion,
     check_key,
@@ -130,11 +135,29 @@ class S3Driver(StorageDriver):
             operation, Params={"Bucket": self.bucket, **params}, ExpiresIn=expires
         )
 
-    async def presign_put(self, key: str, *, expires: int, content_type: str | None = None) -> str:
+    async def presign_put(self, key: str, *, expires: int, content_type: str | None = None,
+                          content_md5: str | None = None, content_length: int | None = None) -> str:
         params: dict[str, Any] = {"Key": check_key(key)}
         if content_type is not None:
             params["ContentType"] = content_type
-        return await self._presign("put_object", params, expires)
+        return await self._presign("put_object", _pinned(params, content_md5, content_length), expires)
+
+    async def presign_post(self, key: str, *, expires: int, content_length: int,
+                           content_type: str | None = None) -> PresignedPost:
+        if expires <= 0:
+            raise ValueError("a presigned URL must live for at least one second")
+        fields: dict[str, Any] = {}
+        conditions: list[Any] = [["content-length-range", content_length, content_length]]
+        if content_type is not None:
+            fields["Content-Type"] = content_type
+            conditions.append({"Content-Type": content_type})
+        # S3 answers a form upload with 204 and no body unless asked; 201 carries the ETag and Location.
+        fields["success_action_status"] = "201"
+        conditions.append({"success_action_status": "201"})
+        signed = await self._client.generate_presigned_post(
+            self.bucket, check_key(key), Fields=fields, Conditions=conditions, ExpiresIn=expires
+        )
+        return PresignedPost(url=signed["url"], fields={k: str(v) for k, v in signed["fields"].items()})
 
     async def presign_get(self, key: str, *, expires: int, filename: str | None = None,
                           attachment: bool = False) -> str:
@@ -144,9 +167,14 @@ class S3Driver(StorageDriver):
             params["ResponseContentDisposition"] = disposition
         return await self._presign("get_object", params, expires)
 
-    async def presign_part(self, key: str, upload_id: str, part_number: int, *, expires: int) -> str:
+    async def presign_part(self, key: str, upload_id: str, part_number: int, *, expires: int,
+                           content_md5: str | None = None, content_length: int | None = None) -> str:
         params = {"Key": check_key(key), "UploadId": upload_id, "PartNumber": check_part_number(part_number)}
-        return await self._presign("upload_part", params, expires)
+        return await self._presign("upload_part", _pinned(params, content_md5, content_length), expires)
+
+    async def presign_complete(self, key: str, upload_id: str, *, expires: int) -> str:
+        return await self._presign("complete_multipart_upload", {"Key": check_key(key), "UploadId": upload_id},
+                                   expires)
 
     # Objects
 
@@ -159,6 +187,41 @@ class S3Driver(StorageDriver):
             raise
         etag = normalise_etag(found["ETag"])
         return ObjectInfo(key, found["ContentLength"], etag, found.get("ContentType"))
+
+    async def stored_sha256(self, key: str) -> str | None:
+        try:
+            found = await self._client.head_object(Bucket=self.bucket, Key=check_key(key), ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                return None
+            raise
+        # Only a full-object checksum is the object's SHA-256; a multipart upload's is a checksum of checksums.
+        checksum = found.get("ChecksumSHA256")
+        if not checksum or found.get("ChecksumType", "FULL_OBJECT") != "FULL_OBJECT" or "-" in checksum:
+            return None
+        return base64.b64decode(checksum).hex()
+
+    async def set_cors(self, rules: list[CorsRule]) -> None:
+        await self._client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration={"CORSRules": [
+            {"AllowedOrigins": r.allowed_origins, "AllowedMethods": r.allowed_methods,
+             "AllowedHeaders": r.allowed_headers, "ExposeHeaders": r.expose_headers,
+             "MaxAgeSeconds": r.max_age_seconds}
+            for r in rules
+        ]})
+
+    async def get_cors(self) -> list[CorsRule]:
+        try:
+            found = await self._client.get_bucket_cors(Bucket=self.bucket)
+        except ClientError as exc:
+            if _code(exc) == "NoSuchCORSConfiguration":
+                return []
+            raise
+        return [CorsRule(allowed_origins=list(r.get("AllowedOrigins", [])),
+                         allowed_methods=list(r.get("AllowedMethods", [])),
+                         allowed_headers=list(r.get("AllowedHeaders", [])),
+                         expose_headers=list(r.get("ExposeHeaders", [])),
+                         max_age_seconds=int(r.get("MaxAgeSeconds", 0)))
+                for r in found.get("CORSRules", [])]
 
     async def delete(self, key: str) -> None:
         await self._client.delete_object(Bucket=self.bucket, Key=check_key(key))
@@ -245,6 +308,15 @@ class S3Driver(StorageDriver):
             raise NotFound(f"object {key!r} vanished right after its upload was completed")
         return info
 
+    async def list_multipart_uploads(self, *, initiated_before: datetime) -> list[MultipartUploadInfo]:
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        found: list[MultipartUploadInfo] = []
+        async for page in paginator.paginate(Bucket=self.bucket):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < initiated_before:
+                    found.append(MultipartUploadInfo(upload["Key"], upload["UploadId"], upload["Initiated"]))
+        return found
+
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         try:
             await self._client.abort_multipart_upload(
@@ -253,6 +325,15 @@ class S3Driver(StorageDriver):
         except ClientError as exc:
             if _code(exc) != "NoSuchUpload":
                 raise
+
+
+def _pinned(params: dict[str, Any], content_md5: str | None, content_length: int | None) -> dict[str, Any]:
+    """Headers signed into a URL: S3 then refuses a body whose MD5 or length differs (BadDigest)."""
+    if content_md5 is not None:
+        params["ContentMD5"] = content_md5
+    if content_length is not None:
+        params["ContentLength"] = content_length
+    return params
 
 
 async def _parts(buffer: bytearray, rest: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes]]:

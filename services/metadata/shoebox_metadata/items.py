@@ -132,7 +132,8 @@ class Items:
         item.stored_at = datetime.now(UTC)
         # The upload signer reserved these bytes under the session's id; the object is in storage
         # already, so it is counted even if the reservation has lapsed.
-        await self.quotas.store(session, item.owner_id, event.size, reservation_id=event.upload_id, enforce=False)
+        await self.quotas.store(session, item.owner_id, event.size, reservation_ids=[event.upload_id],
+                                enforce=False)
         if is_processable(item.content_type, item.encrypted):
             for name in DERIVED_VARIANTS:
                 await session.execute(insert(Variant).values(item_id=item.id, name=name, status="processing")

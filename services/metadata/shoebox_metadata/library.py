@@ -94,6 +94,12 @@ class FileKey:
     key_decryption_nonce: str
 
 
+def reservation_of(owner_id: int, key: str) -> str | None:
+    """Ente V2 uploads hold their bytes under the upload session's id, the last part of the key."""
+    prefix = f"u/{owner_id}/e/"
+    return key[len(prefix):] if key.startswith(prefix) and "/" not in key[len(prefix):] else None
+
+
 def owns_key(owner_id: int, key: str) -> bool:
     """Objects a client may commit are those the upload signer handed out under its prefix."""
     return key.startswith(f"u/{owner_id}/")
@@ -225,7 +231,8 @@ class Library:
         async with self.db.transaction() as session:
             collection = await self._collection(session, caller, new.collection_id, roles=("OWNER", "COLLABORATOR"))
             total = new.file.size + new.thumbnail.size
-            await self.quotas.store(session, caller.user_id, total)
+            held = [reservation_of(caller.user_id, b.object_key) for b in (new.file, new.thumbnail)]
+            await self.quotas.store(session, caller.user_id, total, reservation_ids=[r for r in held if r])
             item = Item(
                 owner_id=caller.user_id, filename="", content_type=None, declared_size=total, size=total,
                 sha256=new.sha256, status="stored", object_key=new.file.object_key, encrypted=True, tags=[],

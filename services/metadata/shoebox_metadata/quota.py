@@ -7,6 +7,7 @@ updates of one row, and each re-checks the condition against the row as the prev
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -93,11 +94,15 @@ class Quotas:
             await self._add(session, owner_id, reserved=-released, enforce=False)
         return int(released or 0)
 
-    async def store(self, session: AsyncSession, owner_id: int, size: int, *, reservation_id: str | None = None,
+    async def store(self, session: AsyncSession, owner_id: int, size: int, *, reservation_ids: Sequence[str] = (),
                     enforce: bool = True) -> None:
-        """Count a newly stored original, out of its reservation if it has one."""
-        if reservation_id is not None and await self.release(session, owner_id, reservation_id):
-            enforce = False  # the bytes were held for exactly this upload
+        """Count a newly stored original, out of the reservations that held its bytes.
+
+        Releasing a reservation and then checking the whole size is the same check as taking the size out
+        of the reservation: the held bytes were counted until the moment they are used.
+        """
+        for reservation_id in reservation_ids:
+            await self.release(session, owner_id, reservation_id)
         if not await self._add(session, owner_id, used=size, files=1, enforce=enforce):
             raise QuotaExceeded("Storage limit exceeded")
 

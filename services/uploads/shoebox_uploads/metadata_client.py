@@ -1,15 +1,17 @@
-"""The one synchronous question uploads asks metadata, on behalf of the person waiting: is this item
-theirs, and what did they declare?"""
+"""The synchronous questions uploads asks metadata on behalf of the person waiting, with their token:
+is this item theirs and what did they declare; hold, give back or look up quota; create a library item."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from shoebox_lib.auth import Principal
-from shoebox_lib.errors import NotFound, UpstreamUnavailable
+from shoebox_lib.errors import InvalidInput, NotFound, QuotaExceeded, UpstreamUnavailable
 
 
 @dataclass(frozen=True)
@@ -25,21 +27,63 @@ class MetadataClient:
         self.http = http
         self.base_url = base_url.rstrip("/")
 
-    async def item(self, caller: Principal, image_id: str) -> DeclaredItem:
-        url = f"{self.base_url}/v1/images/{image_id}"
+    async def _call(self, caller: Principal, method: str, path: str, json: Any = None) -> httpx.Response:
+        """Transport errors are retried (every call here is idempotent or checked by id); answers are not."""
+        url = f"{self.base_url}{path}"
+        headers = {"Authorization": f"Bearer {caller.token}"}
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.1, max=1),
                 retry=retry_if_exception_type(httpx.TransportError), reraise=True,
             ):
                 with attempt:
-                    response = await self.http.get(url, headers={"Authorization": f"Bearer {caller.token}"})
+                    return await self.http.request(method, url, headers=headers, json=json)
         except httpx.TransportError as exc:
             raise UpstreamUnavailable("The library service cannot be reached; try again") from exc
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _unexpected(response: httpx.Response) -> UpstreamUnavailable:
+        return UpstreamUnavailable(f"The library service answered {response.status_code}")
+
+    async def item(self, caller: Principal, image_id: str) -> DeclaredItem:
+        response = await self._call(caller, "GET", f"/v1/images/{image_id}")
         if response.status_code in (400, 401, 403, 404):
             raise NotFound("Image not found")
         if response.status_code != 200:
-            raise UpstreamUnavailable(f"The library service answered {response.status_code}")
+            raise self._unexpected(response)
         body = response.json()
         return DeclaredItem(item_id=int(body["image_id"].removeprefix("img_")), status=body["status"],
                             size=int(body["size_bytes"]), content_type=body.get("content_type"))
+
+    async def create_image(self, caller: Principal, filename: str, content_type: str, size: int) -> int:
+        """A library item for an upload that arrived without one (the Uppy face)."""
+        response = await self._call(caller, "POST", "/v1/images", {
+            "filename": filename, "content_type": content_type, "size_bytes": size})
+        if response.status_code == 400:
+            raise InvalidInput(f"The library refused the file: {response.json().get('message', '')}")
+        if response.status_code != 201:
+            raise self._unexpected(response)
+        return int(response.json()["image_id"].removeprefix("img_"))
+
+    async def reserve(self, caller: Principal, reservation_id: str, size: int) -> datetime:
+        """Hold `size` bytes of the caller's quota; returns when the hold lapses. Idempotent per id."""
+        response = await self._call(caller, "POST", "/storage/reservations",
+                                    {"reservationId": reservation_id, "bytes": size})
+        if response.status_code == 426:
+            raise QuotaExceeded("Storage limit exceeded")
+        if response.status_code != 201:
+            raise self._unexpected(response)
+        return datetime.fromtimestamp(response.json()["expiresAt"] / 1000, UTC)
+
+    async def release(self, caller: Principal, reservation_id: str) -> None:
+        response = await self._call(caller, "DELETE", f"/storage/reservations/{reservation_id}")
+        if response.status_code != 204:
+            raise self._unexpected(response)
+
+    async def available(self, caller: Principal) -> int:
+        """Bytes the caller may still store (quota less used and reserved)."""
+        response = await self._call(caller, "GET", "/storage/usage")
+        if response.status_code != 200:
+            raise self._unexpected(response)
+        return int(response.json()["available"])

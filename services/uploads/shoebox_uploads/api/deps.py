@@ -4,7 +4,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from shoebox_uploads.ente import EnteUploads
 from shoebox_uploads.sessions import Uploads
+from shoebox_uploads.uppy import UppyUploads
 
 
 def _uploads(request: Request) -> Uploads:
@@ -12,4 +14,14 @@ def _uploads(request: Request) -> Uploads:
     return uploads
 
 
+def _ente(request: Request) -> EnteUploads:
+    return EnteUploads(_uploads(request))
+
+
+def _uppy(request: Request) -> UppyUploads:
+    return UppyUploads(_uploads(request))
+
+
 UploadsDep = Annotated[Uploads, Depends(_uploads)]
+EnteDep = Annotated[EnteUploads, Depends(_ente)]
+UppyDep = Annotated[UppyUploads, Depends(_uppy)]

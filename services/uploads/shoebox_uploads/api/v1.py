@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 
 from shoebox_lib.auth import CurrentUser
@@ -47,6 +47,7 @@ def render(record: UploadSession) -> dict[str, Any]:
         "part_count": record.part_count,
         "total_bytes": record.total_bytes,
         "status": record.status,
+        "error": record.error,
         "expires_at_ms": ms(record.expires_at),
     }
 
@@ -70,9 +71,14 @@ async def sign_part(user: CurrentUser, uploads: UploadsDep, session_id: str = Se
 
 
 @router.post("/{session_id}:complete")
-async def complete(body: CompleteUpload, user: CurrentUser, uploads: UploadsDep,
+async def complete(body: CompleteUpload, user: CurrentUser, uploads: UploadsDep, response: Response,
                    session_id: str = SessionId) -> dict[str, Any]:
-    return await uploads.complete(user, session_id, [(p.part_number, p.etag) for p in body.parts])
+    """200 when stored; 202 with status `verifying` while a declared SHA-256 that storage could not vouch
+    for is checked (poll GET /v1/uploads/{id} until `completed`, or `failed` with the object removed)."""
+    result = await uploads.complete(user, session_id, [(p.part_number, p.etag) for p in body.parts])
+    if result.get("status") == "verifying":
+        response.status_code = 202
+    return result
 
 
 @router.post("/{session_id}:abort")
@@ -82,7 +88,7 @@ async def abort(user: CurrentUser, uploads: UploadsDep, session_id: str = Sessio
 
 @router.get("/{session_id}")
 async def describe(user: CurrentUser, uploads: UploadsDep, session_id: str = SessionId) -> dict[str, Any]:
-    record, parts = await uploads.describe(user, session_id)
+    record, parts = await uploads.list_parts(user, session_id)
     return {**render(record), "parts": [
         {"part_number": p.part_number, "etag": p.etag, "size_bytes": p.size} for p in parts
     ]}

@@ -1,0 +1,211 @@
+"""Upload benchmarks.
+
+- part URLs signed per second through the one port, authenticated, for the Uppy face (the v1 face's
+  figure is taken in `__main__`);
+- the control plane's CPU seconds per GiB uploaded: auth, metadata and uploads each run alone
+  (`shoebox serve`), storage is moto's S3 server in a process of its own, the client PUTs the parts
+  straight to it; psutil reads the CPU time every process spent while ≥ 1 GiB went through.
+
+    python -m benchmarks.uploads   (the CPU figure alone)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from shoebox_lib.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from shoebox_lib.embedded.ports import wait_for_port
+
+MiB = 1024 * 1024
+PART = 8 * MiB
+FILE = 128 * MiB
+PASSWORD = "bench-password"
+IDLE_SECONDS = 10.0
+Wrk = Callable[..., Awaitable[dict[str, Any]]]
+
+
+async def signing(client: httpx.AsyncClient, url: str, token: str, wrk: Wrk) -> list[dict[str, Any]]:
+    """Uppy's part-URL requests (GET /s3/multipart/{id}/{n}?key=) under wrk, through the one port."""
+    if not shutil.which("wrk"):
+        return []
+    headers = {"Authorization": f"Bearer {token}"}
+    started = (await client.post("/s3/multipart", headers=headers, json={
+        "filename": "bench.bin", "type": "application/octet-stream", "metadata": {}})).json()
+    path = f"/s3/multipart/{started['uploadId']}/{{n}}?key={started['key']}"
+    return [await wrk("GET /s3/multipart/{id}/{n} (Uppy: sign a part URL, authenticated)", url, "GET", path,
+                      token, modulo=10_000)]
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    """User and system CPU of a process and of the children it runs."""
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+async def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient(timeout=5) as client:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{proc.args!r} exited")
+            try:
+                if (await client.get(f"{url}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"{url} did not become healthy")
+
+
+async def upload_one(client: httpx.AsyncClient, storage: httpx.AsyncClient, urls: dict[str, str],
+                     headers: dict[str, str], body: bytes) -> str:
+    image = (await client.post(f"{urls['metadata']}/v1/images", headers=headers, json={
+        "filename": "bench.bin", "content_type": "application/octet-stream", "size_bytes": FILE})).json()
+    session = (await client.post(f"{urls['uploads']}/v1/uploads:resumable", headers=headers, json={
+        "image_id": image["image_id"], "total_bytes": FILE})).json()
+    parts = []
+    for number in range(1, session["part_count"] + 1):
+        signed = (await client.post(f"{urls['uploads']}/v1/uploads/{session['session_id']}/parts/{number}",
+                                    headers=headers)).json()
+        put = await storage.put(signed["url"], content=body)
+        put.raise_for_status()
+        parts.append({"part_number": number, "etag": put.headers["etag"]})
+    done = await client.post(f"{urls['uploads']}/v1/uploads/{session['session_id']}:complete", headers=headers,
+                             json={"parts": parts})
+    done.raise_for_status()
+    image_id: str = image["image_id"]
+    return image_id
+
+
+async def control_plane_cpu(gib: float = 1.0) -> dict[str, Any]:
+    files = max(1, round(gib * 1024 * MiB / FILE))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        postgres, nats = EmbeddedPostgres(root / "pg"), EmbeddedNats(root / "nats")
+        database_url, nats_url = postgres.start(), nats.start()
+        try:
+            s3_port = free_port()
+            ports = {name: free_port() for name in ("auth", "metadata", "uploads")}
+            urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+            env = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
+            env.update({
+                "SHOEBOX_DATABASE_URL": database_url, "SHOEBOX_NATS_URL": nats_url, "SHOEBOX_LOG_LEVEL": "WARNING",
+                "SHOEBOX_STORAGE_DRIVER": "s3", "SHOEBOX_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
+                "SHOEBOX_S3_ACCESS_KEY_ID": "bench", "SHOEBOX_S3_SECRET_ACCESS_KEY": "bench",
+                "SHOEBOX_AUTH_URL": urls["auth"], "SHOEBOX_METADATA_URL": urls["metadata"],
+                "SHOEBOX_PUBLIC_URL": urls["uploads"], "SHOEBOX_ADMIN_PASSWORD": PASSWORD,
+                "SHOEBOX_DATA_DIR": str(root / "data"),
+            })
+            log = root / "services.log"
+            subprocess.run([sys.executable, "-m", "shoebox", "migrate"], env=env, check=True, capture_output=True)
+            shoebox = [sys.executable, "-m", "shoebox", "serve"]
+            with process([sys.executable, "-m", "moto.server", "-p", str(s3_port)], env, log) as moto, \
+                    process([*shoebox, "auth", "--port", str(ports["auth"]), "--host", "127.0.0.1"], env, log) as auth:
+                wait_for_port("127.0.0.1", s3_port)
+                await wait_up(urls["auth"], auth)
+                with process([*shoebox, "metadata", "--port", str(ports["metadata"]), "--host", "127.0.0.1"],
+                             env, log) as metadata, \
+                        process([*shoebox, "uploads", "--port", str(ports["uploads"]), "--host", "127.0.0.1"],
+                                env, log) as uploads:
+                    await wait_up(urls["metadata"], metadata)
+                    await wait_up(urls["uploads"], uploads)
+                    return await _measure(urls, files, {
+                        "auth": auth, "metadata": metadata, "uploads": uploads}, moto, [postgres, nats])
+        finally:
+            nats.stop()
+            postgres.stop()
+
+
+def _server_processes(servers: list[Any]) -> list[psutil.Process]:
+    """The embedded PostgreSQL and NATS servers, found by the data directories they were started on."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        dirs = [str(getattr(server, "data_dir", None) or getattr(server, "store_dir", None)) for server in servers]
+        if any(d in cmdline for d in dirs) and proc.pid != os.getpid():
+            found.append(proc)
+    return found
+
+
+async def _measure(urls: dict[str, str], files: int, services: dict[str, subprocess.Popen[bytes]],
+                   moto: subprocess.Popen[bytes], servers: list[Any]) -> dict[str, Any]:
+    body = os.urandom(PART)
+    processes = {name: psutil.Process(p.pid) for name, p in services.items()}
+    storage_proc = psutil.Process(moto.pid)
+    infra = _server_processes(servers)
+    async with httpx.AsyncClient(timeout=120) as client, httpx.AsyncClient(timeout=300) as storage:
+        token = (await client.post(f"{urls['auth']}/auth/token", data={
+            "username": "admin@shoebox.local", "password": PASSWORD})).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        await upload_one(client, storage, urls, headers, body)  # warm up (imports, pools, caches)
+        # What the processes spend doing nothing (relay, consumers, sweepers, finalizer polling), so the
+        # cost of the uploads themselves can be told apart from it.
+        idle_before = {name: cpu_seconds(p) for name, p in processes.items()}
+        await asyncio.sleep(IDLE_SECONDS)
+        idle = {name: (cpu_seconds(p) - idle_before[name]) / IDLE_SECONDS for name, p in processes.items()}
+        before = {name: cpu_seconds(p) for name, p in processes.items()}
+        infra_before = sum(cpu_seconds(p) for p in infra)
+        storage_before = cpu_seconds(storage_proc)
+        started = time.perf_counter()
+        images = [await upload_one(client, storage, urls, headers, body) for _ in range(files)]
+        for image_id in images:  # until metadata has applied upload.completed for every one
+            while (await client.get(f"{urls['metadata']}/v1/images/{image_id}", headers=headers)).json()[
+                    "status"] == "upload_pending":
+                await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    gib = files * FILE / (1024 * MiB)
+    spent = {name: cpu_seconds(p) - before[name] for name, p in processes.items()}
+    control = sum(spent.values())
+    return {
+        "benchmark": "control plane CPU per GiB uploaded (auth, metadata, uploads as separate processes; S3=moto)",
+        "gib": round(gib, 3), "files": files, "part_mib": PART // MiB, "seconds": round(elapsed, 1),
+        "control_plane_cpu_s_per_gib": round(control / gib, 3),
+        "per_service_cpu_s_per_gib": {name: round(s / gib, 3) for name, s in spent.items()},
+        # The control plane's cost is per request (one per part, plus start and complete), not per byte:
+        # larger parts make it smaller per GiB.
+        "uploads_requests": files * (FILE // PART + 2),
+        "uploads_cpu_ms_per_request": round(spent["uploads"] * 1000 / (files * (FILE // PART + 2)), 2),
+        "control_plane_idle_cpu_s_per_s": round(sum(idle.values()), 4),
+        "control_plane_cpu_s_per_gib_above_idle": round((control - sum(idle.values()) * elapsed) / gib, 3),
+        "postgres_nats_cpu_s_per_gib": round((sum(cpu_seconds(p) for p in infra) - infra_before) / gib, 3),
+        "data_plane_cpu_s_per_gib (moto)": round((cpu_seconds(storage_proc) - storage_before) / gib, 3),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(control_plane_cpu())))

@@ -1,0 +1,128 @@
+"""Uploads for Uppy's `@uppy/aws-s3` in Companion mode, ending as library items.
+
+Uppy names no library item and, by default, no size (its `metadata` is the file's meta fields: name and
+type; an app adds `size` with one `setFileMeta` call). So:
+
+- multipart (`POST /s3/multipart`): with a size, the bytes are held at once and part numbers bounded by
+  it; without one, the quota is only checked for room. On complete the object's real size is known: it
+  is held (refused with 426 past the quota, object removed), then the library item is created through
+  metadata with the caller's token, and `upload.completed` marks it stored, as for the v1 face.
+- single form upload (`GET /s3/params`): the browser POSTs straight to storage and never calls back,
+  so the item and the hold are made up front, which needs the size; the finalizer notices the object
+  in storage and emits `upload.completed`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shoebox_lib.auth import Principal
+from shoebox_lib.errors import InvalidInput, NotFound
+from shoebox_lib.storage.base import MAX_OBJECT_SIZE, MAX_PART_SIZE, PartInfo, PresignedPost
+from shoebox_uploads.models import UploadSession
+from shoebox_uploads.sessions import SignedPart, Uploads, max_parts, new_session_id, object_key
+
+MULTIPART = ("uppy",)
+DEFAULT_TYPE = "application/octet-stream"
+
+
+def declared_size(metadata: dict[str, Any]) -> int | None:
+    value = metadata.get("size")
+    if value is None or value == "":
+        return None
+    try:
+        size = int(str(value))
+    except ValueError:
+        raise InvalidInput("metadata.size must be a whole number of bytes") from None
+    if not 0 <= size <= MAX_OBJECT_SIZE:
+        raise InvalidInput("metadata.size is outside what storage accepts")
+    return size
+
+
+def filename_of(filename: str | None, metadata: dict[str, Any]) -> str:
+    name = (filename or str(metadata.get("name") or "") or "upload").strip()
+    return name[:1024] or "upload"
+
+
+@dataclass(frozen=True)
+class FormUpload:
+    post: PresignedPost
+    expires_at: datetime
+
+
+class UppyUploads:
+    def __init__(self, uploads: Uploads) -> None:
+        self.uploads = uploads
+
+    async def create(self, caller: Principal, filename: str | None, content_type: str | None,
+                     metadata: dict[str, Any]) -> UploadSession:
+        uploads = self.uploads
+        size = declared_size(metadata)
+        await uploads.settle(caller)
+        session_id = new_session_id()
+        if size is not None:
+            expires_at = await uploads.reserve(caller, session_id, size)
+        else:
+            await uploads.check_room(caller)
+            expires_at = uploads.lifetime()
+        record = UploadSession(
+            id=session_id, kind="uppy", owner_id=caller.user_id,
+            object_key=object_key(caller.user_id, "uppy", session_id), total_bytes=size, part_count=max_parts(size),
+            content_type=content_type or DEFAULT_TYPE, filename=filename_of(filename, metadata), status="open",
+            reserved_bytes=size or 0, reservation_open=size is not None, expires_at=expires_at,
+        )
+        return await uploads.open_session(record, multipart=True)
+
+    async def _session(self, caller: Principal, upload_id: str, key: str) -> UploadSession:
+        record = await self.uploads.get(caller, upload_id, MULTIPART)
+        if record.object_key != key:
+            raise NotFound("Upload session not found")
+        return record
+
+    async def sign_part(self, caller: Principal, upload_id: str, key: str, part_number: int) -> SignedPart:
+        return await self.uploads.sign_part(caller, upload_id, part_number, MULTIPART, key=key)
+
+    async def list_parts(self, caller: Principal, upload_id: str, key: str) -> list[PartInfo]:
+        await self._session(caller, upload_id, key)
+        record, parts = await self.uploads.list_parts(caller, upload_id, MULTIPART)
+        if record.status not in ("open",):
+            raise InvalidInput(f"The upload is {record.status}")
+        return parts
+
+    async def complete(self, caller: Principal, upload_id: str, key: str, parts: list[tuple[int, str]]
+                       ) -> dict[str, Any]:
+        await self._session(caller, upload_id, key)
+        return await self.uploads.complete(caller, upload_id, parts, MULTIPART)
+
+    async def abort(self, caller: Principal, upload_id: str, key: str) -> None:
+        await self._session(caller, upload_id, key)
+        await self.uploads.abort(caller, upload_id, MULTIPART)
+
+    async def form(self, caller: Principal, filename: str | None, content_type: str | None,
+                   metadata: dict[str, Any]) -> FormUpload:
+        """A browser form upload of the declared size to a key of ours, the library item made first."""
+        size = declared_size(metadata)
+        if size is None:
+            raise InvalidInput("A single-request upload needs the file's size: set the file's meta `size` "
+                               "(uppy.setFileMeta(id, {size: file.size})) or use multipart")
+        if size > MAX_PART_SIZE:
+            raise InvalidInput("One request carries at most 5 GiB; use multipart")
+        uploads = self.uploads
+        await uploads.settle(caller)
+        session_id = new_session_id()
+        content_type = content_type or DEFAULT_TYPE
+        name = filename_of(filename, metadata)
+        await uploads.reserve(caller, session_id, size)
+        item_id = await uploads.metadata.create_image(caller, name, content_type, size)
+        record = UploadSession(
+            id=session_id, kind="uppy-form", owner_id=caller.user_id, item_id=item_id,
+            object_key=object_key(caller.user_id, "uppy", session_id, item_id), total_bytes=size,
+            content_type=content_type, filename=name, status="open", reserved_bytes=size,
+            reservation_open=True, expires_at=uploads.presign_expiry(),
+        )
+        await uploads.open_session(record, multipart=False)
+        post = await uploads.driver.presign_post(record.object_key, expires=uploads.presign_seconds,
+                                                 content_length=size, content_type=content_type)
+        return FormUpload(post, record.expires_at)
