@@ -33,6 +33,8 @@ ROUTES: dict[str, str] = {
     "/files/multipart-upload-url": "uploads",
     "/files/multipart-upload-urls": "uploads",
     "/files/multipart-complete": "uploads",
+    "/public-collection/upload-urls": "uploads",
+    "/public-collection/multipart-upload-urls": "uploads",
     "/s3": "uploads",
     "/replicas": "replicator",
     "/compute": "compute",

@@ -39,6 +39,9 @@ LINK_ROUTES = {
     ("GET", "/public/collections/{token}/preview/{file_id}"),
     ("POST", "/public/collections/{token}/commit-file"),
     ("GET", "/public/files/{token}"),
+    ("GET", "/public-collection/upload-urls"),
+    ("GET", "/public-collection/multipart-upload-urls"),
+    ("POST", "/public-collection/file"),
 }
 
 
@@ -107,10 +110,11 @@ async def test_link_routes_refuse_a_missing_or_forged_link(api: RunningSystem) -
         body: dict[str, object] | None = None
         if path.endswith("verify-password"):
             body = {"passHash": "x"}
-        elif path.endswith("commit-file"):
+        elif path.endswith(("commit-file", "/file")):
             blob = {"objectKey": "k", "decryptionHeader": "h", "size": 1}
             body = {"collectionID": 1, "encryptedKey": "k", "keyDecryptionNonce": "n", "file": blob,
                     "thumbnail": blob, "metadata": {"decryptionHeader": "h"}}
         for headers in ({}, {"X-Auth-Access-Token": "forged-link-token"}):
-            response = await api.client.request(method, concrete(path), headers=headers, json=body)
+            params = {"count": 1} if path.endswith("upload-urls") else None
+            response = await api.client.request(method, concrete(path), headers=headers, json=body, params=params)
             assert response.status_code in (401, 404), f"{method} {path} with {headers}: {response.status_code}"

@@ -7,7 +7,7 @@ from shoebox_lib.runtime import Runtime, every
 from shoebox_lib.settings import Settings, get_settings
 from shoebox_lib.web import ServiceApp, create_app
 from shoebox_uploads import __version__
-from shoebox_uploads.api import ente, ente_v2, uppy, v1
+from shoebox_uploads.api import ente, ente_public, ente_v2, uppy, v1
 from shoebox_uploads.config import UploadsSettings
 from shoebox_uploads.ente import item_stored
 from shoebox_uploads.metadata_client import MetadataClient
@@ -34,5 +34,5 @@ def create_service(settings: Settings | None = None, config: UploadsSettings | N
     runtime.background("upload-sweeper", lambda: every(config.sweep_interval_seconds, sweeper.sweep))
     runtime.background("upload-finalizer", lambda: every(config.finalize_interval_seconds, sweeper.finalize_forms))
     runtime.background("checksum-verifier", lambda: every(config.finalize_interval_seconds, sweeper.verify))
-    routers = [v1.router, ente.router, ente_v2.router, uppy.router]
+    routers = [v1.router, ente.router, ente_v2.router, ente_public.router, uppy.router]
     return create_app(NAME, __version__, routers, lifespan=runtime.lifespan, checks=runtime.checks())

@@ -15,9 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_lib.auth import Principal
-from shoebox_lib.errors import InvalidInput, ShoeboxError
+from shoebox_lib.errors import Forbidden, InvalidInput, ShoeboxError
 from shoebox_lib.events import ItemStored, VariantStored
 from shoebox_lib.storage.base import MAX_PART_NUMBER, MAX_PART_SIZE, MIN_PART_SIZE, content_md5
+from shoebox_uploads.metadata_client import PublicLink
 from shoebox_uploads.models import UploadSession
 from shoebox_uploads.sessions import Uploads, new_session_id, object_key
 
@@ -41,17 +42,24 @@ class MultipartURLs:
     complete_url: str
 
 
+def guest_of(link: PublicLink) -> tuple[Principal, str]:
+    """A guest uploads as the collection's owner (whose quota pays), into that collection's folder — the
+    prefix metadata accepts for a guest's commit through this link."""
+    owner = Principal(user_id=link.owner_id, session_id=None, permissions=frozenset(), is_admin=False, token="")
+    return owner, f"p/{link.collection_id}"
+
+
 class EnteUploads:
     def __init__(self, uploads: Uploads) -> None:
         self.uploads = uploads
 
     def _session(self, caller: Principal, kind: str, session_id: str, *, total: int | None = None,
-                 parts: int | None = None, part_size: int | None = None) -> UploadSession:
+                 parts: int | None = None, part_size: int | None = None, folder: str = "e") -> UploadSession:
         # An Ente client commits within minutes of uploading; what waits longer than the URL's life plus
         # the grace period is abandoned.
         return UploadSession(
             id=session_id, kind=kind, owner_id=caller.user_id,
-            object_key=object_key(caller.user_id, "e", session_id),
+            object_key=object_key(caller.user_id, folder, session_id),
             total_bytes=total, part_count=parts, part_size=part_size, status="open",
             reserved_bytes=total or 0, reservation_open=total is not None,
             expires_at=self.uploads.presign_expiry(),
@@ -69,6 +77,30 @@ class EnteUploads:
             session.add_all(records)
         return [UploadURL(r.object_key, await uploads.driver.presign_put(r.object_key, expires=uploads.presign_seconds))
                 for r in records]
+
+    async def guest_upload_urls(self, link: PublicLink, count: int) -> list[UploadURL]:
+        """For a guest of an upload-enabled public link: PUTs under the owner's folder of that collection.
+        The owner's quota is enforced when the guest commits (metadata); the sweeper removes what never is."""
+        if not link.enable_collect:
+            raise Forbidden("Uploads are not enabled for this link")
+        if not 1 <= count <= MAX_UPLOAD_URLS:
+            raise InvalidInput(f"count must be between 1 and {MAX_UPLOAD_URLS}")
+        owner, folder = guest_of(link)
+        records = [self._session(owner, "ente", new_session_id(), folder=folder) for _ in range(count)]
+        async with self.uploads.db.transaction() as session:
+            session.add_all(records)
+        driver, expires = self.uploads.driver, self.uploads.presign_seconds
+        return [UploadURL(r.object_key, await driver.presign_put(r.object_key, expires=expires)) for r in records]
+
+    async def guest_multipart_urls(self, link: PublicLink, count: int) -> MultipartURLs:
+        if not link.enable_collect:
+            raise Forbidden("Uploads are not enabled for this link")
+        if not 1 <= count <= MAX_PART_NUMBER:
+            raise InvalidInput(f"count (the number of parts) must be between 1 and {MAX_PART_NUMBER}")
+        owner, folder = guest_of(link)
+        record = await self.uploads.open_session(
+            self._session(owner, "ente-mp", new_session_id(), parts=count, folder=folder), multipart=True)
+        return await self._sign_all(record, [None] * count, [None] * count)
 
     async def upload_url(self, caller: Principal, content_length: int, md5: str) -> UploadURL:
         """Ente's V2: one PUT whose length and Content-MD5 are signed in, so storage refuses other bytes."""

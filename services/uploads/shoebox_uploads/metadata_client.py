@@ -11,7 +11,7 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from shoebox_lib.auth import Principal
-from shoebox_lib.errors import InvalidInput, NotFound, QuotaExceeded, UpstreamUnavailable
+from shoebox_lib.errors import Gone, InvalidInput, NotFound, QuotaExceeded, Unauthenticated, UpstreamUnavailable
 
 
 @dataclass(frozen=True)
@@ -22,15 +22,25 @@ class DeclaredItem:
     content_type: str | None
 
 
+@dataclass(frozen=True)
+class PublicLink:
+    collection_id: int
+    owner_id: int
+    enable_collect: bool
+
+
 class MetadataClient:
     def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
 
-    async def _call(self, caller: Principal, method: str, path: str, json: Any = None) -> httpx.Response:
+    async def _call(self, caller: Principal | None, method: str, path: str, json: Any = None,
+                    headers: dict[str, str] | None = None) -> httpx.Response:
         """Transport errors are retried (every call here is idempotent or checked by id); answers are not."""
         url = f"{self.base_url}{path}"
-        headers = {"Authorization": f"Bearer {caller.token}"}
+        headers = dict(headers or {})
+        if caller is not None:
+            headers["Authorization"] = f"Bearer {caller.token}"
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.1, max=1),
@@ -45,6 +55,22 @@ class MetadataClient:
     @staticmethod
     def _unexpected(response: httpx.Response) -> UpstreamUnavailable:
         return UpstreamUnavailable(f"The library service answered {response.status_code}")
+
+    async def link(self, access_token: str | None, access_jwt: str | None) -> PublicLink:
+        """What a public link opens, as the library sees it: expired, revoked, or password-locked links fail."""
+        headers = {name: value for name, value in (("X-Auth-Access-Token", access_token),
+                                                   ("X-Auth-Access-Token-JWT", access_jwt)) if value}
+        response = await self._call(None, "GET", "/public-collection/info", headers=headers)
+        if response.status_code == 401:
+            raise Unauthenticated(response.json().get("message", "Invalid link"))
+        if response.status_code == 410:
+            raise Gone("This link has expired")
+        if response.status_code != 200:
+            raise self._unexpected(response)
+        collection = response.json()["collection"]
+        urls = collection.get("publicURLs") or [{}]
+        return PublicLink(collection_id=int(collection["id"]), owner_id=int(collection["owner"]["id"]),
+                          enable_collect=bool(urls[0].get("enableCollect")))
 
     async def item(self, caller: Principal, image_id: str) -> DeclaredItem:
         response = await self._call(caller, "GET", f"/v1/images/{image_id}")

@@ -13,6 +13,7 @@ from pydantic import Field
 from shoebox_lib.auth import AdminUser, CurrentUser
 from shoebox_lib.errors import InvalidInput
 from shoebox_metadata.api.deps import LibraryDep, LinksDep, QuotasDep
+from shoebox_metadata.api.ente_public import AccessJWT, AccessToken
 from shoebox_metadata.api.ente_shapes import (
     Attributes,
     FileBody,
@@ -20,8 +21,8 @@ from shoebox_metadata.api.ente_shapes import (
     render_file,
 )
 from shoebox_metadata.api.storage import human, render_usage
-from shoebox_metadata.library import Blob, NewFile
-from shoebox_metadata.links import LinkSettings
+from shoebox_metadata.library import Blob, Library, NewFile
+from shoebox_metadata.links import Access, Links, LinkSettings
 
 router = APIRouter(tags=["seed"])
 
@@ -67,7 +68,17 @@ async def public_preview(token: str, file_id: int, links: LinksDep) -> RedirectR
 
 @router.post("/public/collections/{token}/commit-file")
 async def guest_commit(token: str, body: FileBody, links: LinksDep, library: LibraryDep) -> dict[str, Any]:
-    access = await links.open(token)
+    return await commit_as_guest(await links.open(token), body, links, library)
+
+
+@router.post("/public-collection/file")
+async def ente_guest_commit(body: FileBody, links: LinksDep, library: LibraryDep,
+                            token: str | None = AccessToken, access_jwt: str | None = AccessJWT) -> dict[str, Any]:
+    """Ente's own route for a guest's commit through a link."""
+    return await commit_as_guest(await links.open(token, access_jwt), body, links, library)
+
+
+async def commit_as_guest(access: Access, body: FileBody, links: Links, library: Library) -> dict[str, Any]:
     owner, prefix = links.guest(access)
     if body.collectionID not in (0, access.collection.id):
         raise InvalidInput("A guest commits into the link's collection only")
