@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 
 from prometheus_client import Counter
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +15,7 @@ from shoebox_lib.errors import NotFound
 from shoebox_lib.events import ItemDeleted, ItemStored, ReplicaStored, VariantStored
 from shoebox_lib.settings import Tier
 from shoebox_lib.storage import Storage
-from shoebox_replicator.models import BUS, ObjectCopy
+from shoebox_replicator.models import BUS, ObjectCopy, Tombstone
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,11 @@ COPIED_BYTES = Counter("shoebox_replicated_bytes_total", "Bytes copied to other 
 
 DELETED_OBJECTS = Counter("shoebox_deleted_objects_total", "Objects removed from a tier after a hard delete",
                           ["tier"])
+
+
+async def lock_key(session: AsyncSession, key: str) -> None:
+    """Copying and erasing one object take turns, so an erase never races a copy still being written."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"replica:{key}"})
 
 
 class ReplicationFailed(Exception):
@@ -40,6 +45,9 @@ class Copier:
 
     async def replicate(self, session: AsyncSession, event: ItemStored | VariantStored) -> None:
         """Copy the object to every other tier that lacks a verified copy; record and announce each."""
+        await lock_key(session, event.object_key)
+        if await session.get(Tombstone, event.object_key) is not None:
+            return  # deleted for good before this copy came round
         source = self.storage.primary
         original = await source.head(event.object_key)
         if original is None:
@@ -67,6 +75,8 @@ class Copier:
     async def erase(self, session: AsyncSession, event: ItemDeleted) -> None:
         """The library has deleted the item for good (committed): remove its objects from every tier."""
         for key in event.object_keys:
+            await lock_key(session, key)
+            await session.execute(insert(Tombstone).values(object_key=key).on_conflict_do_nothing())
             for tier, driver in self.storage.tiers.items():
                 await driver.delete(key)
                 DELETED_OBJECTS.labels(tier).inc()

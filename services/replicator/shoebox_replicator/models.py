@@ -30,3 +30,13 @@ class ObjectCopy(Base):
     owner_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     copied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Tombstone(Base):
+    """An object deleted for good: a copy that arrives late (a redelivered or slow event) must not bring
+    it back."""
+
+    __tablename__ = "tombstones"
+
+    object_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
