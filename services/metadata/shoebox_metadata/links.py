@@ -18,6 +18,7 @@ import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_lib.auth import Principal
 from shoebox_lib.db import Database
@@ -87,8 +88,7 @@ class Links:
     async def update(self, caller: Principal, collection_id: int, settings: LinkSettings) -> PublicLink:
         async with self.db.transaction() as session:
             collection = await self.library._collection(session, caller, collection_id, lock=True)
-            link = await self._active(collection.id)
-            link = await session.merge(link)
+            link = await self._active(session, collection.id)
             await self._apply(link, settings)
             link.updated_at = now_us()
             await self.library.touch_collection(session, collection)
@@ -97,14 +97,14 @@ class Links:
     async def disable(self, caller: Principal, collection_id: int) -> None:
         async with self.db.transaction() as session:
             collection = await self.library._collection(session, caller, collection_id, lock=True)
-            link = await session.merge(await self._active(collection.id))
+            link = await self._active(session, collection.id)
             link.is_disabled, link.updated_at = True, now_us()
             await self.library.touch_collection(session, collection)
 
-    async def _active(self, collection_id: int) -> PublicLink:
-        async with self.db.transaction() as session:
-            link = (await session.execute(select(PublicLink).where(
-                PublicLink.collection_id == collection_id, PublicLink.is_disabled.is_(False)))).scalar_one_or_none()
+    async def _active(self, session: AsyncSession, collection_id: int) -> PublicLink:
+        link = (await session.execute(select(PublicLink).where(
+            PublicLink.collection_id == collection_id, PublicLink.is_disabled.is_(False))
+            .with_for_update())).scalar_one_or_none()
         if link is None:
             raise NotFound("This collection has no active link")
         return link

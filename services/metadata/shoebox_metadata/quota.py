@@ -84,6 +84,15 @@ class Quotas:
         await session.flush()
         return reservation
 
+    async def hold(self, owner_id: int, reservation_id: str, size: int) -> Reservation:
+        """`reserve` in a transaction of its own (the upload signer asks for this through the API)."""
+        async with self.db.transaction() as session:
+            return await self.reserve(session, owner_id, reservation_id, size)
+
+    async def give_back(self, owner_id: int, reservation_id: str) -> None:
+        async with self.db.transaction() as session:
+            await self.release(session, owner_id, reservation_id)
+
     async def release(self, session: AsyncSession, owner_id: int, reservation_id: str) -> int:
         """Give back a reservation's bytes (nothing if there is none). Returns the bytes released."""
         released = (await session.execute(

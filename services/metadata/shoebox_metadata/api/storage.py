@@ -47,8 +47,7 @@ class NewReservation(BaseModel):
 @router.post("/reservations", status_code=201)
 async def reserve(body: NewReservation, user: CurrentUser, quotas: QuotasDep) -> dict[str, Any]:
     """Hold bytes for an upload about to start (the upload signer calls this on the uploader's behalf)."""
-    async with quotas.db.transaction() as session:
-        reservation = await quotas.reserve(session, user.user_id, body.reservationId, body.bytes)
+    reservation = await quotas.hold(user.user_id, body.reservationId, body.bytes)
     return {"reservationId": reservation.id, "bytes": reservation.bytes,
             "expiresAt": int(reservation.expires_at.timestamp() * 1000)}
 
@@ -56,6 +55,5 @@ async def reserve(body: NewReservation, user: CurrentUser, quotas: QuotasDep) ->
 @router.delete("/reservations/{reservation_id}", status_code=204)
 async def release(user: CurrentUser, quotas: QuotasDep,
                   reservation_id: str = Path(min_length=1, max_length=64)) -> Response:
-    async with quotas.db.transaction() as session:
-        await quotas.release(session, user.user_id, reservation_id)
+    await quotas.give_back(user.user_id, reservation_id)
     return Response(status_code=204)
