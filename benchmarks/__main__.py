@@ -14,9 +14,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from shoebox.testing import clean_environment, running, shoebox_command, wait_healthy
 from shoebox_lib.embedded import free_port
 
 CONCURRENCY = 16
@@ -102,19 +101,6 @@ async def wrk(name: str, url: str, method: str, path: str, token: str, modulo: i
     }
 
 
-async def wait_healthy(client: httpx.AsyncClient, proc: subprocess.Popen[bytes]) -> float:
-    started = time.monotonic()
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError("shoebox dev exited")
-        try:
-            if (await client.get("/healthz")).status_code == 200:
-                return time.monotonic() - started
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-
-
 async def verification_rates(url: str, token: str) -> list[dict[str, Any]]:
     """Token verification alone, as every service does it: keys cached, and keys refetched over HTTP from
     the running auth service's JWKS (what an unknown `kid` or an expired cache costs)."""
@@ -158,17 +144,13 @@ async def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
-        env["SHOEBOX_ADMIN_PASSWORD"] = "bench-password"
-        env["SHOEBOX_LOG_LEVEL"] = "WARNING"
+        env = clean_environment(SHOEBOX_ADMIN_PASSWORD="bench-password", SHOEBOX_LOG_LEVEL="WARNING")
         log = Path(tmp) / "dev.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "shoebox", "dev", "--data-dir", f"{tmp}/data",
-                                     "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
+        command = shoebox_command("dev", "--data-dir", f"{tmp}/data", "--port", str(port))
+        with running(command, log, env) as proc:
             limits = httpx.Limits(max_connections=CONCURRENCY)
             async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
-                startup = await wait_healthy(client, proc)
+                startup, _ = await wait_healthy(url, proc, log)
                 token = (await client.post("/auth/token", data={"username": "admin@shoebox.local",
                                                                 "password": "bench-password"})).json()["access_token"]
                 headers = {"Authorization": f"Bearer {token}"}
@@ -203,9 +185,6 @@ async def main() -> None:
 
                 results += await uploads.signing(client, url, token, wrk)
                 results.append(await revocation_latency(client))
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
     for row in results:
         print(json.dumps(row))
 

@@ -19,14 +19,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 
+from shoebox.testing import clean_environment, running, shoebox_command, wait_healthy
 from shoebox_lib.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from shoebox_lib.embedded.ports import wait_for_port
 
@@ -50,21 +50,6 @@ async def signing(client: httpx.AsyncClient, url: str, token: str, wrk: Wrk) -> 
                       token, modulo=10_000)]
 
 
-@contextmanager
-def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
 def cpu_seconds(proc: psutil.Process) -> float:
     """User and system CPU of a process and of the children it runs."""
     total = 0.0
@@ -75,21 +60,6 @@ def cpu_seconds(proc: psutil.Process) -> float:
             continue
         total += times.user + times.system
     return total
-
-
-async def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient(timeout=5) as client:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{proc.args!r} exited")
-            try:
-                if (await client.get(f"{url}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise TimeoutError(f"{url} did not become healthy")
 
 
 async def upload_one(client: httpx.AsyncClient, storage: httpx.AsyncClient, urls: dict[str, str],
@@ -122,7 +92,7 @@ async def control_plane_cpu(gib: float = 1.0) -> dict[str, Any]:
             s3_port = free_port()
             ports = {name: free_port() for name in ("auth", "metadata", "uploads")}
             urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-            env = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
+            env = clean_environment()
             env.update({
                 "SHOEBOX_DATABASE_URL": database_url, "SHOEBOX_NATS_URL": nats_url, "SHOEBOX_LOG_LEVEL": "WARNING",
                 "SHOEBOX_STORAGE_DRIVER": "s3", "SHOEBOX_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
@@ -132,18 +102,18 @@ async def control_plane_cpu(gib: float = 1.0) -> dict[str, Any]:
                 "SHOEBOX_DATA_DIR": str(root / "data"),
             })
             log = root / "services.log"
-            subprocess.run([sys.executable, "-m", "shoebox", "migrate"], env=env, check=True, capture_output=True)
-            shoebox = [sys.executable, "-m", "shoebox", "serve"]
-            with process([sys.executable, "-m", "moto.server", "-p", str(s3_port)], env, log) as moto, \
-                    process([*shoebox, "auth", "--port", str(ports["auth"]), "--host", "127.0.0.1"], env, log) as auth:
+            subprocess.run(shoebox_command("migrate"), env=env, check=True, capture_output=True)
+            shoebox = shoebox_command("serve")
+            with running([sys.executable, "-m", "moto.server", "-p", str(s3_port)], log, env) as moto, \
+                    running([*shoebox, "auth", "--port", str(ports["auth"]), "--host", "127.0.0.1"], log, env) as auth:
                 wait_for_port("127.0.0.1", s3_port)
-                await wait_up(urls["auth"], auth)
-                with process([*shoebox, "metadata", "--port", str(ports["metadata"]), "--host", "127.0.0.1"],
-                             env, log) as metadata, \
-                        process([*shoebox, "uploads", "--port", str(ports["uploads"]), "--host", "127.0.0.1"],
-                                env, log) as uploads:
-                    await wait_up(urls["metadata"], metadata)
-                    await wait_up(urls["uploads"], uploads)
+                await wait_healthy(urls["auth"], auth)
+                with running([*shoebox, "metadata", "--port", str(ports["metadata"]), "--host", "127.0.0.1"],
+                             log, env) as metadata, \
+                        running([*shoebox, "uploads", "--port", str(ports["uploads"]), "--host", "127.0.0.1"],
+                                log, env) as uploads:
+                    await wait_healthy(urls["metadata"], metadata)
+                    await wait_healthy(urls["uploads"], uploads)
                     return await _measure(urls, files, {
                         "auth": auth, "metadata": metadata, "uploads": uploads}, moto, [postgres, nats])
         finally:

@@ -1,11 +1,17 @@
-"""Running the whole system in-process on a real port, for tests and benchmarks."""
+"""Running the whole system for tests and benchmarks: in-process on a real port, or as child processes."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -56,3 +62,51 @@ async def run_system(settings: Settings) -> AsyncIterator[RunningSystem]:
         finally:
             server.should_exit = True
             await serving
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without any `SHOEBOX_` setting, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
+    env.update(extra)
+    return env
+
+
+def shoebox_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "shoebox", *args]
+
+
+@contextmanager
+def running(args: list[str], log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process writing to `log`, stopped however the block ends (SIGTERM, then SIGKILL after a
+    minute), so a failing test or benchmark orphans no PostgreSQL or NATS."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+async def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path | None = None,
+                       within: float = 120) -> tuple[float, dict[str, Any]]:
+    """Seconds until `url/healthz` answered 200, and its report; fails at once if the process exits."""
+    started = time.monotonic()
+    async with httpx.AsyncClient(timeout=5) as client, asyncio.timeout(within):
+        while True:
+            if proc.poll() is not None:
+                output = (await asyncio.to_thread(log.read_text))[-4000:] if log else ""
+                raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}\n{output}")
+            try:
+                response = await client.get(f"{url}/healthz")
+                if response.status_code == 200:
+                    report: dict[str, Any] = response.json()
+                    return time.monotonic() - started, report
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)

@@ -8,24 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
-from test_dev_command import stop, wait_healthy
+from test_dev_command import shoebox_dev, stop, tail
 
 from flow import bearer
+from shoebox.testing import wait_healthy
 from shoebox_lib.embedded import free_port
 
 SIZE = 200 * 1024 * 1024
 PASSWORD = "big-upload-admin-password"
-
-
-def tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-3000:]
 
 
 def part_bytes(number: int, size: int) -> bytes:
@@ -40,13 +34,7 @@ async def test_a_200_mib_file_uploads_in_parts_and_reads_back_identical(tmp_path
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "dev.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
-    env["SHOEBOX_ADMIN_PASSWORD"] = PASSWORD
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "shoebox", "dev", "--data-dir", str(tmp_path / "data"),
-                                 "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-    try:
+    with shoebox_dev(tmp_path / "data", port, log, SHOEBOX_ADMIN_PASSWORD=PASSWORD) as proc:
         await wait_healthy(url, proc, log)
         async with httpx.AsyncClient(base_url=url, timeout=120) as client:
             login = await client.post("/auth/token", data={"username": "admin@shoebox.local", "password": PASSWORD})
@@ -89,6 +77,4 @@ async def test_a_200_mib_file_uploads_in_parts_and_reads_back_identical(tmp_path
                     length += len(chunk)
             assert length == SIZE
             assert got.hexdigest() == expected.hexdigest()
-    finally:
-        if proc.poll() is None:
-            assert stop(proc) == 0, tail(log)
+        assert stop(proc) == 0, tail(log)

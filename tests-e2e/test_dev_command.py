@@ -6,62 +6,28 @@ still has the account, the image, its thumbnail and its replica.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 
 from flow import bearer, fetch_variant, make_png, upload, wait_processed
+from shoebox.testing import clean_environment, running, shoebox_command, wait_healthy
 from shoebox_lib.embedded import free_port
 
 ADMIN = "admin@shoebox.local"
 
 
-@contextmanager
-def shoebox_dev(data_dir: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "shoebox", "dev", "--data-dir", str(data_dir), "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:  # a failed test: still stop cleanly, so no PostgreSQL or NATS is orphaned
-            proc.terminate()
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-
-
-async def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> tuple[float, dict[str, object]]:
-    started = time.monotonic()
-    async with httpx.AsyncClient(timeout=5) as client:
-        async with asyncio.timeout(120):
-            while True:
-                assert proc.poll() is None, tail(log)
-                try:
-                    response = await client.get(f"{url}/healthz")
-                    if response.status_code == 200:
-                        return time.monotonic() - started, response.json()
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
+def shoebox_dev(data_dir: Path, port: int, log: Path, **env: str) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    command = shoebox_command("dev", "--data-dir", str(data_dir), "--port", str(port))
+    return running(command, log, clean_environment(**env))
 
 
 def tail(log: Path) -> str:
-    return log.read_text()[-4000:]
+    return log.read_text(errors="replace")[-4000:]
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:

@@ -3,52 +3,30 @@ processes on two ports, metadata verifying auth's tokens through its JWKS."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 
 from shoebox.services import migrate_all
+from shoebox.testing import clean_environment, running, shoebox_command, wait_healthy
 from shoebox_lib.embedded import free_port
 from shoebox_lib.settings import Settings
 
 
-@contextmanager
-def serve(service: str, port: int, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "shoebox", "serve", service, "--host", "127.0.0.1",
-                                 "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(30)
+def serve(service: str, port: int, env: dict[str, str], log: Path) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    return running(shoebox_command("serve", service, "--host", "127.0.0.1", "--port", str(port)), log, env)
 
 
 def environment(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOEBOX_")}
+    env = clean_environment()
     for name in ("database_url", "nats_url", "bus_prefix", "admin_password", "bucket_primary", "bucket_secondary"):
         env[f"SHOEBOX_{name.upper()}"] = str(getattr(settings, name))
     env["SHOEBOX_DATA_DIR"] = str(settings.data_dir)
     env.update(extra)
     return env
-
-
-async def wait_ready(client: httpx.AsyncClient, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    async with asyncio.timeout(60):
-        while True:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                if (await client.get(f"{url}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
 
 
 async def test_two_services_in_two_processes(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
@@ -60,8 +38,8 @@ async def test_two_services_in_two_processes(make_settings: Callable[..., Settin
     with serve("auth", auth_port, env, tmp_path / "auth.log") as auth, \
             serve("metadata", metadata_port, env, tmp_path / "metadata.log") as metadata:
         async with httpx.AsyncClient(timeout=10) as client:
-            await wait_ready(client, auth_url, auth, tmp_path / "auth.log")
-            await wait_ready(client, metadata_url, metadata, tmp_path / "metadata.log")
+            await wait_healthy(auth_url, auth, tmp_path / "auth.log", within=60)
+            await wait_healthy(metadata_url, metadata, tmp_path / "metadata.log", within=60)
             login = await client.post(f"{auth_url}/auth/token",
                                       data={"username": settings.admin_email, "password": settings.admin_password})
             token = login.json()["access_token"]

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from shoebox_lib.auth import Principal
+from shoebox_lib.calls import call_service
 from shoebox_lib.errors import Gone, InvalidInput, NotFound, QuotaExceeded, Unauthenticated, UpstreamUnavailable
 
 
@@ -36,21 +36,8 @@ class MetadataClient:
 
     async def _call(self, caller: Principal | None, method: str, path: str, json: Any = None,
                     headers: dict[str, str] | None = None) -> httpx.Response:
-        """Transport errors are retried (every call here is idempotent or checked by id); answers are not."""
-        url = f"{self.base_url}{path}"
-        headers = dict(headers or {})
-        if caller is not None:
-            headers["Authorization"] = f"Bearer {caller.token}"
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.1, max=1),
-                retry=retry_if_exception_type(httpx.TransportError), reraise=True,
-            ):
-                with attempt:
-                    return await self.http.request(method, url, headers=headers, json=json)
-        except httpx.TransportError as exc:
-            raise UpstreamUnavailable("The library service cannot be reached; try again") from exc
-        raise AssertionError("unreachable")
+        return await call_service(self.http, method, f"{self.base_url}{path}", service="library",
+                                  token=caller.token if caller else None, headers=headers, json=json)
 
     @staticmethod
     def _unexpected(response: httpx.Response) -> UpstreamUnavailable:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from shoebox_lib.auth import Principal
+from shoebox_lib.calls import call_service
 from shoebox_lib.errors import UpstreamUnavailable
 
 log = logging.getLogger(__name__)
@@ -24,14 +24,9 @@ class MetadataUsage:
         A 404 means a metadata without that route: nothing is counted there yet, so (0, 0).
         """
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.1, max=1),
-                retry=retry_if_exception_type(httpx.TransportError), reraise=True,
-            ):
-                with attempt:
-                    response = await self.http.get(self.url, headers={"Authorization": f"Bearer {principal.token}"})
-        except httpx.HTTPError as exc:
-            log.warning("metadata did not answer for usage: %s", exc)
+            response = await call_service(self.http, "GET", self.url, service="library", token=principal.token)
+        except UpstreamUnavailable:
+            log.warning("metadata did not answer for usage")
             raise UpstreamUnavailable("Storage usage is unavailable; try again later") from None
         if response.status_code == 404:
             return 0, 0
