@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 from test_dev_command import shoebox_dev, stop, tail
 
-from flow import bearer
 from shoebox.testing import wait_healthy
+from shoebox.testing.flow import bearer
 from shoebox_lib.embedded import free_port
 
 SIZE = 200 * 1024 * 1024

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from flow import bearer, fetch_variant, make_png, upload, wait_processed
 from shoebox.testing import clean_environment, running, shoebox_command, wait_healthy
+from shoebox.testing.flow import bearer, fetch_variant, make_png, upload, wait_processed
 from shoebox_lib.embedded import free_port
 
 ADMIN = "admin@shoebox.local"

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from ente_client import EnteClient, SignedIn, code_from_log
-from ente_library_client import Library, open_secretbox, seal_for, stream_decrypt
 
 from shoebox.testing import RunningSystem
+from shoebox.testing.ente_client import EnteClient, SignedIn, code_from_log
+from shoebox.testing.ente_library import Library, open_secretbox, seal_for, stream_decrypt
 
 
 async def signed_in(api: RunningSystem, caplog: pytest.LogCaptureFixture, name: str) -> SignedIn:

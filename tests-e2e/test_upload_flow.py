@@ -7,8 +7,8 @@ import os
 
 from PIL import Image
 
-from flow import bearer, fetch_variant, make_png, upload, wait_processed
 from shoebox.testing import RunningSystem
+from shoebox.testing.flow import bearer, fetch_variant, make_png, upload, wait_processed
 
 
 async def test_an_image_is_stored_replicated_measured_and_thumbnailed(system: RunningSystem) -> None:

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from flow import bearer
 from shoebox.testing import RunningSystem, run_system
+from shoebox.testing.flow import bearer
 from shoebox_lib.settings import Settings
 
 HERE = Path(__file__).parent / "uppy"

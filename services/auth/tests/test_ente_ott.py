@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-from ente_client import code_from_log
 from sqlalchemy import func, select, update
 
 from shoebox.testing import ADMIN_EMAIL, RunningSystem
+from shoebox.testing.ente_client import code_from_log
 from shoebox_auth.models import EnteEmailCode
 
 Mailbox = pytest.LogCaptureFixture  # what the server without SMTP mails, in the log

@@ -12,10 +12,17 @@ from typing import Any
 
 import jwt
 import pytest
-from ente_client import TEST_MEM_LIMIT, TEST_OPS_LIMIT, EnteClient, code_from_log, derive_kek, open_secrets
 
-from flow import make_png, upload
 from shoebox.testing import RunningSystem
+from shoebox.testing.ente_client import (
+    TEST_MEM_LIMIT,
+    TEST_OPS_LIMIT,
+    EnteClient,
+    code_from_log,
+    derive_kek,
+    open_secrets,
+)
+from shoebox.testing.flow import make_png, upload
 from shoebox_auth.ente.usage import MetadataUsage
 from shoebox_lib.auth import Principal
 from shoebox_lib.settings import Settings

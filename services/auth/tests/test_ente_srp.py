@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-import ente_client
 import nacl.bindings
 import pytest
-from ente_client import SrpClient, derive_login_key, padded
 
+import shoebox.testing.ente_client as ente_client
+from shoebox.testing.ente_client import SrpClient, derive_login_key, padded
 from shoebox_auth.ente import srp
 from shoebox_lib.errors import InvalidInput
 

@@ -11,10 +11,10 @@ import uuid
 
 import httpx
 import pytest
-from ente_client import EnteClient, N, SrpClient, b64, code_from_log, padded
 from sqlalchemy import func, update
 
 from shoebox.testing import RunningSystem
+from shoebox.testing.ente_client import EnteClient, N, SrpClient, b64, code_from_log, padded
 from shoebox_auth.models import EnteSrpSession
 
 PASSWORD = "a long and careful password"

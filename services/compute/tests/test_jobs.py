@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from flow import bearer, upload
 from shoebox.testing import RunningSystem
+from shoebox.testing.flow import bearer, upload
 from shoebox_compute.models import Job
 
 

@@ -7,10 +7,10 @@ import asyncio
 from typing import Any
 
 import httpx
-from ente_helpers import commit, file_body, header, new_album, put_object, user_id
 from sqlalchemy import update
 
 from shoebox.testing import RunningSystem
+from shoebox.testing.ente_helpers import commit, file_body, header, new_album, put_object, user_id
 from shoebox_metadata.models import Account, PublicLink
 
 

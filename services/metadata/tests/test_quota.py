@@ -6,8 +6,8 @@ import asyncio
 
 from sqlalchemy import update
 
-from flow import bearer, make_png, upload, wait_processed
 from shoebox.testing import RunningSystem
+from shoebox.testing.flow import bearer, make_png, upload, wait_processed
 from shoebox_lib.errors import QuotaExceeded
 from shoebox_metadata.models import Account, Reservation
 from shoebox_metadata.quota import Quotas

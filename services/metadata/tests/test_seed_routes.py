@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from ente_helpers import commit, file_body, header, new_album, put_object, user_id
 
-from flow import bearer, make_png, upload, wait_processed
 from shoebox.testing import RunningSystem
+from shoebox.testing.ente_helpers import commit, file_body, header, new_album, put_object, user_id
+from shoebox.testing.flow import bearer, make_png, upload, wait_processed
 
 
 async def test_collections_list_accepts_iso_times_and_answers_both_shapes(api: RunningSystem) -> None:

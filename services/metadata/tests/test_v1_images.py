@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from flow import bearer, make_png, upload, wait_processed
 from shoebox.testing import RunningSystem
+from shoebox.testing.flow import bearer, make_png, upload, wait_processed
 
 
 async def create(api: RunningSystem, token: str, **overrides: Any) -> Any:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from ente_helpers import header, new_album, user_id
 from sqlalchemy import select, update
 
 from shoebox.testing import RunningSystem
+from shoebox.testing.ente_helpers import header, new_album, user_id
 from shoebox_metadata.models import PublicLink
 from shoebox_uploads.models import UploadSession
 

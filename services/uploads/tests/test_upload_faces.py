@@ -14,8 +14,8 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
-from flow import bearer
 from shoebox.testing import RunningSystem
+from shoebox.testing.flow import bearer
 from shoebox_lib.errors import NotFound
 from shoebox_lib.events import ItemStored
 from shoebox_metadata.models import Account

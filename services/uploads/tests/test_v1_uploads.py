@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from flow import bearer, upload
 from shoebox.testing import RunningSystem
+from shoebox.testing.flow import bearer, upload
 from shoebox_uploads.sessions import choose_part_size
 
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import httpx
 import nacl.utils
-from ente_client import SignedIn, b64, unb64
 from nacl import bindings as sodium
 from nacl.public import PrivateKey, PublicKey, SealedBox
 from nacl.secret import SecretBox
+
+from shoebox.testing.ente_client import SignedIn, b64, unb64
 
 CHUNK = 4 * 1024 * 1024  # Ente encrypts files in 4 MiB secretstream chunks
 
