@@ -12,9 +12,8 @@ import random
 from pathlib import Path
 
 import httpx
-from test_dev_command import shoebox_dev, stop, tail
 
-from shoebox.testing import wait_healthy
+from shoebox.testing import shoebox_dev, stop, tail, wait_healthy
 from shoebox.testing.flow import bearer
 from shoebox_lib.embedded import free_port
 

@@ -7,32 +7,15 @@ still has the account, the image, its thumbnail and its replica.
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 
-from shoebox.testing import clean_environment, running, shoebox_command, wait_healthy
+from shoebox.testing import shoebox_dev, stop, tail, wait_healthy
 from shoebox.testing.flow import bearer, fetch_variant, make_png, upload, wait_processed
 from shoebox_lib.embedded import free_port
 
 ADMIN = "admin@shoebox.local"
-
-
-def shoebox_dev(data_dir: Path, port: int, log: Path, **env: str) -> AbstractContextManager[subprocess.Popen[bytes]]:
-    command = shoebox_command("dev", "--data-dir", str(data_dir), "--port", str(port))
-    return running(command, log, clean_environment(**env))
-
-
-def tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-4000:]
-
-
-def stop(proc: subprocess.Popen[bytes]) -> int:
-    proc.send_signal(signal.SIGTERM)
-    return proc.wait(60)
 
 
 async def test_dev_runs_everything_on_one_port_and_keeps_data_across_restarts(tmp_path: Path) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,17 @@ async def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path | None
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.1)
+
+
+def shoebox_dev(data_dir: Path, port: int, log: Path, **env: str) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    command = shoebox_command("dev", "--data-dir", str(data_dir), "--port", str(port))
+    return running(command, log, clean_environment(**env))
+
+
+def tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-4000:]
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(60)
