@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,6 +52,24 @@ class UploadCompleted(Payload):
     size: int
     content_type: str | None = None
     sha256: str | None = None
+
+
+class UploadOutcome(StrEnum):
+    ABORTED = "aborted"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class UploadEnded(Payload):
+    """uploads → metadata: an upload session ended without completing; its quota hold is given back.
+
+    (A completed upload's hold is consumed when metadata applies `upload.completed`.)
+    """
+
+    event_type: ClassVar[str] = "upload.ended"
+    upload_id: str
+    owner_id: int
+    outcome: UploadOutcome
 
 
 class ItemStored(Payload):
@@ -142,6 +161,6 @@ class SessionsRevoked(Payload):
 
 
 ALL_PAYLOADS: tuple[type[Payload], ...] = (
-    UploadCompleted, ItemStored, VariantStored, ReplicaStored, WorkRequested, JobCompleted, SessionsRevoked,
-    ItemDeleted,
+    UploadCompleted, UploadEnded, ItemStored, VariantStored, ReplicaStored, WorkRequested, JobCompleted,
+    SessionsRevoked, ItemDeleted,
 )

@@ -12,12 +12,14 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp
 
 from shoebox_lib.auth.verifier import JwksSource, TokenVerifier
 from shoebox_lib.bus import Bus, BusTables, Consumer, Handler, OutboxRelay, handle_once
-from shoebox_lib.bus.topology import CONSUMERS
+from shoebox_lib.bus.topology import ConsumerSpec
 from shoebox_lib.db import Database
 from shoebox_lib.events import Envelope
+from shoebox_lib.internal import InternalClient
 from shoebox_lib.settings import Settings
 from shoebox_lib.storage import Storage
 from shoebox_lib.web.app import HealthCheck
@@ -34,6 +36,24 @@ async def every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
         await asyncio.sleep(seconds)
 
 
+class _InternalTransport(httpx.AsyncBaseTransport):
+    """HTTP to another service, unless the all-in-one has put that service's app in this process."""
+
+    def __init__(self, in_process: dict[str, ASGIApp], target: str) -> None:
+        self.in_process = in_process
+        self.target = target
+        self.http = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        app = self.in_process.get(self.target)
+        if app is not None:
+            return await httpx.ASGITransport(app=app).handle_async_request(request)
+        return await self.http.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
 class Runtime:
     def __init__(self, settings: Settings, name: str, tables: BusTables, *, storage: bool = True) -> None:
         settings.check_production()
@@ -44,12 +64,24 @@ class Runtime:
         self.bus = Bus(settings)
         self.storage = Storage.from_settings(settings) if storage else None
         self.http = httpx.AsyncClient(timeout=settings.internal_timeout_seconds)
+        # Other services' apps in this process (the all-in-one): internal calls to them stay in-process.
+        self.in_process: dict[str, ASGIApp] = {}
+        self._internal_clients: list[httpx.AsyncClient] = []
         self.verifier = TokenVerifier(settings, JwksSource(f"{settings.auth_url}/.well-known/jwks.json", self.http))
         self._tasks: dict[str, Task] = {"outbox-relay": self._relay, "revocations": self._follow_revocations}
         self._running: list[asyncio.Task[None]] = []
-        # What routers find on `request.app.state`, and what runs once everything is connected.
-        self.state: dict[str, Any] = {}
+        # The service's typed container (its cores), which its `deps` module hands to routes, and what
+        # runs once everything is connected.
+        self.container: object | None = None
         self.on_start: list[Task] = []
+
+    def internal(self, target: str, base_url: str) -> InternalClient:
+        """A client of another service's internal routes: over HTTP to `base_url`, or in-process when the
+        all-in-one runs that service beside this one."""
+        http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=self.settings.internal_timeout_seconds,
+                                 transport=_InternalTransport(self.in_process, target))
+        self._internal_clients.append(http)
+        return InternalClient(self.name, target, http, self.settings.secret_key)
 
     async def _follow_revocations(self) -> None:
         await self.verifier.revocations.follow(self.bus)
@@ -60,19 +92,18 @@ class Runtime:
     def background(self, name: str, task: Task) -> None:
         self._tasks[name] = task
 
-    def consume(self, durable: str, handler: Handler) -> None:
-        spec = CONSUMERS[durable]
-        self.background(durable, lambda: Consumer(self.bus, spec, handler).run())
+    def consume(self, spec: ConsumerSpec, handler: Handler) -> None:
+        self.background(spec.durable, lambda: Consumer(self.bus, spec, handler).run())
 
-    def apply_once(self, durable: str, apply: Callable[[AsyncSession, Any], Awaitable[None]]) -> None:
+    def apply_once(self, spec: ConsumerSpec, apply: Callable[[AsyncSession, Any], Awaitable[None]]) -> None:
         """Consume events, applying each one once, in one transaction with the events it causes."""
 
         async def handler(envelope: Envelope, payload: Any) -> None:
-            async with handle_once(self.db, self.tables, durable, envelope.id) as session:
+            async with handle_once(self.db, self.tables, spec.durable, envelope.id) as session:
                 if session is not None:
                     await apply(session, payload)
 
-        self.consume(durable, handler)
+        self.consume(spec, handler)
 
     def checks(self) -> dict[str, HealthCheck]:
         checks: dict[str, HealthCheck] = {"database": self.db.ping, "bus": self.bus.ping}
@@ -111,13 +142,14 @@ class Runtime:
         if self.storage is not None:
             await self.storage.close()
         await self.http.aclose()
+        for client in self._internal_clients:
+            await client.aclose()
         await self.db.close()
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = self
-        for key, value in self.state.items():
-            setattr(app.state, key, value)
+        app.state.container = self.container
         await self.start()
         try:
             for hook in self.on_start:

@@ -17,6 +17,7 @@ from shoebox_lib.events import (
     Payload,
     ReplicaStored,
     UploadCompleted,
+    UploadEnded,
     VariantStored,
     WorkRequested,
 )
@@ -72,19 +73,25 @@ def _work(task_type: str) -> ConsumerSpec:
     return ConsumerSpec(f"compute-work-{task_type}", "WORK", WorkRequested, f"work.{task_type}")
 
 
+# Each durable consumer, named once; services pass these constants, never the strings.
+METADATA_UPLOAD_COMPLETED = _on_event("metadata-upload-completed", UploadCompleted)
+METADATA_UPLOAD_ENDED = _on_event("metadata-upload-ended", UploadEnded)
+METADATA_JOB_COMPLETED = _on_event("metadata-job-completed", JobCompleted)
+METADATA_REPLICA_STORED = _on_event("metadata-replica-stored", ReplicaStored)
+REPLICATOR_ITEM_STORED = _on_event("replicator-item-stored", ItemStored)
+REPLICATOR_VARIANT_STORED = _on_event("replicator-variant-stored", VariantStored)
+REPLICATOR_ITEM_DELETED = _on_event("replicator-item-deleted", ItemDeleted)
+COMPUTE_ITEM_STORED = _on_event("compute-item-stored", ItemStored)
+UPLOADS_ITEM_STORED = _on_event("uploads-item-stored", ItemStored)
+UPLOADS_VARIANT_STORED = _on_event("uploads-variant-stored", VariantStored)
+WORK_THUMBNAIL = _work("thumbnail")
+WORK_METADATA = _work("metadata")
+
 CONSUMERS: dict[str, ConsumerSpec] = {
     spec.durable: spec
     for spec in (
-        _on_event("metadata-upload-completed", UploadCompleted),
-        _on_event("metadata-job-completed", JobCompleted),
-        _on_event("metadata-replica-stored", ReplicaStored),
-        _on_event("replicator-item-stored", ItemStored),
-        _on_event("replicator-variant-stored", VariantStored),
-        _on_event("replicator-item-deleted", ItemDeleted),
-        _on_event("compute-item-stored", ItemStored),
-        _work("thumbnail"),
-        _work("metadata"),
-        _on_event("uploads-item-stored", ItemStored),
-        _on_event("uploads-variant-stored", VariantStored),
+        METADATA_UPLOAD_COMPLETED, METADATA_UPLOAD_ENDED, METADATA_JOB_COMPLETED, METADATA_REPLICA_STORED,
+        REPLICATOR_ITEM_STORED, REPLICATOR_VARIANT_STORED, REPLICATOR_ITEM_DELETED, COMPUTE_ITEM_STORED,
+        UPLOADS_ITEM_STORED, UPLOADS_VARIANT_STORED, WORK_THUMBNAIL, WORK_METADATA,
     )
 }

@@ -8,15 +8,19 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shoebox_lib.web.access import FaceIndex, Mount, RouteInfo, mount, route_infos
 from shoebox_lib.web.errors import install_error_handlers
 from shoebox_lib.web.request_id import RequestIdMiddleware
+
+if TYPE_CHECKING:
+    from shoebox_lib.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,10 @@ class ServiceApp:
     name: str
     app: FastAPI
     checks: dict[str, HealthCheck] = field(default_factory=dict)
+    runtime: Runtime | None = None
+
+    def routes(self) -> list[RouteInfo]:
+        return route_infos(self.name, self.app)
 
     async def health(self) -> tuple[bool, dict[str, str]]:
         async def run(check: HealthCheck) -> str:
@@ -79,11 +87,19 @@ class ServiceApp:
 def create_app(
     name: str,
     version: str,
-    routers: Sequence[APIRouter],
+    mounts: Sequence[Mount],
+    runtime: Runtime | None = None,
     lifespan: Callable[[FastAPI], Any] | None = None,
     checks: dict[str, HealthCheck] | None = None,
 ) -> ServiceApp:
-    """A service app with request ids, face-shaped errors, /ping, /healthz, /version and /metrics."""
+    """A service app with request ids, face-shaped errors, /ping, /healthz, /version and /metrics.
+
+    Each router is mounted with the face it speaks and who may call it (see `access.Mount`). With a
+    `runtime`, its lifespan and health checks are the app's.
+    """
+    if runtime is not None:
+        lifespan = lifespan or runtime.lifespan
+        checks = checks if checks is not None else runtime.checks()
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,7 +110,7 @@ def create_app(
             yield
 
     app = FastAPI(title=f"shoebox-{name}", version=version, lifespan=_lifespan)
-    service = ServiceApp(name=name, app=app, checks=dict(checks or {}))
+    service = ServiceApp(name=name, app=app, checks=dict(checks or {}), runtime=runtime)
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
 
@@ -118,6 +134,7 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    for router in routers:
-        app.include_router(router)
+    for mounted in mounts:
+        mount(app, mounted)
+    app.state.faces = FaceIndex(service.routes())
     return service

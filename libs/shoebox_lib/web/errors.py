@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shoebox_lib.errors import ShoeboxError
-from shoebox_lib.web.faces import Face, face_for_path
+from shoebox_lib.web.faces import Face
 from shoebox_lib.web.request_id import request_id_var
 
 log = logging.getLogger(__name__)
@@ -24,10 +24,21 @@ _HTTP_CODES = {
 }
 
 
+def face_of(request: Request) -> Face:
+    """The face the matched route was mounted with; for a path no route matched, the app's best guess
+    from its routes (see `access.FaceIndex`)."""
+    route = request.scope.get("route")
+    face = getattr(route, "face", None)
+    if isinstance(face, Face):
+        return face
+    index = getattr(request.app.state, "faces", None)
+    return index.face_for(request.url.path) if index is not None else Face.V1
+
+
 def _respond(request: Request, status: int, code: str, message: str,
              details: list[dict[str, Any]] | None = None, headers: Mapping[str, str] | None = None,
              cl_detail: Any = None) -> JSONResponse:
-    face = face_for_path(request.url.path)
+    face = face_of(request)
     body = face.render(status, code, message, request_id_var.get(), details)
     if face is Face.CL and cl_detail is not None:
         body["detail"] = cl_detail
@@ -52,7 +63,7 @@ def install_error_handlers(app: FastAPI) -> None:
              "field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))}
             for e in errors
         ]
-        face = face_for_path(request.url.path)
+        face = face_of(request)
         # CL clients expect FastAPI's own 422 list; the other faces answer 400 like their servers do.
         status = 422 if face is Face.CL else 400
         cl_detail = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]

@@ -1,0 +1,43 @@
+"""The object-key layout, written once. Every key is chosen by the server.
+
+- `u/<owner>/…` holds what a user uploaded; a client may commit only keys under its own prefix:
+  - `u/<owner>/i/<item>/<session>/original`: a v1 or Uppy upload of an item;
+  - `u/<owner>/<folder>/<session>`: an upload not yet tied to an item (`e` for Ente, `uppy`);
+  - `u/<owner>/p/<collection>/…`: what guests of a public link upload into that collection;
+- `d/<owner>/i/<item>/<name>.<ext>`: what compute derived from an item (thumbnails and the like).
+"""
+
+from __future__ import annotations
+
+
+def user_prefix(owner_id: int) -> str:
+    return f"u/{owner_id}/"
+
+
+def item_original(owner_id: int, item_id: int, session_id: str) -> str:
+    """Fresh per session, so a retried upload never collides with an earlier one."""
+    return f"{user_prefix(owner_id)}i/{item_id}/{session_id}/original"
+
+
+def upload_object(owner_id: int, folder: str, session_id: str) -> str:
+    return f"{user_prefix(owner_id)}{folder}/{session_id}"
+
+
+def link_prefix(owner_id: int, collection_id: int) -> str:
+    """Where a public link's guests upload into a collection: the only prefix their commits may use."""
+    return f"{user_prefix(owner_id)}p/{collection_id}/"
+
+
+def ente_hold_of(owner_id: int, key: str) -> str | None:
+    """Ente V2 uploads hold their bytes under the upload session's id, the last part of the key."""
+    prefix = f"{user_prefix(owner_id)}e/"
+    rest = key[len(prefix):]
+    return rest if key.startswith(prefix) and rest and "/" not in rest else None
+
+
+def owns_key(owner_id: int, key: str) -> bool:
+    return key.startswith(user_prefix(owner_id))
+
+
+def derived(owner_id: int, item_id: int, name: str, extension: str) -> str:
+    return f"d/{owner_id}/i/{item_id}/{name}.{extension}"

@@ -1,0 +1,110 @@
+"""Who may call a route and which face it speaks, declared where its router is mounted.
+
+A service mounts each router with `Mount(router, face, access)`. The access becomes the router's
+dependencies (so it is enforced), and both are written on every route it holds (`route.face`,
+`route.access`, and `x-shoebox-face` / `x-shoebox-access` in the OpenAPI), so error shapes, the gateway's
+table and the authorization tests are derived from the routers rather than kept in lists beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
+
+from shoebox_lib.auth.dependencies import require_admin, require_principal
+from shoebox_lib.internal import INTERNAL_PREFIX, require_internal
+from shoebox_lib.web.faces import Face
+
+FACE_KEY = "x-shoebox-face"
+ACCESS_KEY = "x-shoebox-access"
+
+
+class Access(StrEnum):
+    PUBLIC = "public"  # anybody: signing in, public keys, the CL root
+    USER = "user"  # a valid, unrevoked token of an account
+    LINK = "link"  # a public link's own token (checked by the route, against the link)
+    ADMIN = "admin"  # a token of an admin account
+    INTERNAL = "internal"  # another Shoebox service, signed with the installation secret; never routed from outside
+
+
+_GUARDS: dict[Access, Callable[..., Any] | None] = {
+    Access.PUBLIC: None,
+    Access.LINK: None,
+    Access.USER: require_principal,
+    Access.ADMIN: require_admin,
+    Access.INTERNAL: require_internal,
+}
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A router, the face its routes speak and who may call them."""
+
+    router: APIRouter
+    face: Face
+    access: Access
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """One route as its mount declared it."""
+
+    service: str
+    method: str
+    path: str
+    face: Face
+    access: Access
+
+    @property
+    def static_prefix(self) -> str:
+        """The part of the path before its first parameter (`/files/download/{id}` → `/files/download/`)."""
+        return self.path.split("{", 1)[0]
+
+
+def mount(app: FastAPI, mounted: Mount) -> None:
+    """Include the router behind its access guard and label each of its routes."""
+    internal = mounted.access is Access.INTERNAL
+    for route in mounted.router.routes:
+        if isinstance(route, APIRoute) and internal != route.path.startswith(INTERNAL_PREFIX):
+            raise ValueError(f"{route.path}: internal routes live under {INTERNAL_PREFIX}/ and nothing else does")
+    guard = _GUARDS[mounted.access]
+    before = len(app.router.routes)
+    app.include_router(mounted.router, dependencies=[Depends(guard)] if guard else None)
+    for route in app.router.routes[before:]:
+        if isinstance(route, APIRoute):
+            route.openapi_extra = {**(route.openapi_extra or {}), FACE_KEY: mounted.face.value,
+                                   ACCESS_KEY: mounted.access.value}
+            route.tags = [*route.tags, mounted.face.value]
+            # Read back by the error handlers and the route table below.
+            route.face = mounted.face  # type: ignore[attr-defined]
+            route.access = mounted.access  # type: ignore[attr-defined]
+
+
+def route_infos(service: str, app: FastAPI) -> list[RouteInfo]:
+    """Every mounted route of a service app (the ops routes, which no mount declares, are left out)."""
+    found = []
+    for route in app.router.routes:
+        if isinstance(route, APIRoute) and hasattr(route, "access"):
+            for method in sorted(route.methods):
+                found.append(RouteInfo(service, method, route.path, route.face, route.access))  # type: ignore[attr-defined]
+    return found
+
+
+class FaceIndex:
+    """The face of a path that matched no route (404, 405): that of the declared route sharing the longest
+    static prefix with it, else v1."""
+
+    def __init__(self, routes: Iterable[RouteInfo]) -> None:
+        self._prefixes: Sequence[tuple[str, Face]] = sorted(
+            {(r.static_prefix.rstrip("/") or "/", r.face) for r in routes}, key=lambda item: -len(item[0]))
+
+    def face_for(self, path: str) -> Face:
+        for prefix, face in self._prefixes:
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/") or path.startswith(prefix + ":"):
+                return face
+        return Face.V1
