@@ -97,8 +97,8 @@ class InternalClient:
         request = self.http.build_request(method, path, content=content or None, params=params,
                                           headers={"content-type": "application/json"} if content else None)
         at = int(time.time())
-        request.headers[SIGNATURE_HEADER] = (
-            f"{self.caller}:{at}:{signature(self.secret, self.caller, at, method, _target(request.url, request.url.query), content)}")
+        signed = signature(self.secret, self.caller, at, method, _target(request.url, request.url.query), content)
+        request.headers[SIGNATURE_HEADER] = f"{self.caller}:{at}:{signed}"
         try:
             async for attempt in AsyncRetrying(stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.1, max=1),
                                                retry=retry_if_exception_type(httpx.TransportError), reraise=True):
