@@ -53,7 +53,8 @@ def _code(exc: ClientError) -> str:
 
 
 def _stream_part_size(part_number: int) -> int:
-    return min(STREAM_PART_SIZE_MAX, STREAM_PART_SIZE * 2 ** ((part_number - 1) // 1000))
+    doublings: int = (part_number - 1) // 1000
+    return min(STREAM_PART_SIZE_MAX, STREAM_PART_SIZE << doublings)
 
 
 class S3Driver(StorageDriver):

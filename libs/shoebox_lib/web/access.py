@@ -67,32 +67,31 @@ class RouteInfo:
 
 
 def mount(app: FastAPI, mounted: Mount) -> None:
-    """Include the router behind its access guard and label each of its routes."""
+    """Label each of the router's routes, then include it behind its access guard. (FastAPI includes a
+    router by reference, so the labels on its own routes are what requests and the OpenAPI see.)"""
     internal = mounted.access is Access.INTERNAL
     for route in mounted.router.routes:
-        if isinstance(route, APIRoute) and internal != route.path.startswith(INTERNAL_PREFIX):
+        if not isinstance(route, APIRoute):
+            continue
+        if internal != route.path.startswith(INTERNAL_PREFIX + "/"):
             raise ValueError(f"{route.path}: internal routes live under {INTERNAL_PREFIX}/ and nothing else does")
+        if hasattr(route, "access"):
+            raise ValueError(f"{route.path}: a router is mounted once, with one face and one access")
+        route.openapi_extra = {**(route.openapi_extra or {}), FACE_KEY: mounted.face.value,
+                               ACCESS_KEY: mounted.access.value}
+        route.tags = [*route.tags, mounted.face.value]
+        # Read back by the error handlers (`scope["route"]`) and by `route_infos`.
+        route.face = mounted.face  # type: ignore[attr-defined]
+        route.access = mounted.access  # type: ignore[attr-defined]
     guard = _GUARDS[mounted.access]
-    before = len(app.router.routes)
     app.include_router(mounted.router, dependencies=[Depends(guard)] if guard else None)
-    for route in app.router.routes[before:]:
-        if isinstance(route, APIRoute):
-            route.openapi_extra = {**(route.openapi_extra or {}), FACE_KEY: mounted.face.value,
-                                   ACCESS_KEY: mounted.access.value}
-            route.tags = [*route.tags, mounted.face.value]
-            # Read back by the error handlers and the route table below.
-            route.face = mounted.face  # type: ignore[attr-defined]
-            route.access = mounted.access  # type: ignore[attr-defined]
 
 
-def route_infos(service: str, app: FastAPI) -> list[RouteInfo]:
-    """Every mounted route of a service app (the ops routes, which no mount declares, are left out)."""
-    found = []
-    for route in app.router.routes:
-        if isinstance(route, APIRoute) and hasattr(route, "access"):
-            for method in sorted(route.methods):
-                found.append(RouteInfo(service, method, route.path, route.face, route.access))  # type: ignore[attr-defined]
-    return found
+def route_infos(service: str, mounts: Iterable[Mount]) -> list[RouteInfo]:
+    """Every route the mounts declare (the app's own ops routes, which no mount declares, are left out)."""
+    return [RouteInfo(service, method, route.path, mounted.face, mounted.access)
+            for mounted in mounts for route in mounted.router.routes if isinstance(route, APIRoute)
+            for method in sorted(route.methods or ())]
 
 
 class FaceIndex:

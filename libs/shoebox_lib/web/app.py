@@ -66,9 +66,11 @@ class ServiceApp:
     app: FastAPI
     checks: dict[str, HealthCheck] = field(default_factory=dict)
     runtime: Runtime | None = None
+    mounts: tuple[Mount, ...] = ()
 
     def routes(self) -> list[RouteInfo]:
-        return route_infos(self.name, self.app)
+        """Every route the service declares, with its face and access."""
+        return route_infos(self.name, self.mounts)
 
     async def health(self) -> tuple[bool, dict[str, str]]:
         async def run(check: HealthCheck) -> str:
@@ -110,7 +112,7 @@ def create_app(
             yield
 
     app = FastAPI(title=f"shoebox-{name}", version=version, lifespan=_lifespan)
-    service = ServiceApp(name=name, app=app, checks=dict(checks or {}), runtime=runtime)
+    service = ServiceApp(name=name, app=app, checks=dict(checks or {}), runtime=runtime, mounts=tuple(mounts))
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
 
