@@ -143,3 +143,15 @@ def test_the_face_index_prefers_the_longest_declared_prefix() -> None:
     assert index.face_for("/users/srp/attributes/x") is Face.ENTE
     assert index.face_for("/v1/images/img_1:view") is Face.V1
     assert index.face_for("/other") is Face.V1
+
+
+async def test_a_body_past_the_mount_limit_is_refused_before_it_is_read(http: httpx.AsyncClient) -> None:
+    client = InternalClient("caller", "test", http, SECRET)
+    big = b'{"value": 1' + b" " * (3 * 1024 * 1024) + b"}"
+    now = int(time.time())
+    signed = signature(SECRET, "caller", now, "POST", "/internal/test/echo", big)
+    response = await http.post("/internal/test/echo", content=big,
+                               headers={SIGNATURE_HEADER: f"caller:{now}:{signed}", "content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["code"] == "PAYLOAD_TOO_LARGE"
+    assert await client.call("POST", "/internal/test/echo", Echo, body=Echo(value=5)) == Echo(value=6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -17,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shoebox_lib.web.access import FaceIndex, Mount, RouteInfo, mount, route_infos
 from shoebox_lib.web.errors import install_error_handlers
-from shoebox_lib.web.request_id import RequestIdMiddleware
+from shoebox_lib.web.request_id import RequestIdMiddleware, request_id_var
 
 if TYPE_CHECKING:
     from shoebox_lib.runtime import Runtime
@@ -56,6 +57,38 @@ class MetricsMiddleware:
             method = scope["method"]
             LATENCY.labels(self.service, method).observe(time.perf_counter() - started)
             REQUESTS.labels(self.service, method, str(status)).inc()
+
+
+class BodyLimitInFaceMiddleware:
+    """Starlette's body limit answers a plain-text 413; answer it in the face of the route instead."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rewriting = False
+
+        async def send_in_face(message: Message) -> None:
+            nonlocal rewriting
+            if message["type"] == "http.response.start" and message["status"] == 413:
+                headers = dict(message.get("headers", []))
+                rewriting = headers.get(b"content-type", b"").startswith(b"text/plain")
+            if not rewriting:
+                await send(message)
+                return
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                face = getattr(scope.get("route"), "face", None) or scope["app"].state.faces.face_for(scope["path"])
+                body = json.dumps(face.render(413, "PAYLOAD_TOO_LARGE", "The request body is too large",
+                                              request_id_var.get())).encode()
+                await send({"type": "http.response.start", "status": 413, "headers": [
+                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close")]})
+                await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, send_in_face)
 
 
 @dataclass
@@ -114,6 +147,7 @@ def create_app(
     app = FastAPI(title=f"shoebox-{name}", version=version, lifespan=_lifespan)
     service = ServiceApp(name=name, app=app, checks=dict(checks or {}), runtime=runtime, mounts=tuple(mounts))
     install_error_handlers(app)
+    app.add_middleware(BodyLimitInFaceMiddleware)
     app.add_middleware(RequestIdMiddleware)
 
     app.add_middleware(MetricsMiddleware, service=name)

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shoebox_lib.errors import ShoeboxError
@@ -70,7 +71,33 @@ def install_error_handlers(app: FastAPI) -> None:
         return _respond(request, status, "VALIDATION_ERROR", "Invalid input provided", details,
                         cl_detail=cl_detail)
 
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+        if sqlstate.startswith("22"):
+            # A data exception: a value the face let through that PostgreSQL cannot hold (an integer past
+            # bigint, a NUL in text). Faces bound their input; this is the net under them.
+            log.warning("data exception %s on %s %s", sqlstate, request.method, request.url.path)
+            return _respond(request, 400, "VALIDATION_ERROR", "A value in the request is out of range or not "
+                            "representable")
+        if exc.connection_invalidated or sqlstate.startswith(("08", "57P")) or isinstance(exc, InterfaceError):
+            return _unavailable(request, "The database is unavailable")
+        return await unexpected(request, exc)
+
+    @app.exception_handler(OSError)
+    async def connection_error(request: Request, exc: OSError) -> JSONResponse:
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return _unavailable(request, "A service this request needs is unavailable")
+        return await unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _respond(request, 500, "INTERNAL_ERROR", "Internal server error")
+        # The connection may be in any state after a bug: the client must not reuse it.
+        return _respond(request, 500, "INTERNAL_ERROR", "Internal server error", headers={"connection": "close"})
+
+
+def _unavailable(request: Request, message: str) -> JSONResponse:
+    log.warning("%s on %s %s", message, request.method, request.url.path)
+    return _respond(request, 503, "SERVICE_UNAVAILABLE", f"{message}; try again shortly",
+                    headers={"retry-after": "5"})
