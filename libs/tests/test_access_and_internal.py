@@ -155,3 +155,19 @@ async def test_a_body_past_the_mount_limit_is_refused_before_it_is_read(http: ht
     assert response.status_code == 413
     assert response.json()["code"] == "PAYLOAD_TOO_LARGE"
     assert await client.call("POST", "/internal/test/echo", Echo, body=Echo(value=5)) == Echo(value=6)
+
+
+async def test_a_bug_answers_500_in_the_face_and_closes_the_connection() -> None:
+    router = APIRouter()
+
+    @router.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app = create_app("test", "0", [Mount(router, Face.ENTE, Access.PUBLIC)]).app
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+        response = await client.get("/boom")
+    assert response.status_code == 500
+    assert response.json()["code"] == "INTERNAL_ERROR"
+    assert response.headers["connection"] == "close"
