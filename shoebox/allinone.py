@@ -1,33 +1,29 @@
-"""The whole system in one ASGI app: every service's app behind one port, routed by `routing`."""
+"""The whole system in one ASGI app: every service's app behind one port, routed by the table derived from
+their declared routes (`routing.RouteTable`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shoebox import routing
-from shoebox_lib.settings import Settings
 from shoebox_lib.web import ServiceApp
-from shoebox_lib.web.faces import face_for_path
+from shoebox_lib.web.access import Access, FaceIndex
 from shoebox_lib.web.request_id import RequestIdMiddleware, request_id_var
 
 
-def build_services(settings: Settings) -> dict[str, ServiceApp]:
-    from shoebox_auth.app import create_service as auth
-    from shoebox_compute.app import create_service as compute
-    from shoebox_metadata.app import create_service as metadata
-    from shoebox_replicator.app import create_service as replicator
-    from shoebox_uploads.app import create_service as uploads
-
-    return {
-        "auth": auth(settings), "metadata": metadata(settings), "uploads": uploads(settings),
-        "replicator": replicator(settings), "compute": compute(settings),
-    }
+def connect_in_process(services: Mapping[str, ServiceApp]) -> None:
+    """Internal calls between services in this process go straight to the other app: never out to the
+    network, never through the one port (which refuses `/internal/` anyway)."""
+    apps: dict[str, ASGIApp] = {name: service.app for name, service in services.items()}
+    for service in services.values():
+        if service.runtime is not None:
+            service.runtime.in_process.update(apps)
 
 
 async def _json(send: Send, status: int, body: object) -> None:
@@ -44,6 +40,12 @@ class AllInOne:
         self._with_request_id = RequestIdMiddleware(self._route)
         if dataplane is not None:
             self.apps[routing.DATAPLANE] = dataplane
+        self.table = routing.RouteTable.of(services, dataplane=dataplane is not None)
+        # The face of a path nobody serves: that of the public routes nearest it (internal ones are
+        # nobody's from outside, so they lend no face either).
+        self.faces = FaceIndex(route for service in services.values() for route in service.routes()
+                               if route.access is not Access.INTERNAL)
+        connect_in_process(services)
 
     @asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -80,9 +82,9 @@ class AllInOne:
             scope = {**scope, "path": rest, "raw_path": rest.encode()}
             await self.apps[name](scope, receive, send)
             return
-        owner = routing.owner_of(path)
-        if owner is None or owner not in self.apps:
-            body = face_for_path(path).render(404, "NOT_FOUND", f"No route for {path}", request_id_var.get())
+        owner = self.table.owner_of(path)  # None for /internal/...: services reach those directly
+        if owner is None:
+            body = self.faces.face_for(path).render(404, "NOT_FOUND", f"No route for {path}", request_id_var.get())
             await _json(send, 404, body)
             return
         await self.apps[owner](scope, receive, send)

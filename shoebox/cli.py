@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> None:
                                             "(ETag and Location exposed)")
     cors.add_argument("--origin", action="append", required=True, help="a page origin allowed to upload (repeat)")
 
+    config = commands.add_parser("config", help="print every setting: its environment variable, current value "
+                                                "(secrets masked) and where it came from")
+    config.add_argument("--json", action="store_true", help="as JSON, with each setting's default and meaning")
+
     args = parser.parse_args(argv)
     if args.command == "dev":
         from shoebox.dev import run_dev
@@ -44,6 +48,10 @@ def main(argv: list[str] | None = None) -> None:
         _migrate(args.service)
     elif args.command == "cors":
         _cors(args.origin)
+    elif args.command == "config":
+        from shoebox.config_report import print_config
+
+        print_config(args.json)
     elif args.command == "rotate-keys":
         print(asyncio.run(_rotate_keys(args.force)))
 
@@ -95,6 +103,7 @@ async def _rotate_keys(force: bool) -> str:
     settings = get_settings()
     db = Database(settings.database_url)
     try:
-        return await KeyRing(db, settings).rotate(force=force)
+        outcome: str = await KeyRing(db, settings).rotate(force=force)
+        return outcome
     finally:
         await db.close()

@@ -9,12 +9,13 @@ import secrets
 import signal
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import asyncpg
 import uvicorn
 
-from shoebox.allinone import AllInOne, build_services
-from shoebox.services import migrate_all
+from shoebox.allinone import AllInOne
+from shoebox.services import build_all, migrate_all
 from shoebox_lib.embedded import EmbeddedNats, EmbeddedPostgres
 from shoebox_lib.logs import configure_logging
 from shoebox_lib.settings import Settings
@@ -58,7 +59,7 @@ class DevStack:
 
     def settings(self) -> Settings:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        overrides: dict[str, object] = {"data_dir": self.data_dir}
+        overrides: dict[str, Any] = {"data_dir": self.data_dir}
         if not _configured("secret_key"):
             overrides["secret_key"] = _installation_secret(self.data_dir)
         url = f"http://127.0.0.1:{self.port}"
@@ -72,7 +73,7 @@ class DevStack:
         if not _configured("nats_url"):
             self.nats = EmbeddedNats(self.data_dir / "nats")
             overrides["nats_url"] = self.nats.start()
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
 
     def stop(self) -> None:
         if self.nats:
@@ -110,4 +111,4 @@ def build_app(settings: Settings) -> AllInOne:
         from shoebox_lib.storage.dataplane import dataplane_app
 
         dataplane = dataplane_app(settings)
-    return AllInOne(build_services(settings), dataplane)
+    return AllInOne(build_all(settings), dataplane)

@@ -1,4 +1,5 @@
-"""The nginx gateway, generated from `routing` so that it and the all-in-one process route alike.
+"""The nginx gateway, generated from the table `routing` derives from the services' declared routes, so
+that it and the all-in-one process route alike.
 
 `python -m shoebox.gateway` prints the configuration for docker-compose's service names;
 `python -m shoebox.gateway --write` rewrites the committed `deploy/nginx/nginx.conf` and
@@ -14,6 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from shoebox import routing
+from shoebox.routing import Entry, Match, RouteTable
+from shoebox_lib.internal import INTERNAL_PREFIX
 
 LISTEN = 8080
 SERVICE_PORT = 8000
@@ -26,38 +29,35 @@ NGINX_CONF = Path("deploy/nginx/nginx.conf")
 K8S_GATEWAY = Path("deploy/k8s/50-gateway.yaml")
 NGINX_IMAGE = "nginx:1.27-alpine"
 
-# Bytes pass through these routes by design (the data plane, and the CL face's upload through the API,
-# `/entity` being its older alias), so they take bodies of any size; elsewhere bodies are JSON.
-UNLIMITED_BODY = frozenset({"/_storage", "/entities", "/entity"})
+# Bytes pass through these routes by design (the data plane; the CL face's upload through the API,
+# `POST /entities`, once it is served), so they take bodies of any size; elsewhere bodies are JSON.
+UNLIMITED_BODY = frozenset({routing.DATAPLANE_PREFIX})
 BODY_LIMIT = "16m"
 
 # What the services accept as a caller's request id (shoebox_lib.web.request_id): the gateway passes
 # on exactly what they would keep, so the id it logs and echoes is the one in their logs and bodies.
 _SANE_REQUEST_ID = "^[A-Za-z0-9._:-]{1,128}$"
 _UPSTREAM = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):[0-9]{1,5}$")
-_REGEX_SPECIAL = set("\\^$.|?*+()[]{}")
 _PLAIN_PATH = re.compile(r"^/[A-Za-z0-9/._-]*$")
+_ROUTE_PATH = re.compile(r"^/[A-Za-z0-9/._:-]*$")
+# nginx picks a location by the normalised path (dot segments resolved, escapes decoded) but passes the
+# raw one on, so a raw path with dot segments (`/files/download/../../internal/...`) could reach a route
+# other than the one chosen. Clients never send them; they get the 404.
+_DOT_SEGMENT = r"^[^?]*(?:/|%2[Ff])(?:\.|%2[Ee]){1,2}(?:/|%2[Ff]|\?|$)"
 
 
 def _upstream_name(service: str) -> str:
     return f"shoebox_{service}"
 
 
-def location_regex(prefix: str) -> str:
-    """The PCRE that matches what `routing` says `prefix` owns: itself, or it continued at `/` or `:`."""
-    if not _PLAIN_PATH.match(prefix):
-        # Anything else could break out of the quoted nginx string, or mean something to PCRE we did
-        # not escape; refuse rather than generate a gateway that routes differently.
-        raise ValueError(f"route prefix {prefix!r} has characters the gateway generator does not handle")
-    escaped = "".join("\\" + ch if ch in _REGEX_SPECIAL else ch for ch in prefix)
-    return f"^{escaped}(?:[/:]|$)"
-
-
-def _routes_longest_first() -> list[tuple[str, str]]:
-    # nginx tries regex locations in the order written and takes the first match; longest first gives
-    # routing's "longest prefix wins". Two prefixes of one length never match one path, so the name
-    # only breaks ties to keep the output stable.
-    return sorted(routing.ROUTES.items(), key=lambda item: (-len(item[0]), item[0]))
+def location_of(entry: Entry) -> str:
+    """The nginx location that matches what `entry` owns: `=` for an exact path, `^~` for a prefix (nginx
+    takes an exact location first, then the longest prefix: the table's own rule)."""
+    if not _ROUTE_PATH.match(entry.path):
+        # Anything else could break out of the quoted nginx string; refuse rather than generate a gateway
+        # that routes differently.
+        raise ValueError(f"route path {entry.path!r} has characters the gateway generator does not handle")
+    return f'location {"=" if entry.match is Match.EXACT else "^~"} "{entry.path}"'
 
 
 def _check_upstreams(upstreams: dict[str, str]) -> None:
@@ -93,9 +93,9 @@ def _upstream_blocks(upstreams: dict[str, str]) -> list[str]:
     return lines
 
 
-def _route_location(prefix: str, service: str) -> list[str]:
-    body = [f"proxy_pass http://{_upstream_name(service)};"]
-    if prefix in UNLIMITED_BODY:
+def _route_location(entry: Entry) -> list[str]:
+    body = [f"proxy_pass http://{_upstream_name(entry.owner)};"]
+    if entry.path in UNLIMITED_BODY:
         body += [
             "client_max_body_size 0;",
             # Downloads stream too, instead of spilling large bodies to the gateway's disk.
@@ -103,17 +103,34 @@ def _route_location(prefix: str, service: str) -> list[str]:
             # The service answers after the last byte has gone on to storage.
             "proxy_read_timeout 300s;",
         ]
-    return [f'location ~ "{location_regex(prefix)}" {{', *_indent(body, 1), "}"]
+    return [f"{location_of(entry)} {{", *_indent(body, 1), "}"]
 
 
-def _route_locations(upstreams: dict[str, str]) -> list[str]:
+def prefix_stems(table: RouteTable) -> list[tuple[str, str | None]]:
+    """Each `/`-ended prefix without its slash, and who owns that path by the table (usually nobody).
+
+    nginx answers such a path with a 301 to the prefix location unless an exact location says otherwise,
+    so each gets one: the table's answer, not nginx's redirect.
+    """
+    stems = {entry.path[:-1] for entry in table.entries
+             if entry.match is Match.PREFIX and entry.path.endswith("/") and len(entry.path) > 1}
+    return [(stem, table.owner_of(stem)) for stem in sorted(stems - set(table.exact))]
+
+
+def _route_locations(table: RouteTable, upstreams: dict[str, str]) -> list[str]:
     lines: list[str] = []
-    for prefix, service in _routes_longest_first():
-        if service not in upstreams:
+    for entry in table.entries:
+        if entry.owner not in upstreams:
             # Only the data plane can be absent (S3 deployments have none): its paths get the 404.
-            lines.append(f"# {prefix} -> {service}: no upstream given, answered by the 404 below")
+            lines.append(f"# {entry.path} -> {entry.owner}: no upstream given, answered by the 404 below")
             continue
-        lines += _route_location(prefix, service)
+        lines += _route_location(entry)
+    lines.append("# A prefix without its slash is not the prefix's (nginx would redirect it there).")
+    for stem, owner in prefix_stems(table):
+        if owner is not None and owner in upstreams:
+            lines += _route_location(Entry(stem, Match.EXACT, owner))
+        else:
+            lines.append(f"{location_of(Entry(stem, Match.EXACT, owner or '-'))} {{ return 404; }}")
     return lines
 
 
@@ -136,6 +153,9 @@ def _json_return(status: int, body: str) -> list[str]:
     return ["default_type application/json;", f"return {status} '{body}';"]
 
 
+_NOT_FOUND = '{"error":"NOT_FOUND","message":"No route for this path"}'
+
+
 def _gateway_locations() -> list[str]:
     return [
         "# The gateway's own liveness. nginx cannot aggregate the services' readiness into one answer;",
@@ -147,9 +167,17 @@ def _gateway_locations() -> list[str]:
         *_indent(_json_return(200, '{"status":"ok","service":"gateway"}'), 1),
         "}",
         "",
-        "# No prefix owns the path: the same answer the all-in-one process gives.",
+        "# No route owns the path: the same answer the all-in-one process gives.",
         "location / {",
-        *_indent(_json_return(404, '{"error":"NOT_FOUND","message":"No route for this path"}'), 1),
+        *_indent(_json_return(404, _NOT_FOUND), 1),
+        "}",
+        "# Internal routes are for the services only, which reach each other directly: from outside,",
+        f"# {INTERNAL_PREFIX}/ is nobody's.",
+        f'location = "{INTERNAL_PREFIX}" {{ return 404; }}',
+        f'location ^~ "{INTERNAL_PREFIX}/" {{ return 404; }}',
+        "# nginx's own 404s (`return 404;`) in the same shape.",
+        "location @not_found {",
+        *_indent(_json_return(404, _NOT_FOUND), 1),
         "}",
         "",
         "location @too_large {",
@@ -162,7 +190,7 @@ def _gateway_locations() -> list[str]:
     ]
 
 
-def _server_block(upstreams: dict[str, str], listen: int, behind_proxy: bool) -> list[str]:
+def _server_block(table: RouteTable, upstreams: dict[str, str], listen: int, behind_proxy: bool) -> list[str]:
     proto, host = ("$shoebox_forwarded_proto", "$shoebox_forwarded_host") if behind_proxy else ("$scheme", "$http_host")
     settings = [
         f"listen {listen};",
@@ -185,15 +213,22 @@ def _server_block(upstreams: dict[str, str], listen: int, behind_proxy: bool) ->
         # 404/413/502 included, carries exactly one.
         "proxy_hide_header X-Request-ID;",
         "add_header X-Request-ID $shoebox_request_id always;",
+        "error_page 404 @not_found;",
         "error_page 413 @too_large;",
         "error_page 502 504 @unavailable;",
+        "# nginx picks a location by the normalised path but passes the raw one on: with dot segments in",
+        "# it, a route other than the one chosen (an internal one) could be reached. Clients send none.",
+        "if ($shoebox_dot_segments) {",
+        "    return 404;",
+        "}",
         "",
         *_gateway_locations(),
         "",
         *_service_locations(upstreams),
         "",
-        "# One location per routing.ROUTES prefix, longest first.",
-        *_route_locations(upstreams),
+        "# One location per entry of the table derived from the services' declared routes: an exact",
+        "# location per path without parameters, a prefix location per parameterised path's static part.",
+        *_route_locations(table, upstreams),
     ]
     return ["server {", *_indent(settings, 1), "}"]
 
@@ -214,7 +249,8 @@ def _forwarded_maps() -> list[str]:
     ]
 
 
-def _http_block(upstreams: dict[str, str], listen: int, runtime_dir: str, behind_proxy: bool) -> list[str]:
+def _http_block(table: RouteTable, upstreams: dict[str, str], listen: int, runtime_dir: str,
+                behind_proxy: bool) -> list[str]:
     settings = [
         "default_type application/octet-stream;",
         "server_tokens off;",
@@ -235,6 +271,11 @@ def _http_block(upstreams: dict[str, str], listen: int, runtime_dir: str, behind
         "    default $request_id;",
         "}",
         "",
+        "map $request_uri $shoebox_dot_segments {",
+        f'    "~{_DOT_SEGMENT}" 1;',
+        "    default 0;",
+        "}",
+        "",
         "log_format shoebox_json escape=json",
         "    '{\"time\":\"$time_iso8601\",\"service\":\"gateway\",\"request_id\":\"$shoebox_request_id\",'",
         "    '\"remote\":\"$remote_addr\",\"method\":\"$request_method\",\"path\":\"$uri\",'",
@@ -244,24 +285,27 @@ def _http_block(upstreams: dict[str, str], listen: int, runtime_dir: str, behind
         "",
         *(_forwarded_maps() if behind_proxy else []),
         *_upstream_blocks(upstreams),
-        *_server_block(upstreams, listen, behind_proxy),
+        *_server_block(table, upstreams, listen, behind_proxy),
     ]
     return ["http {", *_indent(settings, 1), "}"]
 
 
 def nginx_config(upstreams: dict[str, str], listen: int = LISTEN, *, runtime_dir: str = "/tmp",
-                 behind_proxy: bool = False) -> str:
-    """A complete nginx.conf (runnable with `nginx -c`) routing like `routing.owner_of`.
+                 behind_proxy: bool = False, table: RouteTable | None = None) -> str:
+    """A complete nginx.conf (runnable with `nginx -c`) routing like `table.owner_of`.
 
     `upstreams` maps every service (and optionally the data plane) to its host:port; the pid file and
     temporary files go to `runtime_dir`. `behind_proxy` passes on the X-Forwarded-Proto and -Host of
-    a proxy in front (a Kubernetes Ingress) instead of this hop's own.
+    a proxy in front (a Kubernetes Ingress) instead of this hop's own. `table` defaults to the one
+    derived from the services' declared routes.
     """
+    table = table or routing.declared_table()
     _check_upstreams(upstreams)
     if not _PLAIN_PATH.match(runtime_dir):
         raise ValueError(f"runtime_dir {runtime_dir!r} must be an absolute path without spaces or quotes")
     lines = [
-        "# Generated by `python -m shoebox.gateway` from shoebox/routing.py. Do not edit by hand.",
+        "# Generated by `python -m shoebox.gateway` from the services' declared routes (shoebox/routing.py).",
+        "# Do not edit by hand.",
         # `auto` would count the host's CPUs, not the container's share; streaming is I/O-bound anyway.
         "worker_processes 2;",
         f"pid {runtime_dir}/nginx.pid;",
@@ -271,7 +315,7 @@ def nginx_config(upstreams: dict[str, str], listen: int = LISTEN, *, runtime_dir
         "    worker_connections 4096;",
         "}",
         "",
-        *_http_block(upstreams, listen, runtime_dir, behind_proxy),
+        *_http_block(table, upstreams, listen, runtime_dir, behind_proxy),
     ]
     return "\n".join(lines) + "\n"
 
@@ -291,7 +335,7 @@ def k8s_gateway_manifest(upstreams: dict[str, str] | None = None) -> str:
     conf = nginx_config(upstreams or K8S_UPSTREAMS, behind_proxy=True)
     digest = hashlib.sha256(conf.encode()).hexdigest()[:16]
     manifest = f"""\
-# Generated by `python -m shoebox.gateway --write` from shoebox/routing.py. Do not edit by hand.
+# Generated by `python -m shoebox.gateway --write` from the services' declared routes. Do not edit by hand.
 apiVersion: v1
 kind: ConfigMap
 metadata:

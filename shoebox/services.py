@@ -27,6 +27,12 @@ def factory(name: str) -> Callable[[Settings], ServiceApp]:
     return found
 
 
+def build_all(settings: Settings) -> dict[str, ServiceApp]:
+    """Every service's app (auth first: the others verify tokens against its keys). Nothing connects
+    until an app's lifespan starts."""
+    return {name: factory(name)(settings) for name in routing.SERVICES}
+
+
 async def migrate_all(settings: Settings) -> None:
     for name in routing.SERVICES:
         await migrations(name).upgrade_async(settings.database_url)

@@ -1,4 +1,5 @@
-"""The generated nginx gateway routes every path where `routing` says, and the committed copies are fresh.
+"""The generated nginx gateway routes every path where the table derived from the services' declared routes
+says, refuses the internal routes from outside (as the one port does), and the committed copies are fresh.
 
 The nginx tests run the real nginx in front of stub upstreams: the stubs stand in for the services only
 to report which one a request reached, what path it arrived with and which headers it carried.
@@ -6,6 +7,7 @@ to report which one a request reached, what path it arrived with and which heade
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import os
@@ -24,26 +26,60 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from shoebox import gateway, routing
+from shoebox.routing import Entry, Match, RouteTable
+from shoebox.testing import ADMIN_EMAIL, RunningSystem
+from shoebox_lib.contracts import USAGE_PATH, USER_BY_EMAIL_PATH, Usage, UserKey
 from shoebox_lib.embedded import free_port
+from shoebox_lib.errors import Unauthenticated
+from shoebox_lib.internal import SIGNATURE_HEADER, InternalClient
+from shoebox_lib.web.access import Access, RouteInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 1024 * 1024
 GATEWAY_OWN = "gateway"  # what the gateway answers itself
 
 
-# The sample: every prefix, continued at `/` and `:`, and followed by a letter (which it does not own).
+def table() -> RouteTable:
+    return routing.declared_table()
+
+
+def declared_routes() -> list[RouteInfo]:
+    return routing.declared_routes()
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "1", path)
+
+
+@functools.cache
+def internal_paths() -> tuple[str, ...]:
+    """Every internal route, and the ways round to it a raw path could try."""
+    paths = sorted({concrete(r.path) for r in declared_routes() if r.access is Access.INTERNAL})
+    return (*paths, "/internal", "/internal/", "/internal/nothing", "/%69nternal/metadata/usage/1",
+            "/files/download/../../internal/metadata/usage/1", "/files/download/%2e%2e/%2E%2E/internal/x",
+            "/files/download/1%2F..%2F..%2F..%2Finternal%2Fx", "/v1/images/./../../internal/x")
+
+
+# The sample: every entry of the table (an exact path, and what merely continues it; a prefix, and what
+# stops short of it), every public route of every service, and the internal ones.
 
 
 def sample_paths() -> list[str]:
     paths = ["/", "/healthz", "/ping", "/nowhere", "//v1//uploads", "/services/nobody/healthz"]
-    for prefix in routing.ROUTES:
-        paths += [prefix, f"{prefix}/x", f"{prefix}:x", f"{prefix}X"]
+    for entry in table().entries:
+        if entry.match is Match.EXACT:
+            paths += [entry.path, f"{entry.path}/x", f"{entry.path}:x", f"{entry.path}X"]
+        else:
+            paths += [f"{entry.path}x", f"{entry.path}x/y:z", entry.path.rstrip("/"), entry.path.rstrip("/") + "X"]
+    paths += sorted({concrete(r.path) for r in declared_routes() if r.access is not Access.INTERNAL})
+    paths += internal_paths()
     paths += [f"{routing.SERVICE_PREFIX}{name}{ops}" for name in routing.SERVICES for ops in sorted(routing.OPS_PATHS)]
-    return paths
+    return list(dict.fromkeys(paths))
 
 
 def expected_owner(path: str) -> str | None:
@@ -51,9 +87,11 @@ def expected_owner(path: str) -> str | None:
     target = routing.split_service_path(path)
     if target is not None:
         return target[0]
-    if path in ("/healthz", "/ping"):
+    if path in routing.GATEWAY_PATHS:
         return GATEWAY_OWN
-    return routing.owner_of(path)
+    if path in internal_paths():
+        return None
+    return table().owner_of(path)
 
 
 # Stub upstreams
@@ -291,8 +329,7 @@ def test_nginx_limits_json_bodies(nginx_gateway: Gateway, path: str) -> None:
         conn.close()
 
 
-@pytest.mark.parametrize(("method", "path"), [("PUT", "/_storage/primary/big"), ("POST", "/entities"),
-                                              ("POST", "/entity")])
+@pytest.mark.parametrize(("method", "path"), [("PUT", "/_storage/primary/big")])
 def test_nginx_streams_unlimited_bodies(nginx_gateway: Gateway, method: str, path: str) -> None:
     """Large bodies pass, and the service sees the request before the client has finished sending it."""
     size, first = 20 * MiB, 256 * 1024
@@ -304,7 +341,7 @@ def test_nginx_streams_unlimited_bodies(nginx_gateway: Gateway, method: str, pat
         conn.putheader("Content-Length", str(size))
         conn.endheaders(body[:first])
         seen = _wait_for_start(nginx_gateway.stubs, target)
-        assert seen.service == routing.owner_of(path)
+        assert seen.service == table().owner_of(path)
         conn.send(body[first:])
         response = conn.getresponse()
         assert response.status == 200
@@ -325,6 +362,60 @@ def _wait_for_start(stubs: Stubs, path: str) -> Seen:
     pytest.fail(f"{path} did not reach its service until the whole body was sent: the gateway buffers")
 
 
+# (d) from outside, the internal routes are nobody's: not through nginx, not through the one port; a
+# service itself takes them only signed
+
+
+def test_nginx_refuses_the_internal_routes(nginx_gateway: Gateway) -> None:
+    assert any(r.access is Access.INTERNAL for r in declared_routes()), "the services declare internal routes"
+    for path in internal_paths():
+        for method in ("GET", "POST"):
+            response, body = nginx_gateway.request(method, path)
+            assert response.status == 404, f"{method} {path}: {response.status} {body!r}"
+            assert json.loads(body)["error"] == "NOT_FOUND"
+
+
+async def test_the_one_port_refuses_the_internal_routes(api: RunningSystem) -> None:
+    for path in internal_paths():
+        for method in ("GET", "POST"):
+            response = await api.client.request(method, path)
+            assert response.status_code == 404, f"{method} {path}: {response.status_code} {response.text}"
+    # So the services' calls to each other cannot go through it: in the one process they go straight to
+    # the other app (and every test that uploads shows they arrive).
+    for name, service in api.services.items():
+        assert service.runtime is not None
+        assert service.runtime.in_process == {n: s.app for n, s in api.services.items()}, name
+
+
+async def test_a_service_takes_its_internal_routes_only_signed(api: RunningSystem) -> None:
+    def direct(service: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=api.services[service].app),
+                                 base_url=f"http://{service}")
+
+    forged = {SIGNATURE_HEADER: f"uploads:{int(time.time())}:{'0' * 64}"}
+    checked = 0
+    for route in declared_routes():
+        if route.access is not Access.INTERNAL:
+            continue
+        async with direct(route.service) as client:
+            for headers in ({}, forged):
+                response = await client.request(route.method, concrete(route.path), headers=headers)
+                assert response.status_code == 401, f"{route.method} {route.path} with {headers}: {response.text}"
+        checked += 1
+    assert checked >= 2
+
+    async with direct("auth") as to_auth, direct("metadata") as to_metadata:
+        user = await InternalClient("metadata", "auth", to_auth, api.settings.secret_key).call(
+            "GET", USER_BY_EMAIL_PATH, UserKey, params={"email": ADMIN_EMAIL})
+        assert user.email == ADMIN_EMAIL
+        usage = await InternalClient("uploads", "metadata", to_metadata, api.settings.secret_key).call(
+            "GET", USAGE_PATH.format(owner_id=user.user_id), Usage)
+        assert usage.owner_id == user.user_id
+        wrong_secret = InternalClient("uploads", "metadata", to_metadata, "not-the-installation-secret")
+        with pytest.raises(Unauthenticated):
+            await wrong_secret.call("GET", USAGE_PATH.format(owner_id=user.user_id), Usage)
+
+
 # (b) the committed files are what the generator writes now
 
 
@@ -342,34 +433,46 @@ def test_committed_k8s_gateway_is_fresh() -> None:
     assert config_map["data"]["nginx.conf"] == gateway.nginx_config(gateway.K8S_UPSTREAMS, behind_proxy=True)
 
 
-# (c) every prefix is in the config, and the config's regexes, taken in order, agree with routing
+# (c) every entry is in the config, and nginx's choice among its locations agrees with the table
 
 
-def _route_locations(conf: str) -> list[tuple[re.Pattern[str], str]]:
-    found = re.findall(r'location ~ "([^"]+)" \{\s*proxy_pass http://shoebox_(\w+);', conf)
-    return [(re.compile(pattern), service) for pattern, service in found]
+def _route_locations(conf: str) -> list[tuple[Match, str, str]]:
+    found = re.findall(r'location (=|\^~) "([^"]+)" \{\s*proxy_pass http://shoebox_(\w+);', conf)
+    return [(Match.EXACT if kind == "=" else Match.PREFIX, path, service) for kind, path, service in found]
 
 
-def test_every_route_prefix_is_in_the_config() -> None:
+def _nginx_choice(locations: list[tuple[Match, str, str]], path: str) -> str | None:
+    """What nginx does: an exact location first, else the longest prefix location."""
+    exact = [service for match, where, service in locations if match is Match.EXACT and where == path]
+    if exact:
+        return exact[0]
+    prefixes = [(where, service) for match, where, service in locations if match is Match.PREFIX
+                and path.startswith(where)]
+    return max(prefixes, key=lambda item: len(item[0]))[1] if prefixes else None
+
+
+def test_every_route_entry_is_in_the_config() -> None:
     conf = gateway.nginx_config({**gateway.COMPOSE_UPSTREAMS, routing.DATAPLANE: "dataplane:8000"})
-    for prefix in routing.ROUTES:
-        assert f'location ~ "{gateway.location_regex(prefix)}"' in conf, prefix
-    assert len(_route_locations(conf)) == len(routing.ROUTES)
+    for entry in table().entries:
+        assert f"{gateway.location_of(entry)} {{" in conf, entry
+    stems = {(Match.EXACT, stem, owner) for stem, owner in gateway.prefix_stems(table()) if owner is not None}
+    assert set(_route_locations(conf)) == {(e.match, e.path, e.owner) for e in table().entries} | stems
 
 
-def test_config_regexes_in_order_agree_with_owner_of() -> None:
-    # The same check as the nginx test, in Python, so it runs where nginx is not installed.
+def test_config_locations_agree_with_owner_of() -> None:
+    # The same check as the nginx test, in Python, so it runs where nginx is not installed (paths that
+    # only nginx's normalisation decides are left to that test).
     conf = gateway.nginx_config({**gateway.COMPOSE_UPSTREAMS, routing.DATAPLANE: "dataplane:8000"})
     locations = _route_locations(conf)
     for path in sample_paths():
-        if routing.split_service_path(path) is not None or path in ("/healthz", "/ping"):
+        if routing.split_service_path(path) is not None or path in routing.GATEWAY_PATHS or "%" in path or "." in path:
             continue
-        first = next((service for pattern, service in locations if pattern.search(path)), None)
-        assert first == routing.owner_of(path), path
+        assert _nginx_choice(locations, path) == table().owner_of(path), path
 
 
 def test_unlimited_bodies_only_where_bytes_pass() -> None:
-    assert gateway.UNLIMITED_BODY.issubset(routing.ROUTES), "a prefix left routing; drop it from UNLIMITED_BODY"
+    assert gateway.UNLIMITED_BODY.issubset({entry.path for entry in table().entries}), (
+        "a path left the table; drop it from UNLIMITED_BODY")
     conf = gateway.nginx_config({**gateway.COMPOSE_UPSTREAMS, routing.DATAPLANE: "dataplane:8000"})
     assert conf.count("client_max_body_size 0;") == len(gateway.UNLIMITED_BODY)
 
@@ -377,12 +480,14 @@ def test_unlimited_bodies_only_where_bytes_pass() -> None:
 def test_without_a_dataplane_its_paths_are_not_routed() -> None:
     conf = gateway.nginx_config(gateway.COMPOSE_UPSTREAMS)
     assert "shoebox_dataplane" not in conf
-    assert {service for _, service in _route_locations(conf)} == set(routing.SERVICES)
+    assert {service for _, _, service in _route_locations(conf)} == table().owners - {routing.DATAPLANE}
+    assert "proxy_pass http://shoebox_dataplane" in gateway.nginx_config(
+        {**gateway.COMPOSE_UPSTREAMS, routing.DATAPLANE: "dataplane:8000"})
 
 
 def test_generator_refuses_what_it_cannot_express() -> None:
     with pytest.raises(ValueError, match="characters"):
-        gateway.location_regex('/a"b')
+        gateway.location_of(Entry('/a"b', Match.EXACT, "auth"))
     with pytest.raises(ValueError, match="missing upstreams"):
         gateway.nginx_config({"auth": "auth:8000"})
     with pytest.raises(ValueError, match="host:port"):

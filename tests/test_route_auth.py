@@ -1,59 +1,37 @@
-"""Every route of every service refuses a caller without a valid token, unless it is public on purpose.
+"""Every route of every service refuses a caller without a valid token, unless it is declared public.
 
-New routes are covered automatically: a route missing from PUBLIC must answer 401 to an anonymous
-caller and to forged tokens.
+Who may call a route is declared where its router is mounted (`Mount(router, face, access)`), and this test
+reads it back from there rather than from a list of its own: every USER or ADMIN route must answer 401 to
+an anonymous caller and to forged tokens, every LINK route must refuse a missing or forged link, and every
+INTERNAL route must refuse a caller without a service's signature, asked directly (from outside, nothing
+routes them at all). New routes are covered automatically.
 """
 
 from __future__ import annotations
 
 import re
+import time
 
+import httpx
 import pytest
 
 from shoebox import routing
 from shoebox.testing import RunningSystem
+from shoebox_lib.internal import SIGNATURE_HEADER
+from shoebox_lib.web.access import ACCESS_KEY, FACE_KEY, Access, RouteInfo
+from shoebox_lib.web.faces import Face
 
-# Routes anybody may call, and why.
-PUBLIC = {
-    ("POST", "/auth/token"),  # signing in
-    ("POST", "/users/login"),  # signing in, seed 000's way
-    ("GET", "/.well-known/jwks.json"),  # verifiers fetch our public keys
-    ("GET", "/auth/public-key"),  # the CL face's way to the same
-    ("POST", "/users/ott"),  # Ente: mail me a sign-in code
-    ("POST", "/users/verify-email"),  # Ente: signing in with that code
-    ("GET", "/users/srp/attributes"),  # Ente: what a client needs to start SRP
-    ("POST", "/users/srp/attributes"),  # the same, seed 000's way
-    ("POST", "/users/srp/create-session"),  # Ente: signing in by SRP
-    ("POST", "/users/srp/verify-session"),
-}
-
-# Routes a public link's own token opens (X-Auth-Access-Token or a token in the path), not an account's;
-# `test_link_routes_refuse_a_missing_or_forged_link` holds them to that.
-LINK_ROUTES = {
-    ("GET", "/public-collection/info"),
-    ("GET", "/public-collection/diff"),
-    ("POST", "/public-collection/verify-password"),
-    ("GET", "/public-collection/files/preview/{file_id}"),
-    ("GET", "/public-collection/files/download/{file_id}"),
-    ("GET", "/public/collections/{token}"),
-    ("GET", "/public/collections/{token}/preview/{file_id}"),
-    ("POST", "/public/collections/{token}/commit-file"),
-    ("GET", "/public/files/{token}"),
-    ("GET", "/public-collection/upload-urls"),
-    ("GET", "/public-collection/multipart-upload-urls"),
-    ("POST", "/public-collection/file"),
-}
+# What test_every_non_public_route_needs_a_token checked before access was declared on the routers (every
+# route but 10 public and 12 link routes); it checks no fewer now.
+ROUTES_CHECKED_BEFORE = 81
 
 
-def routes(system: RunningSystem) -> list[tuple[str, str, str]]:
-    found = []
-    for name, service in system.services.items():
-        for path, operations in service.app.openapi()["paths"].items():
-            if path in routing.OPS_PATHS:
-                continue
-            for method in operations:
-                found.append((name, method.upper(), path))
-    return found
+def declared(system: RunningSystem) -> list[RouteInfo]:
+    return [route for service in system.services.values() for route in service.routes()]
+
+
+def with_access(system: RunningSystem, *access: Access) -> set[tuple[str, str]]:
+    return {(route.method, route.path) for route in declared(system) if route.access in access}
 
 
 def concrete(path: str) -> str:
@@ -61,15 +39,45 @@ def concrete(path: str) -> str:
 
 
 async def test_every_non_public_route_needs_a_token(api: RunningSystem) -> None:
+    public = with_access(api, Access.PUBLIC, Access.LINK)
     checked = []
-    for _, method, path in routes(api):
-        if (method, path) in PUBLIC | LINK_ROUTES:
+    for route in declared(api):
+        if (route.method, route.path) in public:
             continue
-        for headers in ({}, {"Authorization": "Bearer not-a-jwt"}, {"X-Auth-Token": "x.y.z"}):
-            response = await api.client.request(method, concrete(path), headers=headers)
-            assert response.status_code == 401, f"{method} {path} with {headers}: {response.status_code}"
-        checked.append(path)
-    assert len(checked) >= 6
+        if route.access is Access.INTERNAL:
+            await refuses_unsigned(api, route)
+        else:
+            assert route.access in (Access.USER, Access.ADMIN), route
+            for headers in ({}, {"Authorization": "Bearer not-a-jwt"}, {"X-Auth-Token": "x.y.z"}):
+                response = await api.client.request(route.method, concrete(route.path), headers=headers)
+                assert response.status_code == 401, f"{route.method} {route.path} with {headers}: {response.text}"
+        checked.append(route.path)
+    assert len(checked) >= ROUTES_CHECKED_BEFORE
+
+
+async def refuses_unsigned(system: RunningSystem, route: RouteInfo) -> None:
+    """Asked directly, as another service would: without a valid signature, 401."""
+    forged = {SIGNATURE_HEADER: f"uploads:{int(time.time())}:{'0' * 64}"}
+    transport = httpx.ASGITransport(app=system.services[route.service].app)
+    async with httpx.AsyncClient(transport=transport, base_url=f"http://{route.service}") as client:
+        for headers in ({}, forged, {"Authorization": "Bearer not-a-jwt"}):
+            response = await client.request(route.method, concrete(route.path), headers=headers)
+            assert response.status_code == 401, f"{route.method} {route.path} with {headers}: {response.status_code}"
+
+
+async def test_every_route_declares_its_access_and_face_in_the_openapi(api: RunningSystem) -> None:
+    for name, service in api.services.items():
+        operations = {(method.upper(), path): operation
+                      for path, methods in service.app.openapi()["paths"].items() if path not in routing.OPS_PATHS
+                      for method, operation in methods.items()}
+        routes = service.routes()
+        assert len(operations) == len(routes), f"{name}: every route is in the OpenAPI, once"
+        for (method, path), operation in operations.items():
+            assert operation[ACCESS_KEY] in set(Access), f"{name} {method} {path}"
+            assert operation[FACE_KEY] in set(Face), f"{name} {method} {path}"
+        for route in routes:
+            operation = operations[(route.method, re.sub(r":\w+}", "}", route.path))]
+            assert (operation[ACCESS_KEY], operation[FACE_KEY]) == (route.access, route.face), route
 
 
 @pytest.mark.parametrize("path", ["/ping", "/healthz", "/version", "/metrics"])
@@ -105,8 +113,9 @@ async def test_a_request_id_given_is_echoed_and_a_bad_one_replaced(api: RunningS
 
 
 async def test_link_routes_refuse_a_missing_or_forged_link(api: RunningSystem) -> None:
-    assert {(method, path) for _, method, path in routes(api)} >= LINK_ROUTES
-    for method, path in LINK_ROUTES:
+    link_routes = with_access(api, Access.LINK)
+    assert link_routes, "public links open some routes"
+    for method, path in link_routes:
         body: dict[str, object] | None = None
         if path.endswith("verify-password"):
             body = {"passHash": "x"}

@@ -1,7 +1,8 @@
 """Settings shared by every service: environment variables with the prefix `SHOEBOX_`.
 
-Every setting has a default that works for the embedded run (`shoebox dev`); production mode refuses
-the development secret.
+Every setting has a default that works for the embedded run (`shoebox dev`) and a description saying what
+it means and what the default is; production mode refuses the development secret. `shoebox config` prints
+them all, with each service's own.
 """
 
 from __future__ import annotations
@@ -19,51 +20,99 @@ Tier = Literal["primary", "secondary", "cold"]
 
 
 class Settings(BaseSettings):
+    """What every service reads. A service's own settings live in `shoebox_<service>/settings.py`
+    (`SETTINGS_CLASS`, prefix `SHOEBOX_<SERVICE>_`); `shoebox config` prints them all."""
+
     model_config = SettingsConfigDict(env_prefix="SHOEBOX_", extra="ignore")
 
-    environment: Literal["development", "production"] = "development"
-    log_level: str = "INFO"
-    data_dir: Path = Path(".shoebox")
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="`production` refuses the development secret; `development` (the default) runs on it.")
+    log_level: str = Field(default="INFO", description="Level of the JSON logs: DEBUG, INFO (default), WARNING, ERROR.")
+    data_dir: Path = Field(
+        default=Path(".shoebox"),
+        description="Where the embedded run keeps PostgreSQL, NATS, stored files and its secret; default `.shoebox`.")
 
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
-    database_pool_size: int = 5
-    nats_url: str = "nats://127.0.0.1:4222"
-    # Stream and subject names start with this, so two installations (or two tests) can share a NATS.
-    bus_prefix: str = Field(default="shoebox", pattern=r"^[a-z][a-z0-9_]{0,30}$")
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        description="PostgreSQL every service keeps its own schema in; default a local server "
+                    "(`shoebox dev` starts an embedded one instead when this is not set).")
+    database_pool_size: int = Field(default=5, description="Database connections each service keeps open; default 5.")
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        description="NATS with JetStream, the event bus; default a local server "
+                    "(`shoebox dev` starts an embedded one instead when this is not set).")
+    bus_prefix: str = Field(
+        default="shoebox", pattern=r"^[a-z][a-z0-9_]{0,30}$",
+        description="Stream and subject names start with this, so two installations (or two tests) can share "
+                    "one NATS; default `shoebox`.")
 
-    # Where clients reach the system (the gateway, or the all-in-one port), and where services reach
-    # each other for the few synchronous calls a person waits on.
-    public_url: str = "http://127.0.0.1:8000"
-    auth_url: str = "http://127.0.0.1:8000"
-    metadata_url: str = "http://127.0.0.1:8000"
-    internal_timeout_seconds: float = 5.0
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where clients reach the system (the gateway, or the one port of `shoebox dev`): the base "
+                    "of every link and URL handed out; default the one port on this machine.")
+    auth_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where services reach auth directly (its JWKS, its internal routes); default the one "
+                    "port, where the all-in-one process answers in-process.")
+    metadata_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where services reach metadata's internal routes directly; default the one port, where "
+                    "the all-in-one process answers in-process.")
+    internal_timeout_seconds: float = Field(
+        default=5.0, description="Timeout of one call from a service to another (retried); default 5 s.")
 
-    secret_key: str = DEV_SECRET
+    secret_key: str = Field(
+        default=DEV_SECRET,
+        description="The installation secret: signs presigned URLs and the services' internal calls. The "
+                    "default is a public development value that production mode refuses (`shoebox dev` "
+                    "makes a random one per data directory).")
 
-    jwt_issuer: str = "shoebox"
-    jwt_audience: str = "shoebox"
-    access_token_ttl_seconds: int = 24 * 3600
-    jwks_cache_seconds: int = 300
+    jwt_issuer: str = Field(default="shoebox", description="`iss` of the tokens auth issues and services accept.")
+    jwt_audience: str = Field(default="shoebox", description="`aud` of the tokens auth issues and services accept.")
+    access_token_ttl_seconds: int = Field(
+        default=24 * 3600, description="Lifetime of an access token; default one day.")
+    jwks_cache_seconds: int = Field(
+        default=300, description="How long a service trusts auth's published keys before fetching them "
+                                 "again (an unknown key id refetches at once); default 5 minutes.")
 
-    admin_email: str = "admin@shoebox.local"
-    admin_password: str | None = None
+    admin_email: str = Field(default="admin@shoebox.local",
+                             description="The first admin account, created on auth's first start.")
+    admin_password: str | None = Field(
+        default=None,
+        description="That admin's password; unset (the default), auth makes a random one and logs it once.")
 
-    storage_driver: Literal["filesystem", "s3"] = "filesystem"
-    storage_root: Path | None = None  # filesystem driver; defaults to <data_dir>/storage
-    s3_endpoint_url: str | None = None
-    s3_region: str = "us-east-1"
-    s3_access_key_id: str | None = None
-    s3_secret_access_key: str | None = None
-    bucket_primary: str = "shoebox-primary"
-    bucket_secondary: str = "shoebox-secondary"
-    bucket_cold: str | None = None
-    presign_expiry_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
+    storage_driver: Literal["filesystem", "s3"] = Field(
+        default="filesystem",
+        description="`filesystem` (default: files under `storage_root`, served by the data plane at "
+                    "`/_storage/`) or `s3` (any S3 endpoint).")
+    storage_root: Path | None = Field(
+        default=None, description="Where the filesystem driver keeps objects; unset, `<data_dir>/storage`.")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="The S3 endpoint; unset, AWS's for `s3_region`. Clients reach it too.")
+    s3_region: str = Field(default="us-east-1", description="The S3 region; default `us-east-1`.")
+    s3_access_key_id: str | None = Field(
+        default=None, description="S3 access key id; unset, the usual AWS credential chain.")
+    s3_secret_access_key: str | None = Field(
+        default=None, description="S3 secret access key; unset, the usual AWS credential chain.")
+    bucket_primary: str = Field(default="shoebox-primary",
+                                description="Bucket of the PRIMARY tier, where uploads land.")
+    bucket_secondary: str = Field(default="shoebox-secondary",
+                                  description="Bucket of the SECONDARY tier, where the replicator copies everything.")
+    bucket_cold: str | None = Field(
+        default=None, description="Bucket of the COLD tier; unset (the default), there is no cold tier.")
+    presign_expiry_seconds: int = Field(
+        default=900, ge=1, le=7 * 24 * 3600,
+        description="Lifetime of a presigned upload or download URL; default 15 minutes, at most 7 days.")
 
-    # What a new account may store in PRIMARY (replicas are free).
-    default_quota_bytes: int = Field(default=100 * 1024**3, ge=0)
+    default_quota_bytes: int = Field(
+        default=100 * 1024**3, ge=0,
+        description="What a new account may store in PRIMARY (replicas are free); default 100 GiB.")
 
-    bus_max_deliver: int = 8
-    bus_ack_wait_seconds: float = 60.0
+    bus_max_deliver: int = Field(
+        default=8, description="Tries of one event before it is parked on the dead-letter subject; default 8.")
+    bus_ack_wait_seconds: float = Field(
+        default=60.0, description="How long a consumer may take over an event before it is redelivered; default 60 s.")
 
     @property
     def is_production(self) -> bool:

@@ -41,7 +41,7 @@ class RunningSystem:
 
     async def user_token(self, name: str) -> str:
         """A new ordinary user, signed in."""
-        auth: AuthService = self.services["auth"].app.state.auth
+        auth: AuthService = self.services["auth"].app.state.container.auth
         await auth.create_user(email=f"{name}@example.com", username=name, password=f"{name}-password-123")
         return await self.token(name, f"{name}-password-123")
 
