@@ -9,12 +9,12 @@ from sqlalchemy import delete, select
 
 from shoebox_auth.models import User
 from shoebox_auth.passwords import hash_password
-from shoebox_auth.service import ALL_PERMISSIONS, AuthService
+from shoebox_auth.service import ALL_PERMISSIONS, AuthService, Permission
 from shoebox_auth.sessions import revoke_in
 from shoebox_lib.db import Database
 from shoebox_lib.errors import InvalidInput, NotFound
 
-GRANTABLE = frozenset(ALL_PERMISSIONS) | {"*"}
+GRANTABLE: frozenset[str] = frozenset(ALL_PERMISSIONS) | {Permission.ALL}
 
 
 def check_permissions(permissions: list[str]) -> list[str]:
@@ -32,7 +32,7 @@ class UserChanges:
     is_admin: bool | None = None
 
 
-class Admin:
+class UserAdmin:
     def __init__(self, db: Database, auth: AuthService) -> None:
         self.db = db
         self.auth = auth

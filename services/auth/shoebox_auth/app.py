@@ -3,8 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from shoebox_auth import __version__
-from shoebox_auth.admin import Admin
-from shoebox_auth.api import cl, directory, ente, keys, sessions, users
+from shoebox_auth.admin import UserAdmin
+from shoebox_auth.api import cl, directory, ente, internal, keys, sessions, users
+from shoebox_auth.container import Container
+from shoebox_auth.directory import Directory
 from shoebox_auth.ente.service import build_ente
 from shoebox_auth.keys import KeyRing, LocalKeySource
 from shoebox_auth.models import BUS, SCHEMA
@@ -14,10 +16,26 @@ from shoebox_lib.auth import TokenVerifier
 from shoebox_lib.db import Migrations
 from shoebox_lib.runtime import Runtime
 from shoebox_lib.settings import Settings, get_settings
-from shoebox_lib.web import ServiceApp, create_app
+from shoebox_lib.web import Face, ServiceApp, create_app
+from shoebox_lib.web.access import Access, Mount
 
 NAME = "auth"
 MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrations")
+
+MOUNTS = [
+    Mount(keys.jwks_router, Face.V1, Access.PUBLIC),
+    Mount(keys.router, Face.CL, Access.PUBLIC),
+    Mount(cl.public_router, Face.CL, Access.PUBLIC),
+    Mount(cl.router, Face.CL, Access.USER),
+    Mount(sessions.public_router, Face.ENTE, Access.PUBLIC),  # seed 000's sign-in speaks the Ente face
+    Mount(sessions.router, Face.ENTE, Access.USER),
+    Mount(ente.public_router, Face.ENTE, Access.PUBLIC),
+    Mount(ente.router, Face.ENTE, Access.USER),
+    Mount(directory.router, Face.ENTE, Access.USER),
+    Mount(internal.router, Face.INTERNAL, Access.INTERNAL),
+    # Last: its /users/{user_id:int} must not shadow the named /users/… routes.
+    Mount(users.router, Face.CL, Access.ADMIN),
+]
 
 
 def create_service(settings: Settings | None = None) -> ServiceApp:
@@ -26,10 +44,9 @@ def create_service(settings: Settings | None = None) -> ServiceApp:
     ring = KeyRing(runtime.db, settings)
     runtime.verifier = TokenVerifier(settings, LocalKeySource(ring))
     auth = AuthService(runtime.db, ring, settings)
-    runtime.state.update(auth=auth, sessions=Sessions(runtime.db, auth), admin=Admin(runtime.db, auth))
-    runtime.state["ente"] = build_ente(runtime, auth)
+    runtime.container = Container(
+        auth=auth, keys=ring, sessions=Sessions(runtime.db, auth), admin=UserAdmin(runtime.db, auth),
+        ente=build_ente(runtime, auth), directory=Directory(runtime.db),
+    )
     runtime.on_start += [ring.ensure_key, auth.ensure_admin]
-    # users.router last: its /users/{user_id:int} must not shadow the named /users/… routes.
-    routers = [keys.router, cl.router, sessions.router, ente.router, directory.router, users.router]
-    return create_app(NAME, __version__, routers, lifespan=runtime.lifespan,
-                      checks=runtime.checks())
+    return create_app(NAME, __version__, MOUNTS, runtime=runtime)

@@ -103,7 +103,7 @@ class EnteSrpSession(Base):
     srp_user_id: Mapped[UUID] = mapped_column(PgUUID(as_uuid=True), index=True)
     # None for an srpUserID nobody has: the session runs against a decoy verifier and can never succeed.
     user_id: Mapped[int | None] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"))
-    purpose: Mapped[str] = mapped_column(String(10))  # "login" or "setup"
+    purpose: Mapped[str] = mapped_column(String(10))  # an ente.srp_signin.SrpPurpose
     verifier: Mapped[str] = mapped_column(Text)
     server_secret: Mapped[str] = mapped_column(Text)  # b, hex; never leaves the server
     client_public: Mapped[str] = mapped_column(Text)  # A, hex
@@ -134,7 +134,7 @@ class EnteEmailCode(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     email: Mapped[str] = mapped_column(String(320), index=True)  # normalised: trimmed, lower case
     code_hash: Mapped[str] = mapped_column(String(64))
-    purpose: Mapped[str] = mapped_column(String(20))
+    purpose: Mapped[str] = mapped_column(String(20))  # as the client asked (ente.email_signin.CodePurpose)
     wrong_attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -11,7 +11,8 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
@@ -21,7 +22,20 @@ from shoebox_auth.models import RateLimit
 from shoebox_lib.db import Database
 from shoebox_lib.errors import ShoeboxError
 
-Scope = Literal["account", "address"]
+
+class Action(StrEnum):
+    """What is being tried; each action is limited on its own."""
+
+    LOGIN = "login"  # a password
+    OTT_SEND = "ott-send"  # mailing a code
+    OTT = "ott"  # a mailed code
+    SRP = "srp"  # an SRP exchange
+    SRP_ATTRIBUTES = "srp-attributes"  # asking after an address's SRP attributes
+
+
+class Scope(StrEnum):
+    ACCOUNT = "account"
+    ADDRESS = "address"
 
 
 class RateLimited(HTTPException, ShoeboxError):
@@ -42,9 +56,9 @@ class RateLimited(HTTPException, ShoeboxError):
 
 @dataclass(frozen=True)
 class Key:
-    """What a limit counts against: an action ("login", "ott", "srp", …) by one account or one address."""
+    """What a limit counts against: an action by one account or one address."""
 
-    action: str
+    action: Action
     scope: Scope
     value: str
 
@@ -54,13 +68,13 @@ class Key:
         return hashlib.sha256(f"{self.action}\0{self.scope}\0{self.value}".encode()).hexdigest()
 
 
-def keys_for(action: str, *, account: str | None, address: str | None) -> list[Key]:
+def keys_for(action: Action, *, account: str | None, address: str | None) -> list[Key]:
     """The keys of one attempt; an account is compared case-insensitively, as sign-in names are."""
     keys = []
     if account:
-        keys.append(Key(action, "account", account.strip().lower()))
+        keys.append(Key(action, Scope.ACCOUNT, account.strip().lower()))
     if address:
-        keys.append(Key(action, "address", address))
+        keys.append(Key(action, Scope.ADDRESS, address))
     return keys
 
 
@@ -79,8 +93,8 @@ class Policy:
 
 # An address is shared by everyone behind one NAT, so it gets more room than one account does.
 DEFAULT_POLICIES: dict[Scope, Policy] = {
-    "account": Policy(free_failures=5, base_seconds=1, max_seconds=15 * 60, forget_after_seconds=3600),
-    "address": Policy(free_failures=20, base_seconds=1, max_seconds=15 * 60, forget_after_seconds=3600),
+    Scope.ACCOUNT: Policy(free_failures=5, base_seconds=1, max_seconds=15 * 60, forget_after_seconds=3600),
+    Scope.ADDRESS: Policy(free_failures=20, base_seconds=1, max_seconds=15 * 60, forget_after_seconds=3600),
 }
 
 

@@ -7,21 +7,35 @@ import secrets
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import func, or_, select, text
 
 from shoebox_auth.keys import KeyRing
 from shoebox_auth.models import Session, User
 from shoebox_auth.passwords import hash_password, verify_password
-from shoebox_auth.ratelimit import RateLimiter, keys_for
+from shoebox_auth.ratelimit import Action, RateLimiter, Scope, keys_for
 from shoebox_lib.db import Database
 from shoebox_lib.errors import InvalidInput, NotFound, Unauthenticated
 from shoebox_lib.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ALL_PERMISSIONS = ("media_store_read", "media_store_write", "ai_inference_support", "admin")
-DEFAULT_PERMISSIONS = ["media_store_read", "media_store_write"]
+
+
+class Permission(StrEnum):
+    """CL's permissions, as stored in a user's `permissions` and carried in tokens."""
+
+    MEDIA_STORE_READ = "media_store_read"
+    MEDIA_STORE_WRITE = "media_store_write"
+    AI_INFERENCE_SUPPORT = "ai_inference_support"
+    ADMIN = "admin"
+    ALL = "*"  # the bootstrap admin's: every permission, present and future
+
+
+ALL_PERMISSIONS = (Permission.MEDIA_STORE_READ, Permission.MEDIA_STORE_WRITE, Permission.AI_INFERENCE_SUPPORT,
+                   Permission.ADMIN)
+DEFAULT_PERMISSIONS = [Permission.MEDIA_STORE_READ, Permission.MEDIA_STORE_WRITE]
 
 
 @dataclass(frozen=True)
@@ -30,6 +44,15 @@ class ClientInfo:
 
     package: str | None
     version: str | None
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a sign-in comes from: for rate limits and the session it opens."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    client: ClientInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -71,41 +94,42 @@ class AuthService:
             password = self.settings.admin_password or secrets.token_urlsafe(18)
             session.add(User(
                 email=self.settings.admin_email, username="admin", password_hash=await hash_password(password),
-                is_admin=True, permissions=["*"],
+                is_admin=True, permissions=[Permission.ALL],
             ))
         if not self.settings.admin_password:
             # Printed, not logged: it must reach the person at the terminal and nowhere else.
             print(f"\n  Shoebox admin account: {self.settings.admin_email} / password: {password}\n"
                   "  (shown once; set SHOEBOX_ADMIN_PASSWORD to choose it)\n", file=sys.stderr, flush=True)
 
-    async def _find_by_login(self, identifier: str) -> User | None:
+    async def find_by_login(self, identifier: str) -> User | None:
+        """The account an email (any case) or a username names."""
         async with self.db.transaction() as session:
             return (await session.execute(
                 select(User).where(or_(func.lower(User.email) == identifier.lower(), User.username == identifier))
             )).scalar_one_or_none()
 
-    async def login(self, identifier: str, password: str, *, ip: str | None = None,
-                    user_agent: str | None = None, client: ClientInfo | None = None) -> IssuedToken:
-        attempt = keys_for("login", account=identifier, address=ip)
+    async def login(self, identifier: str, password: str, origin: Origin | None = None) -> IssuedToken:
+        origin = origin or Origin()
+        attempt = keys_for(Action.LOGIN, account=identifier, address=origin.ip)
         await self.limiter.check(attempt)
-        user = await self._find_by_login(identifier.strip())
+        user = await self.find_by_login(identifier.strip())
         valid = await verify_password(password, user.password_hash if user else None)
         if user is None or not valid or not user.is_active:
             await self.limiter.fail(attempt)
             raise Unauthenticated("Incorrect username or password")
         # A success clears the account's count; the address's runs on, or one good account could launder it.
-        await self.limiter.reset(k for k in attempt if k.scope == "account")
-        return await self.open_session(user, ip=ip, user_agent=user_agent, client=client)
+        await self.limiter.reset(k for k in attempt if k.scope is Scope.ACCOUNT)
+        return await self.open_session(user, origin)
 
-    async def open_session(self, user: User, *, ip: str | None, user_agent: str | None,
-                           client: ClientInfo | None = None) -> IssuedToken:
+    async def open_session(self, user: User, origin: Origin) -> IssuedToken:
         """A new sign-in: a session row, and a token naming it."""
         ttl = self.settings.access_token_ttl_seconds
         session_id = "ses_" + secrets.token_urlsafe(18)
+        client = origin.client
         async with self.db.transaction() as session:
             session.add(Session(
-                id=session_id, user_id=user.id, expires_at=datetime.now(UTC) + timedelta(seconds=ttl), ip=ip,
-                user_agent=(user_agent or "")[:500], client_package=client.package if client else None,
+                id=session_id, user_id=user.id, expires_at=datetime.now(UTC) + timedelta(seconds=ttl), ip=origin.ip,
+                user_agent=(origin.user_agent or "")[:500], client_package=client.package if client else None,
                 client_version=client.version if client else None,
             ))
         return await self.mint_token(user, session_id)

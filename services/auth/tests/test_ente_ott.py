@@ -137,8 +137,8 @@ async def test_login_does_not_tell_whether_the_account_exists(api: RunningSystem
         response = await verify(api, email, guess)
         assert (response.status_code, response.json()["code"]) == (401, "INCORRECT_OTT")
     # No account was made for the stranger.
-    auth = api.services["auth"].app.state.auth
-    assert await auth._find_by_login("stranger@example.com") is None
+    auth = api.services["auth"].app.state.container.auth
+    assert await auth.find_by_login("stranger@example.com") is None
 
 
 async def test_a_code_by_email_signs_in_an_account_made_elsewhere(api: RunningSystem, mail: Mailbox) -> None:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 
@@ -24,7 +25,9 @@ from shoebox.testing.ente_client import (
 )
 from shoebox.testing.flow import make_png, upload
 from shoebox_auth.ente.usage import MetadataUsage
-from shoebox_lib.auth import Principal
+from shoebox_lib.embedded import free_port
+from shoebox_lib.errors import UpstreamUnavailable
+from shoebox_lib.internal import InternalClient
 from shoebox_lib.settings import Settings
 
 PASSWORD = "correct horse battery staple"
@@ -104,7 +107,7 @@ async def test_verify_email_gives_a_plain_token_until_key_attributes_exist(api: 
     raw = base64.urlsafe_b64decode(answer["token"])
     assert jwt.decode(raw, options={"verify_signature": False})["sub"] == str(answer["id"])
     # … and the address counts as verified.
-    auth = api.services["auth"].app.state.auth
+    auth = api.services["auth"].app.state.container.auth
     assert (await auth.get_user(answer["id"])).is_email_verified is True
     # No SRP yet: the app is told to use codes.
     missing = await api.client.get("/users/srp/attributes", params={"email": "carol@example.com"})
@@ -173,11 +176,13 @@ async def test_details_v2_has_entes_shape_and_the_usage_metadata_counts(api: Run
     assert (details["usage"], details["fileCount"]) == (len(data), 1)
 
 
-async def test_usage_is_zero_when_metadata_has_no_usage_route(api: RunningSystem) -> None:
-    token = await api.token()
-    principal = Principal(user_id=1000, session_id=None, permissions=frozenset(), is_admin=True, token=token)
-    # A prefix nobody routes: the system answers 404, as a metadata without /storage/usage would.
-    assert await MetadataUsage(f"{api.settings.public_url}/no-such-service", api.client).usage_of(principal) == (0, 0)
+async def test_usage_from_a_metadata_out_of_reach_is_a_503() -> None:
+    """Only metadata knows what a user stores: when it cannot be reached, details/v2 says so, never 0."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{free_port()}") as http:
+        usage = MetadataUsage(InternalClient("auth", "metadata", http, "a-secret-for-this-test"))
+        with pytest.raises(UpstreamUnavailable) as refused:
+            await usage.usage_of(1000)
+    assert refused.value.status_code == 503
 
 
 async def test_sign_up_uses_the_mail_server_when_one_is_configured(
@@ -185,7 +190,6 @@ async def test_sign_up_uses_the_mail_server_when_one_is_configured(
     from aiosmtpd.controller import Controller
 
     from shoebox.testing import run_system
-    from shoebox_lib.embedded import free_port
 
     received: list[tuple[list[str], str]] = []
 
@@ -198,9 +202,9 @@ async def test_sign_up_uses_the_mail_server_when_one_is_configured(
     controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        monkeypatch.setenv("SHOEBOX_SMTP_HOST", "127.0.0.1")
-        monkeypatch.setenv("SHOEBOX_SMTP_PORT", str(port))
-        monkeypatch.setenv("SHOEBOX_SMTP_FROM", "Shoebox <auth@shoebox.test>")
+        monkeypatch.setenv("SHOEBOX_AUTH_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("SHOEBOX_AUTH_SMTP_PORT", str(port))
+        monkeypatch.setenv("SHOEBOX_AUTH_SMTP_FROM", "Shoebox <auth@shoebox.test>")
         async with run_system(system_settings()) as api:
 
             async def read(email: str) -> str:

@@ -13,7 +13,7 @@ def kids(jwks: dict[str, list[dict[str, str]]]) -> list[str]:
 
 
 async def test_a_rotation_in_two_steps(api: RunningSystem) -> None:
-    ring: KeyRing = api.services["auth"].app.state.auth.keys
+    ring: KeyRing = api.services["auth"].app.state.container.keys
     old_token = await api.token()
     old_kid = jwt.get_unverified_header(old_token)["kid"]
 

@@ -11,7 +11,7 @@ import pytest
 
 from shoebox.testing import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSystem
 from shoebox_auth.app import MIGRATIONS
-from shoebox_auth.ratelimit import DEFAULT_POLICIES, Key, Policy, RateLimited, RateLimiter, Scope, keys_for
+from shoebox_auth.ratelimit import DEFAULT_POLICIES, Action, Key, Policy, RateLimited, RateLimiter, Scope, keys_for
 from shoebox_lib.db import Database
 from shoebox_lib.settings import Settings
 
@@ -39,29 +39,29 @@ async def db(make_settings: Callable[..., Settings]) -> AsyncIterator[Database]:
 
 
 POLICIES: dict[Scope, Policy] = {
-    "account": Policy(free_failures=3, base_seconds=2, max_seconds=10, forget_after_seconds=60),
-    "address": Policy(free_failures=6, base_seconds=2, max_seconds=10, forget_after_seconds=60),
+    Scope.ACCOUNT: Policy(free_failures=3, base_seconds=2, max_seconds=10, forget_after_seconds=60),
+    Scope.ADDRESS: Policy(free_failures=6, base_seconds=2, max_seconds=10, forget_after_seconds=60),
 }
 
 
 def test_the_delay_doubles_after_the_free_failures_up_to_a_cap() -> None:
-    policy = POLICIES["account"]
+    policy = POLICIES[Scope.ACCOUNT]
     assert [policy.delay(n) for n in range(1, 9)] == [0, 0, 0, 2, 4, 8, 10, 10]
-    assert DEFAULT_POLICIES["address"].free_failures > DEFAULT_POLICIES["account"].free_failures
+    assert DEFAULT_POLICIES[Scope.ADDRESS].free_failures > DEFAULT_POLICIES[Scope.ACCOUNT].free_failures
 
 
 def test_keys_compare_accounts_case_insensitively_and_skip_what_is_unknown() -> None:
-    assert keys_for("login", account=" Bob@Example.com ", address="10.0.0.1") == [
-        Key("login", "account", "bob@example.com"), Key("login", "address", "10.0.0.1")]
-    assert keys_for("login", account="", address=None) == []
-    assert Key("login", "account", "a").digest != Key("ott", "account", "a").digest
-    assert len(Key("login", "account", "a" * 500).digest) == 64
+    assert keys_for(Action.LOGIN, account=" Bob@Example.com ", address="10.0.0.1") == [
+        Key(Action.LOGIN, Scope.ACCOUNT, "bob@example.com"), Key(Action.LOGIN, Scope.ADDRESS, "10.0.0.1")]
+    assert keys_for(Action.LOGIN, account="", address=None) == []
+    assert Key(Action.LOGIN, Scope.ACCOUNT, "a").digest != Key(Action.OTT, Scope.ACCOUNT, "a").digest
+    assert len(Key(Action.LOGIN, Scope.ACCOUNT, "a" * 500).digest) == 64
 
 
 async def test_backoff_blocks_then_lifts_and_a_reset_starts_again(db: Database) -> None:
     clock = Clock()
     limiter = RateLimiter(db, POLICIES, clock)
-    keys = keys_for("login", account="someone@example.com", address="192.0.2.7")
+    keys = keys_for(Action.LOGIN, account="someone@example.com", address="192.0.2.7")
     for _ in range(3):
         await limiter.check(keys)
         await limiter.fail(keys)
@@ -79,7 +79,7 @@ async def test_backoff_blocks_then_lifts_and_a_reset_starts_again(db: Database) 
         await limiter.check(keys)
     assert longer.value.retry_after == 4  # and each further failure doubles it
 
-    await limiter.reset([k for k in keys if k.scope == "account"])
+    await limiter.reset([k for k in keys if k.scope is Scope.ACCOUNT])
     await limiter.check(keys)  # the address has failed 5 times: still under its own allowance
     assert not await limiter.is_limited(keys)
 
@@ -87,7 +87,7 @@ async def test_backoff_blocks_then_lifts_and_a_reset_starts_again(db: Database) 
 async def test_failures_are_forgotten_after_a_quiet_while(db: Database) -> None:
     clock = Clock()
     limiter = RateLimiter(db, POLICIES, clock)
-    keys = [Key("ott", "account", "quiet@example.com")]
+    keys = [Key(Action.OTT, Scope.ACCOUNT, "quiet@example.com")]
     for _ in range(3):
         await limiter.fail(keys)
     clock.advance(61)
@@ -99,7 +99,7 @@ async def test_the_count_is_shared_by_every_replica(db: Database) -> None:
     """Two limiters on one database are two replicas: what one counts, the other enforces."""
     clock = Clock()
     first, second = RateLimiter(db, POLICIES, clock), RateLimiter(db, POLICIES, clock)
-    keys = [Key("srp", "account", "shared")]
+    keys = [Key(Action.SRP, Scope.ACCOUNT, "shared")]
     for replica in (first, second, first, second):
         await replica.fail(keys)
     with pytest.raises(RateLimited):
@@ -112,10 +112,10 @@ async def test_an_address_is_limited_across_accounts(db: Database) -> None:
     clock = Clock()
     limiter = RateLimiter(db, POLICIES, clock)
     for n in range(7):  # 7 different accounts, one address
-        await limiter.fail(keys_for("login", account=f"user{n}@example.com", address="198.51.100.1"))
+        await limiter.fail(keys_for(Action.LOGIN, account=f"user{n}@example.com", address="198.51.100.1"))
     with pytest.raises(RateLimited):
-        await limiter.check(keys_for("login", account="fresh@example.com", address="198.51.100.1"))
-    await limiter.check(keys_for("login", account="fresh@example.com", address="198.51.100.2"))
+        await limiter.check(keys_for(Action.LOGIN, account="fresh@example.com", address="198.51.100.1"))
+    await limiter.check(keys_for(Action.LOGIN, account="fresh@example.com", address="198.51.100.2"))
 
 
 async def login(api: RunningSystem, username: str, password: str,

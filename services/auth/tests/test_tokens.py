@@ -22,7 +22,7 @@ PROTECTED = ["/v1/images/img_1", "/users/me"]
 
 
 def auth_core(system: RunningSystem) -> AuthService:
-    core: AuthService = system.services["auth"].app.state.auth
+    core: AuthService = system.services["auth"].app.state.container.auth
     return core
 
 

@@ -7,12 +7,12 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shoebox_compute.models import BUS, Job
+from shoebox_compute.models import BUS, Job, JobStatus, TaskType
 from shoebox_lib.bus import emit
 from shoebox_lib.events import ItemStored, WorkRequested
 
 # What compute does, unasked, for every image it can read.
-AUTOMATIC_TASKS = ("metadata", "thumbnail")
+AUTOMATIC_TASKS = (TaskType.METADATA, TaskType.THUMBNAIL)
 
 
 def new_job_id() -> str:
@@ -44,7 +44,7 @@ class Broker:
             if task_type in existing:
                 continue
             await self.enqueue(session, Job(
-                id=new_job_id(), task_type=task_type, status="queued", priority=5, item_id=event.item_id,
+                id=new_job_id(), task_type=task_type, status=JobStatus.QUEUED, priority=5, item_id=event.item_id,
                 owner_id=event.owner_id, object_key=event.object_key, content_type=event.content_type,
                 params={}, attempts=0,
             ))

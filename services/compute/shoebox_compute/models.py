@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, String, Text, func
@@ -19,13 +20,32 @@ class Base(DeclarativeBase):
 BUS = bus_tables(Base.metadata)
 
 
+class TaskType(StrEnum):
+    """What a job does; each has its own work queue (`shoebox_lib.bus.topology`)."""
+
+    THUMBNAIL = "thumbnail"
+    METADATA = "metadata"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    ERROR = "error"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.ERROR)
+
+
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_item_task", "item_id", "task_type"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # A TaskType for the built-in workers; plug-in workers will bring task types of their own.
     task_type: Mapped[str] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, processing, completed, error
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)  # a JobStatus
     priority: Mapped[int] = mapped_column(Integer, default=5)
     item_id: Mapped[int | None] = mapped_column(BigInteger)
     owner_id: Mapped[int | None] = mapped_column(BigInteger, index=True)

@@ -11,11 +11,13 @@ from typing import Any
 import anyio
 from prometheus_client import Counter
 
-from shoebox_compute.models import BUS, Job
+from shoebox_compute.models import BUS, Job, JobStatus, TaskType
 from shoebox_compute.tasks.images import UnreadableMedia, extract_metadata, make_thumbnail
 from shoebox_lib.bus import emit
+from shoebox_lib.bus.topology import WORK_METADATA, WORK_THUMBNAIL, ConsumerSpec
 from shoebox_lib.db import Database
 from shoebox_lib.events import Envelope, JobCompleted, WorkRequested
+from shoebox_lib.keys import derived
 from shoebox_lib.storage import StorageDriver
 
 log = logging.getLogger(__name__)
@@ -28,13 +30,12 @@ MAX_INPUT_BYTES = 256 * 1024 * 1024
 TaskFn = Callable[[Job, bytes, StorageDriver], Awaitable[dict[str, Any]]]
 
 
-def variant_key(job: Job, name: str, extension: str) -> str:
-    return f"d/{job.owner_id}/i/{job.item_id}/{name}.{extension}"
-
-
 async def run_thumbnail(job: Job, data: bytes, storage: StorageDriver) -> dict[str, Any]:
     rendered = await anyio.to_thread.run_sync(make_thumbnail, data)
-    key = variant_key(job, "thumb", "jpg")
+    # The broker queues jobs only for items, which have both.
+    assert job.owner_id is not None
+    assert job.item_id is not None
+    key = derived(job.owner_id, job.item_id, "thumb", "jpg")
     info = await storage.put_bytes(key, rendered.data, content_type=rendered.content_type)
     return {"variant": "thumb", "object_key": key, "content_type": rendered.content_type,
             "width": rendered.width, "height": rendered.height, "size": info.size}
@@ -44,11 +45,13 @@ async def run_metadata(job: Job, data: bytes, storage: StorageDriver) -> dict[st
     return await anyio.to_thread.run_sync(extract_metadata, data)
 
 
-BUILT_IN: dict[str, TaskFn] = {"thumbnail": run_thumbnail, "metadata": run_metadata}
+BUILT_IN: dict[TaskType, TaskFn] = {TaskType.THUMBNAIL: run_thumbnail, TaskType.METADATA: run_metadata}
+# The work queue each built-in task type is taken from.
+QUEUES: dict[TaskType, ConsumerSpec] = {TaskType.THUMBNAIL: WORK_THUMBNAIL, TaskType.METADATA: WORK_METADATA}
 
 
 class BuiltInWorker:
-    def __init__(self, db: Database, storage: StorageDriver, task_type: str) -> None:
+    def __init__(self, db: Database, storage: StorageDriver, task_type: TaskType) -> None:
         self.db = db
         self.storage = storage
         self.task_type = task_type
@@ -57,9 +60,9 @@ class BuiltInWorker:
     async def _claim(self, job_id: str) -> Job | None:
         async with self.db.transaction() as session:
             job = await session.get(Job, job_id, with_for_update=True)
-            if job is None or job.status in ("completed", "error"):
+            if job is None or JobStatus(job.status).finished:
                 return None  # a redelivered message for finished work
-            job.status = "processing"
+            job.status = JobStatus.PROCESSING
             job.attempts += 1
             job.started_at = job.started_at or datetime.now(UTC)
             return job
@@ -68,14 +71,14 @@ class BuiltInWorker:
         async with self.db.transaction() as session:
             job = await session.get(Job, job_id, with_for_update=True)
             assert job is not None
-            job.status = "error" if error else "completed"
+            job.status = JobStatus.ERROR if error else JobStatus.COMPLETED
             job.result, job.error = result, error
             job.completed_at = datetime.now(UTC)
             await emit(session, BUS, JobCompleted(
                 job_id=job.id, task_type=job.task_type, status="failed" if error else "completed",
                 item_id=job.item_id, owner_id=job.owner_id, result=result or {}, error=error,
             ))
-        JOBS.labels(self.task_type, "error" if error else "completed").inc()
+        JOBS.labels(self.task_type, JobStatus.ERROR if error else JobStatus.COMPLETED).inc()
 
     async def handle(self, envelope: Envelope, work: WorkRequested) -> None:
         job = await self._claim(work.job_id)

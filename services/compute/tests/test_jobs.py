@@ -10,6 +10,7 @@ from sqlalchemy import select
 from shoebox.testing import RunningSystem
 from shoebox.testing.flow import bearer, upload
 from shoebox_compute.models import Job
+from shoebox_lib.ids import parse_image_id
 
 
 async def jobs_of(api: RunningSystem, item_id: int) -> list[Job]:
@@ -31,7 +32,7 @@ async def test_a_file_that_lies_about_being_an_image_fails_its_jobs_cleanly(api:
             {"name": "thumb", "width": None, "height": None, "status": "failed"}
         ]:
             await asyncio.sleep(0.1)
-    jobs = await jobs_of(api, int(uploaded.image_id.removeprefix("img_")))
+    jobs = await jobs_of(api, parse_image_id(uploaded.image_id))
     assert sorted(j.task_type for j in jobs) == ["metadata", "thumbnail"]
     assert {j.status for j in jobs} == {"error"}
     assert all(j.attempts == 1 for j in jobs), "a permanent failure is not retried"
@@ -46,4 +47,4 @@ async def test_files_that_are_not_images_get_no_jobs(api: RunningSystem) -> None
     async with asyncio.timeout(30):
         while (await image(api, token, uploaded.image_id))["status"] != "ready":
             await asyncio.sleep(0.1)
-    assert await jobs_of(api, int(uploaded.image_id.removeprefix("img_"))) == []
+    assert await jobs_of(api, parse_image_id(uploaded.image_id)) == []

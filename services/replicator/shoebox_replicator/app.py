@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shoebox_lib.bus.topology import REPLICATOR_ITEM_DELETED, REPLICATOR_ITEM_STORED, REPLICATOR_VARIANT_STORED
 from shoebox_lib.db import Migrations
 from shoebox_lib.runtime import Runtime
 from shoebox_lib.settings import Settings, get_settings
 from shoebox_lib.web import ServiceApp, create_app
 from shoebox_replicator import __version__
+from shoebox_replicator.container import Container
 from shoebox_replicator.copier import Copier
 from shoebox_replicator.models import BUS, SCHEMA
 
@@ -19,8 +21,8 @@ def create_service(settings: Settings | None = None) -> ServiceApp:
     runtime = Runtime(settings, NAME, BUS)
     assert runtime.storage is not None
     copier = Copier(runtime.storage)
-    runtime.apply_once("replicator-item-stored", copier.replicate)
-    runtime.apply_once("replicator-variant-stored", copier.replicate)
-    runtime.apply_once("replicator-item-deleted", copier.erase)
-    runtime.state["copier"] = copier
-    return create_app(NAME, __version__, [], lifespan=runtime.lifespan, checks=runtime.checks())
+    runtime.apply_once(REPLICATOR_ITEM_STORED, copier.replicate)
+    runtime.apply_once(REPLICATOR_VARIANT_STORED, copier.replicate)
+    runtime.apply_once(REPLICATOR_ITEM_DELETED, copier.erase)
+    runtime.container = Container(copier=copier)
+    return create_app(NAME, __version__, [], runtime=runtime)

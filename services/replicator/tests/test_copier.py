@@ -16,7 +16,7 @@ from shoebox_replicator.models import ObjectCopy
 
 def parts(system: RunningSystem) -> tuple[Copier, Database]:
     state = system.services["replicator"].app.state
-    return state.copier, state.runtime.db
+    return state.container.copier, state.runtime.db
 
 
 async def copies(system: RunningSystem, key: str) -> int:

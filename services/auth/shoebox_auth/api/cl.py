@@ -1,36 +1,32 @@
-"""The CL face of auth (seed 004, reference/cl-api.md)."""
+"""The CL face of auth (seed 004, reference/cl-api.md): signing in and the caller's own account."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 
-from shoebox_auth.api.deps import Auth
+from shoebox_auth.api.cl_models import ClToken, ClUser, cl_user
+from shoebox_auth.api.deps import AuthDep, OriginDep, SessionsDep
 from shoebox_lib.auth import CurrentUser
 
+public_router = APIRouter(tags=["cl"])
 router = APIRouter(tags=["cl"])
 
 
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+@public_router.post("/auth/token")
+async def token(auth: AuthDep, origin: OriginDep, username: Annotated[str, Form(max_length=320)],
+                password: Annotated[str, Form(max_length=1024)]) -> ClToken:
+    issued = await auth.login(username, password, origin)
+    return ClToken(access_token=issued.token)
 
 
-@router.post("/auth/token")
-async def token(request: Request, auth: Auth, username: Annotated[str, Form(max_length=320)],
-                password: Annotated[str, Form(max_length=1024)]) -> dict[str, str]:
-    issued = await auth.login(username, password, ip=_client_ip(request),
-                              user_agent=request.headers.get("user-agent"))
-    return {"access_token": issued.token, "token_type": "bearer"}
+@router.post("/auth/token/refresh")
+async def refresh(user: CurrentUser, sessions: SessionsDep) -> ClToken:
+    issued = await sessions.refresh(user)
+    return ClToken(access_token=issued.token)
 
 
 @router.get("/users/me")
-async def me(principal: CurrentUser, auth: Auth) -> dict[str, Any]:
-    user = await auth.get_user(principal.user_id)
-    created: datetime = user.created_at
-    return {
-        "id": user.id, "username": user.username or user.email, "email": user.email,
-        "is_admin": user.is_admin, "is_active": user.is_active, "permissions": list(user.permissions),
-        "created_at": created.replace(tzinfo=None).isoformat(),
-    }
+async def me(principal: CurrentUser, auth: AuthDep) -> ClUser:
+    return cl_user(await auth.get_user(principal.user_id))

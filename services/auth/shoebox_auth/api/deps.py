@@ -1,22 +1,65 @@
+"""The one place auth's routers get what they work with: its cores (from the typed container the
+runtime holds) and where a request comes from."""
+
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from shoebox_auth.admin import UserAdmin
+from shoebox_auth.container import Container
+from shoebox_auth.directory import Directory
+from shoebox_auth.ente.service import EnteAuth
 from shoebox_auth.keys import KeyRing
-from shoebox_auth.service import AuthService
+from shoebox_auth.service import AuthService, ClientInfo, Origin
+from shoebox_auth.sessions import Sessions
 
 
-def _service(request: Request) -> AuthService:
-    service: AuthService = request.app.state.auth
-    return service
+def container(request: Request) -> Container:
+    return cast(Container, request.app.state.container)
 
 
-def _keys(request: Request) -> KeyRing:
-    keys: KeyRing = request.app.state.auth.keys
-    return keys
+ContainerDep = Annotated[Container, Depends(container)]
 
 
-Auth = Annotated[AuthService, Depends(_service)]
-Keys = Annotated[KeyRing, Depends(_keys)]
+def _auth(c: ContainerDep) -> AuthService:
+    return c.auth
+
+
+def _keys(c: ContainerDep) -> KeyRing:
+    return c.keys
+
+
+def _sessions(c: ContainerDep) -> Sessions:
+    return c.sessions
+
+
+def _admin(c: ContainerDep) -> UserAdmin:
+    return c.admin
+
+
+def _ente(c: ContainerDep) -> EnteAuth:
+    return c.ente
+
+
+def _directory(c: ContainerDep) -> Directory:
+    return c.directory
+
+
+def origin(request: Request) -> Origin:
+    """The client's address and what it says it is (Ente's X-Client-Package and X-Client-Version)."""
+    return Origin(
+        ip=request.client.host if request.client else None, user_agent=request.headers.get("user-agent"),
+        client=ClientInfo(package=request.headers.get("x-client-package"),
+                          version=request.headers.get("x-client-version")),
+    )
+
+
+AuthDep = Annotated[AuthService, Depends(_auth)]
+KeysDep = Annotated[KeyRing, Depends(_keys)]
+SessionsDep = Annotated[Sessions, Depends(_sessions)]
+UserAdminDep = Annotated[UserAdmin, Depends(_admin)]
+EnteDep = Annotated[EnteAuth, Depends(_ente)]
+DirectoryDep = Annotated[Directory, Depends(_directory)]
+OriginDep = Annotated[Origin, Depends(origin)]

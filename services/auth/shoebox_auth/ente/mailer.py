@@ -10,7 +10,7 @@ from typing import Protocol
 
 import aiosmtplib
 
-from shoebox_auth.ente.config import EnteSettings
+from shoebox_auth.settings import AuthSettings
 from shoebox_lib.errors import UpstreamUnavailable
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class LogMailer:
     """No SMTP configured: the message goes to the log, at WARNING so default log levels keep it."""
 
     async def send(self, mail: Mail) -> None:
-        log.warning("mail to %s (no SMTP configured; set SHOEBOX_SMTP_HOST to send it): %s\n%s",
+        log.warning("mail to %s (no SMTP configured; set SHOEBOX_AUTH_SMTP_HOST to send it): %s\n%s",
                     mail.to, mail.subject, mail.body)
 
 
@@ -39,9 +39,9 @@ class SmtpMailer:
     """aiosmtplib: the event loop never waits on the mail server. STARTTLS whenever the server offers
     it; implicit TLS on port 465."""
 
-    def __init__(self, settings: EnteSettings) -> None:
+    def __init__(self, settings: AuthSettings) -> None:
         if not settings.smtp_host:
-            raise ValueError("SmtpMailer needs SHOEBOX_SMTP_HOST")
+            raise ValueError("SmtpMailer needs SHOEBOX_AUTH_SMTP_HOST")
         self.host = settings.smtp_host
         self.port = settings.smtp_port
         self.username = settings.smtp_username
@@ -65,5 +65,5 @@ class SmtpMailer:
             raise UpstreamUnavailable("The email could not be sent; try again later") from None
 
 
-def mailer_from(settings: EnteSettings) -> Mailer:
+def mailer_from(settings: AuthSettings) -> Mailer:
     return SmtpMailer(settings) if settings.smtp_host else LogMailer()

@@ -1,0 +1,17 @@
+"""What other Shoebox services ask auth (the internal contract, `shoebox_lib.contracts`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from shoebox_auth.api.deps import DirectoryDep
+from shoebox_lib.contracts import USER_BY_EMAIL_PATH, UserKey
+
+router = APIRouter(tags=["internal"])
+
+
+@router.get(USER_BY_EMAIL_PATH)
+async def user_by_email(directory: DirectoryDep, email: str = Query(min_length=3, max_length=320)) -> UserKey:
+    """An active account by its address (metadata, sharing with someone); an unknown address is a 404."""
+    listing = await directory.by_email(email)
+    return UserKey(user_id=listing.user_id, email=listing.email, public_key=listing.public_key)
