@@ -2,36 +2,54 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shoebox_lib.bus.topology import (
+    METADATA_JOB_COMPLETED,
+    METADATA_REPLICA_STORED,
+    METADATA_UPLOAD_COMPLETED,
+    METADATA_UPLOAD_ENDED,
+)
 from shoebox_lib.db import Migrations
 from shoebox_lib.runtime import Runtime, every
 from shoebox_lib.settings import Settings, get_settings
-from shoebox_lib.web import ServiceApp, create_app
+from shoebox_lib.web import Face, ServiceApp, create_app
+from shoebox_lib.web.access import Access, Mount
 from shoebox_metadata import __version__
-from shoebox_metadata.api import ente, ente_public, seed, storage, v1
-from shoebox_metadata.items import Items
-from shoebox_metadata.library import Library
-from shoebox_metadata.links import Links
+from shoebox_metadata.api import ente, ente_public, internal, seed, storage, v1
+from shoebox_metadata.container import Container
 from shoebox_metadata.models import BUS, SCHEMA
-from shoebox_metadata.quota import Quotas
 from shoebox_metadata.users import Users
 
 NAME = "metadata"
 MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrations")
+
+# One face and one access per router; `/public-collection/…` and `/public/…` routes check the link's
+# token themselves.
+MOUNTS = [
+    Mount(internal.router, Face.INTERNAL, Access.INTERNAL),
+    Mount(v1.router, Face.V1, Access.USER),
+    Mount(storage.router, Face.ENTE, Access.USER),
+    Mount(ente.router, Face.ENTE, Access.USER),
+    Mount(ente_public.router, Face.ENTE, Access.USER),
+    Mount(ente_public.link_router, Face.ENTE, Access.LINK),
+    Mount(seed.router, Face.ENTE, Access.USER),
+    Mount(seed.link_router, Face.ENTE, Access.LINK),
+    Mount(seed.admin_router, Face.ENTE, Access.ADMIN),
+]
 
 
 def create_service(settings: Settings | None = None) -> ServiceApp:
     settings = settings or get_settings()
     runtime = Runtime(settings, NAME, BUS)
     assert runtime.storage is not None
-    quotas = Quotas(runtime.db, settings.default_quota_bytes)
-    items = Items(runtime.db, runtime.storage, quotas, settings.presign_expiry_seconds)
-    runtime.apply_once("metadata-upload-completed", items.upload_completed)
-    runtime.apply_once("metadata-job-completed", items.job_completed)
-    runtime.apply_once("metadata-replica-stored", items.replica_stored)
-    library = Library(runtime.db, runtime.storage, quotas, settings.presign_expiry_seconds)
-    links = Links(runtime.db, library, settings.secret_key, settings.public_url)
-    users = Users(runtime.http, settings.auth_url)
-    runtime.state.update(items=items, quotas=quotas, library=library, links=links, users=users)
-    runtime.background("reservation-sweeper", lambda: every(60, quotas.expire_reservations))
-    routers = [v1.router, storage.router, ente.router, ente_public.router, seed.router]
-    return create_app(NAME, __version__, routers, lifespan=runtime.lifespan, checks=runtime.checks())
+    container = Container.build(
+        runtime.db, runtime.storage, Users(runtime.internal("auth", settings.auth_url)),
+        default_quota=settings.default_quota_bytes, presign_seconds=settings.presign_expiry_seconds,
+        secret=settings.secret_key, public_url=settings.public_url,
+    )
+    runtime.container = container
+    runtime.apply_once(METADATA_UPLOAD_COMPLETED, container.reports.upload_completed)
+    runtime.apply_once(METADATA_UPLOAD_ENDED, container.quotas.upload_ended)
+    runtime.apply_once(METADATA_JOB_COMPLETED, container.reports.job_completed)
+    runtime.apply_once(METADATA_REPLICA_STORED, container.reports.replica_stored)
+    runtime.background("reservation-sweeper", lambda: every(60, container.quotas.expire_reservations))
+    return create_app(NAME, __version__, mounts=MOUNTS, runtime=runtime)

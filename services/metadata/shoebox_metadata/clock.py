@@ -32,5 +32,14 @@ async def tick(session: AsyncSession, owner_id: int, count: int = 1, *, default_
     return list(range(last - count + 1, last + 1))
 
 
-async def tick_one(session: AsyncSession, owner_id: int, *, default_quota: int) -> int:
-    return (await tick(session, owner_id, default_quota=default_quota))[0]
+class Clock:
+    """The owners' clocks, creating an owner's account (with the default quota) on its first change."""
+
+    def __init__(self, default_quota: int) -> None:
+        self.default_quota = default_quota
+
+    async def tick(self, session: AsyncSession, owner_id: int, count: int = 1) -> list[int]:
+        return await tick(session, owner_id, count, default_quota=self.default_quota)
+
+    async def next(self, session: AsyncSession, owner_id: int) -> int:
+        return (await self.tick(session, owner_id))[0]

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shoebox_lib.bus import bus_tables
+from shoebox_metadata.kinds import CollectionType, FileLinkRole, ItemStatus, Role, VariantStatus, Visibility
 
 SCHEMA = "metadata"
 
@@ -44,10 +45,10 @@ class Item(Base):
     size: Mapped[int | None] = mapped_column(BigInteger)
     client_sha256: Mapped[str | None] = mapped_column(String(64))
     sha256: Mapped[str | None] = mapped_column(String(64))
-    visibility: Mapped[str] = mapped_column(String(16), default="private")
+    visibility: Mapped[str] = mapped_column(String(16), default=Visibility.PRIVATE)
     title: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[str]] = mapped_column(JSONB, default=list)
-    status: Mapped[str] = mapped_column(String(24), default="upload_pending")
+    status: Mapped[str] = mapped_column(String(24), default=ItemStatus.UPLOAD_PENDING)
     object_key: Mapped[str | None] = mapped_column(String(1024))
     encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
     width: Mapped[int | None] = mapped_column(Integer)
@@ -78,7 +79,7 @@ class Variant(Base):
 
     item_id: Mapped[int] = mapped_column(ForeignKey(Item.id, ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), default="processing")
+    status: Mapped[str] = mapped_column(String(16), default=VariantStatus.PROCESSING)
     object_key: Mapped[str | None] = mapped_column(String(1024))
     content_type: Mapped[str | None] = mapped_column(String(255))
     width: Mapped[int | None] = mapped_column(Integer)
@@ -138,7 +139,7 @@ class Collection(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(start=1000), primary_key=True)
     owner_id: Mapped[int] = mapped_column(BigInteger, index=True)
-    type: Mapped[str] = mapped_column(String(32), default="album")
+    type: Mapped[str] = mapped_column(String(32), default=CollectionType.ALBUM)
     name: Mapped[str | None] = mapped_column(Text)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("metadata.collections.id", ondelete="SET NULL"))
     encrypted_key: Mapped[str | None] = mapped_column(Text)
@@ -179,7 +180,7 @@ class Share(Base):
     collection_id: Mapped[int] = mapped_column(ForeignKey(Collection.id, ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
     email: Mapped[str | None] = mapped_column(String(320))
-    role: Mapped[str] = mapped_column(String(16), default="VIEWER")
+    role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER)
     encrypted_key: Mapped[str | None] = mapped_column(Text)
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     updation_time: Mapped[int] = mapped_column(BigInteger)
@@ -230,7 +231,7 @@ class ItemVersion(Base):
     item_id: Mapped[int] = mapped_column(BigInteger, index=True)
     at: Mapped[int] = mapped_column(BigInteger)
     actor_id: Mapped[int | None] = mapped_column(BigInteger)
-    change: Mapped[str] = mapped_column(String(32))
+    change: Mapped[str] = mapped_column(String(32))  # a `kinds.Change`
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
 
@@ -242,7 +243,7 @@ class FileLink(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey(Item.id, ondelete="CASCADE"), index=True)
     token: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[str] = mapped_column(String(16), default="viewer")
+    role: Mapped[str] = mapped_column(String(16), default=FileLinkRole.VIEWER)
     expires_at: Mapped[int] = mapped_column(BigInteger, default=0)  # microseconds; 0 = no expiry
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[int] = mapped_column(BigInteger)

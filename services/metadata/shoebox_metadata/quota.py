@@ -17,9 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_lib.db import Database
 from shoebox_lib.errors import InvalidInput, QuotaExceeded
+from shoebox_lib.events import UploadEnded
+from shoebox_metadata.kinds import ItemStatus
 from shoebox_metadata.models import Account, Copy, Item, Reservation
 
 RESERVATION_LIFETIME = timedelta(hours=24)
+# Items whose originals count against the quota: in the library or in its trash.
+COUNTED = (ItemStatus.STORED, ItemStatus.TRASHED)
 
 
 @dataclass(frozen=True)
@@ -51,13 +55,14 @@ class Quotas:
         self.db = db
         self.default_quota = default_quota
 
-    async def _ensure(self, session: AsyncSession, owner_id: int) -> None:
+    async def ensure(self, session: AsyncSession, owner_id: int) -> None:
+        """The owner's account exists (with the default quota if it is new)."""
         await ensure_account(session, owner_id, self.default_quota)
 
     async def _add(self, session: AsyncSession, owner_id: int, *, used: int = 0, reserved: int = 0,
                    files: int = 0, enforce: bool) -> bool:
         """Move the counters; with `enforce`, only if the result fits the quota. True when applied."""
-        await self._ensure(session, owner_id)
+        await self.ensure(session, owner_id)
         query = update(Account).where(Account.owner_id == owner_id).values(
             used_bytes=Account.used_bytes + used, reserved_bytes=Account.reserved_bytes + reserved,
             file_count=Account.file_count + files,
@@ -68,30 +73,31 @@ class Quotas:
         return (await session.execute(query.returning(Account.owner_id))).first() is not None
 
     async def reserve(self, session: AsyncSession, owner_id: int, reservation_id: str, size: int) -> Reservation:
-        """Hold `size` bytes for an upload; asking again with the same id answers the same reservation."""
+        """Hold `size` bytes for an upload; asking again with the same id answers the same reservation.
+
+        The id is claimed first (a concurrent claim of the same id waits for this one), so a retried or
+        doubled request never holds twice; an id another owner holds is refused without saying more.
+        """
         if size < 0:
             raise InvalidInput("bytes must not be negative")
-        existing = await session.get(Reservation, reservation_id)
-        if existing is not None:
-            if existing.owner_id != owner_id or existing.bytes != size:
+        claimed = (await session.execute(insert(Reservation).values(
+            id=reservation_id, owner_id=owner_id, bytes=size, expires_at=datetime.now(UTC) + RESERVATION_LIFETIME,
+        ).on_conflict_do_nothing().returning(Reservation.id))).first()
+        if claimed is None:
+            existing = await session.get(Reservation, reservation_id)
+            if existing is None or existing.owner_id != owner_id or existing.bytes != size:
                 raise InvalidInput("This reservation id is taken")
             return existing
         if not await self._add(session, owner_id, reserved=size, enforce=True):
             raise QuotaExceeded("Storage limit exceeded")
-        reservation = Reservation(id=reservation_id, owner_id=owner_id, bytes=size,
-                                  expires_at=datetime.now(UTC) + RESERVATION_LIFETIME)
-        session.add(reservation)
-        await session.flush()
+        reservation = await session.get(Reservation, reservation_id)
+        assert reservation is not None  # claimed in this transaction
         return reservation
 
     async def hold(self, owner_id: int, reservation_id: str, size: int) -> Reservation:
-        """`reserve` in a transaction of its own (the upload signer asks for this through the API)."""
+        """`reserve` in a transaction of its own (the upload signer asks for this on its internal route)."""
         async with self.db.transaction() as session:
             return await self.reserve(session, owner_id, reservation_id, size)
-
-    async def give_back(self, owner_id: int, reservation_id: str) -> None:
-        async with self.db.transaction() as session:
-            await self.release(session, owner_id, reservation_id)
 
     async def release(self, session: AsyncSession, owner_id: int, reservation_id: str) -> int:
         """Give back a reservation's bytes (nothing if there is none). Returns the bytes released."""
@@ -102,6 +108,11 @@ class Quotas:
         if released:
             await self._add(session, owner_id, reserved=-released, enforce=False)
         return int(released or 0)
+
+    async def upload_ended(self, session: AsyncSession, event: UploadEnded) -> None:
+        """An upload ended without completing (aborted, failed, expired): its hold is given back. Only the
+        hold of that owner: the same id held by someone else stays."""
+        await self.release(session, event.owner_id, event.upload_id)
 
     async def store(self, session: AsyncSession, owner_id: int, size: int, *, reservation_ids: Sequence[str] = (),
                     enforce: bool = True) -> None:
@@ -120,7 +131,7 @@ class Quotas:
 
     async def usage(self, owner_id: int) -> Usage:
         async with self.db.transaction() as session:
-            await self._ensure(session, owner_id)
+            await self.ensure(session, owner_id)
             account = (await session.execute(select(Account).where(Account.owner_id == owner_id))).scalar_one()
             return Usage(used=account.used_bytes, reserved=account.reserved_bytes, quota=account.quota_bytes,
                          bonus=account.bonus_bytes, file_count=account.file_count)
@@ -139,10 +150,10 @@ class Quotas:
     async def recount(self, owner_id: int) -> Usage:
         """Recalculate usage from the items themselves (stored and trashed originals count; replicas don't)."""
         async with self.db.transaction() as session:
-            await self._ensure(session, owner_id)
+            await self.ensure(session, owner_id)
             used, count = (await session.execute(
                 select(func.coalesce(func.sum(Item.size), 0), func.count())
-                .where(Item.owner_id == owner_id, Item.status.in_(("stored", "trashed")))
+                .where(Item.owner_id == owner_id, Item.status.in_(COUNTED))
             )).one()
             await session.execute(update(Account).where(Account.owner_id == owner_id)
                                   .values(used_bytes=int(used or 0), file_count=int(count)))
@@ -153,7 +164,7 @@ class Quotas:
         async with self.db.transaction() as session:
             replicas = (await session.execute(
                 select(Copy.tier, func.coalesce(func.sum(Copy.size), 0)).join(Item, Item.id == Copy.item_id)
-                .where(Item.owner_id == owner_id, Item.status.in_(("stored", "trashed"))).group_by(Copy.tier)
+                .where(Item.owner_id == owner_id, Item.status.in_(COUNTED)).group_by(Copy.tier)
             )).all()
         return {"primary": (await self.usage(owner_id)).used, **{tier: int(size) for tier, size in replicas}}
 
@@ -161,7 +172,7 @@ class Quotas:
         if (quota is not None and quota < 0) or add_bonus < 0:
             raise InvalidInput("Quota and bonus must not be negative")
         async with self.db.transaction() as session:
-            await self._ensure(session, owner_id)
+            await self.ensure(session, owner_id)
             values: dict[str, object] = {"bonus_bytes": Account.bonus_bytes + add_bonus}
             if quota is not None:
                 values["quota_bytes"] = quota

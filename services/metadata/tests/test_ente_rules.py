@@ -33,9 +33,9 @@ async def test_a_commit_must_match_what_storage_holds(api: RunningSystem) -> Non
 async def test_a_commit_past_the_quota_is_refused(api: RunningSystem) -> None:
     token = await api.user_token("dina")
     album = await new_album(api, token)
-    quotas = api.services["metadata"].app.state.quotas
+    quotas = api.services["metadata"].app.state.container.quotas
     async with quotas.db.transaction() as session:
-        await quotas._ensure(session, user_id(token))
+        await quotas.ensure(session, user_id(token))
         await session.execute(update(Account).where(Account.owner_id == user_id(token)).values(quota_bytes=150))
     await commit(api, token, album, size=100, thumb=10)
     response = await api.client.post("/files", headers=header(token), json=await file_body(api, token, album, size=50))

@@ -1,28 +1,33 @@
-"""Quota: reservations and commits are atomic; replicas never count; nothing passes the quota together."""
+"""Quota: reservations and commits are atomic; replicas never count; nothing passes the quota together.
+
+Holds are the upload signer's to ask for, on metadata's internal route (signed as a service would sign
+it), and end with the upload: `upload.completed` consumes a hold, `upload.ended` gives it back.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
+import httpx
 from sqlalchemy import update
 
 from shoebox.testing import RunningSystem
 from shoebox.testing.flow import bearer, make_png, upload, wait_processed
+from shoebox.testing.internal import call_internal, deliver
+from shoebox_lib.contracts import HOLDS_PATH, HoldRequest
 from shoebox_lib.errors import QuotaExceeded
-from shoebox_metadata.models import Account, Reservation
+from shoebox_lib.events import UploadEnded, UploadOutcome
+from shoebox_metadata.models import Reservation
 from shoebox_metadata.quota import Quotas
 
 
 def quotas_of(api: RunningSystem) -> Quotas:
-    quotas: Quotas = api.services["metadata"].app.state.quotas
+    quotas: Quotas = api.services["metadata"].app.state.container.quotas
     return quotas
 
 
 async def set_quota(api: RunningSystem, owner_id: int, quota: int) -> None:
-    quotas = quotas_of(api)
-    async with quotas.db.transaction() as session:
-        await quotas._ensure(session, owner_id)
-        await session.execute(update(Account).where(Account.owner_id == owner_id).values(quota_bytes=quota))
+    await quotas_of(api).set_limits(owner_id, quota=quota)
 
 
 async def owner_id(api: RunningSystem, token: str) -> int:
@@ -30,13 +35,23 @@ async def owner_id(api: RunningSystem, token: str) -> int:
     return me
 
 
+async def hold(api: RunningSystem, owner: int, hold_id: str, size: int) -> httpx.Response:
+    return await call_internal(api, "metadata", "POST", HOLDS_PATH,
+                               HoldRequest(owner_id=owner, hold_id=hold_id, bytes=size))
+
+
+async def end_upload(api: RunningSystem, owner: int, hold_id: str) -> None:
+    """What uploads sends when a session ends without completing; returns once metadata applied it."""
+    await deliver(api, "metadata", UploadEnded(upload_id=hold_id, owner_id=owner, outcome=UploadOutcome.ABORTED))
+
+
 async def test_fifty_concurrent_reservations_never_pass_the_quota(api: RunningSystem) -> None:
     token = await api.user_token("quinn")
-    await set_quota(api, await owner_id(api, token), 1000)
+    owner = await owner_id(api, token)
+    await set_quota(api, owner, 1000)
 
     async def reserve(n: int) -> int:
-        response = await api.client.post("/storage/reservations", headers=bearer(token),
-                                         json={"reservationId": f"r{n}", "bytes": 70})
+        response = await hold(api, owner, f"r{n}", 70)
         return response.status_code
 
     codes = await asyncio.gather(*(reserve(n) for n in range(50)))
@@ -44,8 +59,7 @@ async def test_fifty_concurrent_reservations_never_pass_the_quota(api: RunningSy
     assert set(codes) == {201, 426}
     usage = (await api.client.get("/storage/usage", headers=bearer(token))).json()
     assert (usage["reserved"], usage["available"]) == (980, 20)
-    refused = await api.client.post("/storage/reservations", headers=bearer(token),
-                                    json={"reservationId": "more", "bytes": 21})
+    refused = await hold(api, owner, "more", 21)
     assert (refused.status_code, refused.json()["code"]) == (426, "STORAGE_LIMIT_EXCEEDED")
 
 
@@ -71,22 +85,21 @@ async def test_fifty_concurrent_commits_never_pass_the_quota(api: RunningSystem)
 
 async def test_a_reservation_is_idempotent_released_on_delete_and_consumed_by_the_upload(api: RunningSystem) -> None:
     token = await api.user_token("sid")
-    first = await api.client.post("/storage/reservations", headers=bearer(token),
-                                  json={"reservationId": "abc", "bytes": 10})
-    again = await api.client.post("/storage/reservations", headers=bearer(token),
-                                  json={"reservationId": "abc", "bytes": 10})
+    owner = await owner_id(api, token)
+    first = await hold(api, owner, "abc", 10)
+    again = await hold(api, owner, "abc", 10)
     assert first.json() == again.json()
     assert (await api.client.get("/storage/usage", headers=bearer(token))).json()["reserved"] == 10
-    assert (await api.client.delete("/storage/reservations/abc", headers=bearer(token))).status_code == 204
-    assert (await api.client.delete("/storage/reservations/abc", headers=bearer(token))).status_code == 204
+    # The upload ends (twice, as a redelivered or repeated event would say): the hold is given back once.
+    await end_upload(api, owner, "abc")
+    await end_upload(api, owner, "abc")
     assert (await api.client.get("/storage/usage", headers=bearer(token))).json()["reserved"] == 0
     # Someone else's reservation id cannot be taken over or released.
-    other = await api.user_token("tom")
-    await api.client.post("/storage/reservations", headers=bearer(token), json={"reservationId": "x1", "bytes": 5})
-    stolen = await api.client.post("/storage/reservations", headers=bearer(other),
-                                   json={"reservationId": "x1", "bytes": 5})
+    other = await owner_id(api, await api.user_token("tom"))
+    await hold(api, owner, "x1", 5)
+    stolen = await hold(api, other, "x1", 5)
     assert stolen.status_code == 400
-    await api.client.delete("/storage/reservations/x1", headers=bearer(other))
+    await end_upload(api, other, "x1")
     assert (await api.client.get("/storage/usage", headers=bearer(token))).json()["reserved"] == 5
 
 
@@ -102,7 +115,7 @@ async def test_stored_originals_count_and_replicas_do_not(api: RunningSystem) ->
 
 async def test_expired_reservations_are_released(api: RunningSystem) -> None:
     token = await api.user_token("vera")
-    await api.client.post("/storage/reservations", headers=bearer(token), json={"reservationId": "old", "bytes": 99})
+    await hold(api, await owner_id(api, token), "old", 99)
     quotas = quotas_of(api)
     async with quotas.db.transaction() as session:
         await session.execute(update(Reservation).where(Reservation.id == "old")

@@ -1,43 +1,69 @@
+"""The one place routes get metadata's cores from: `<Thing>Dep` aliases over the service's container."""
+
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from shoebox_metadata.items import Items
-from shoebox_metadata.library import Library
-from shoebox_metadata.links import Links
+from shoebox_metadata.container import Container
+from shoebox_metadata.library.collections import Collections
+from shoebox_metadata.library.files import Files
+from shoebox_metadata.library.items import Items
+from shoebox_metadata.library.links import Links
+from shoebox_metadata.library.objects import Objects
+from shoebox_metadata.library.shares import Shares
+from shoebox_metadata.library.trash import Trash
 from shoebox_metadata.quota import Quotas
 from shoebox_metadata.users import Users
 
 
-def _items(request: Request) -> Items:
-    items: Items = request.app.state.items
-    return items
+def container(request: Request) -> Container:
+    return cast(Container, request.app.state.container)
 
 
 def _quotas(request: Request) -> Quotas:
-    quotas: Quotas = request.app.state.quotas
-    return quotas
+    return container(request).quotas
 
 
-def _library(request: Request) -> Library:
-    library: Library = request.app.state.library
-    return library
+def _objects(request: Request) -> Objects:
+    return container(request).objects
+
+
+def _items(request: Request) -> Items:
+    return container(request).items
+
+
+def _files(request: Request) -> Files:
+    return container(request).files
+
+
+def _collections(request: Request) -> Collections:
+    return container(request).collections
+
+
+def _shares(request: Request) -> Shares:
+    return container(request).shares
+
+
+def _trash(request: Request) -> Trash:
+    return container(request).trash
 
 
 def _links(request: Request) -> Links:
-    links: Links = request.app.state.links
-    return links
+    return container(request).links
 
 
 def _users(request: Request) -> Users:
-    users: Users = request.app.state.users
-    return users
+    return container(request).users
 
 
+QuotasDep = Annotated[Quotas, Depends(_quotas)]
+ObjectsDep = Annotated[Objects, Depends(_objects)]
 ItemsDep = Annotated[Items, Depends(_items)]
-LibraryDep = Annotated[Library, Depends(_library)]
+FilesDep = Annotated[Files, Depends(_files)]
+CollectionsDep = Annotated[Collections, Depends(_collections)]
+SharesDep = Annotated[Shares, Depends(_shares)]
+TrashDep = Annotated[Trash, Depends(_trash)]
 LinksDep = Annotated[Links, Depends(_links)]
 UsersDep = Annotated[Users, Depends(_users)]
-QuotasDep = Annotated[Quotas, Depends(_quotas)]

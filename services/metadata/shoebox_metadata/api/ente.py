@@ -1,5 +1,5 @@
 """The Ente face of the library (reference/ente-api.md): files, collections, trash. Thin: translate and
-render; the rules live in `library.py`."""
+render; the rules live in the `library` package."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 
 from shoebox_lib.auth import CurrentUser
 from shoebox_lib.errors import InvalidInput
-from shoebox_metadata.api.deps import LibraryDep, LinksDep, UsersDep
+from shoebox_metadata.api.deps import CollectionsDep, FilesDep, LinksDep, SharesDep, TrashDep, UsersDep
 from shoebox_metadata.api.ente_shapes import (
     AddFilesBody,
     CollectionBody,
@@ -22,6 +22,7 @@ from shoebox_metadata.api.ente_shapes import (
     RemoveFilesBody,
     ShareBody,
     TrashBody,
+    new_file,
     render_collection,
     render_file,
     render_membership,
@@ -29,7 +30,9 @@ from shoebox_metadata.api.ente_shapes import (
     render_trash,
     since_time,
 )
-from shoebox_metadata.library import Blob, CollectionView, FileKey, NewCollection, NewFile
+from shoebox_metadata.kinds import Role
+from shoebox_metadata.library.collections import CollectionView, NewCollection
+from shoebox_metadata.library.membership import FileKey
 
 router = APIRouter(tags=["ente"])
 
@@ -41,26 +44,15 @@ def _keys(files: list[Any]) -> list[FileKey]:
 
 
 @router.post("/files")
-async def commit_file(body: FileBody, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
-    if not body.file.objectKey or not body.thumbnail.objectKey:
-        raise InvalidInput("file.objectKey and thumbnail.objectKey are required")
-    item = await library.commit(user, NewFile(
-        collection_id=body.collectionID, encrypted_key=body.encryptedKey, key_decryption_nonce=body.keyDecryptionNonce,
-        file=Blob(body.file.objectKey, body.file.size, body.file.decryptionHeader),
-        thumbnail=Blob(body.thumbnail.objectKey, body.thumbnail.size, body.thumbnail.decryptionHeader),
-        metadata_encrypted_data=body.metadata.encryptedData or "",
-        metadata_decryption_header=body.metadata.decryptionHeader,
-        magic_metadata=body.magicMetadata.model_dump() if body.magicMetadata else None,
-        pub_magic_metadata=body.pubMagicMetadata.model_dump() if body.pubMagicMetadata else None,
-        sha256=body.sha256.lower() if body.sha256 else None,
-    ))
+async def commit_file(body: FileBody, user: CurrentUser, files: FilesDep) -> dict[str, Any]:
+    item = await files.commit(user, new_file(body))
     rendered = render_file(item, body.collectionID, body.encryptedKey, body.keyDecryptionNonce)
     return {**rendered, "fileId": item.id}  # seed 000 names it fileId
 
 
 @router.put("/files/update")
-async def update_file(body: FileBody, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
-    item = await library.update_file(
+async def update_file(body: FileBody, user: CurrentUser, files: FilesDep) -> dict[str, Any]:
+    item = await files.update(
         user, body.id, metadata=(body.metadata.encryptedData or "", body.metadata.decryptionHeader),
         file_header=body.file.decryptionHeader, thumbnail_header=body.thumbnail.decryptionHeader,
     )
@@ -68,77 +60,77 @@ async def update_file(body: FileBody, user: CurrentUser, library: LibraryDep) ->
 
 
 @router.put("/files/magic-metadata")
-async def magic_metadata(body: MagicBody, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
-    await library.set_magic_metadata(user, [(m.id, m.magicMetadata.model_dump()) for m in body.metadataList],
+async def magic_metadata(body: MagicBody, user: CurrentUser, files: FilesDep) -> dict[str, Any]:
+    await files.set_magic_metadata(user, [(m.id, m.magicMetadata.model_dump()) for m in body.metadataList],
                                      public=False)
     return {}
 
 
 @router.put("/files/public-magic-metadata")
-async def public_magic_metadata(body: MagicBody, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
-    await library.set_magic_metadata(user, [(m.id, m.magicMetadata.model_dump()) for m in body.metadataList],
+async def public_magic_metadata(body: MagicBody, user: CurrentUser, files: FilesDep) -> dict[str, Any]:
+    await files.set_magic_metadata(user, [(m.id, m.magicMetadata.model_dump()) for m in body.metadataList],
                                      public=True)
     return {}
 
 
 @router.post("/files/trash")
-async def trash_files(body: TrashBody, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
+async def trash_files(body: TrashBody, user: CurrentUser, trash: TrashDep) -> dict[str, Any]:
     if not body.items and not body.fileIds:
         raise InvalidInput("items (or fileIds) must name at least one file")
     entries = [(i.fileID, i.collectionID) for i in body.items]
-    entries += [(file_id, collection_id) for file_id, collection_id in await library.memberships(user, body.fileIds)]
-    await library.trash(user, entries)
+    entries += await trash.memberships(user, body.fileIds)
+    await trash.trash(user, entries)
     return {}
 
 
 @router.get("/files/download/{file_id}")
-async def download(file_id: int, user: CurrentUser, library: LibraryDep) -> RedirectResponse:
-    return RedirectResponse(await library.download_url(user, file_id, thumbnail=False), status_code=307)
+async def download(file_id: int, user: CurrentUser, files: FilesDep) -> RedirectResponse:
+    return RedirectResponse(await files.download_url(user, file_id, thumbnail=False), status_code=307)
 
 
 @router.get("/files/preview/{file_id}")
-async def preview(file_id: int, user: CurrentUser, library: LibraryDep) -> RedirectResponse:
-    return RedirectResponse(await library.download_url(user, file_id, thumbnail=True), status_code=307)
+async def preview(file_id: int, user: CurrentUser, files: FilesDep) -> RedirectResponse:
+    return RedirectResponse(await files.download_url(user, file_id, thumbnail=True), status_code=307)
 
 
 @router.post("/files/info")
-async def files_info(body: FileIDs, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
-    items = await library.files(user, body.fileIDs)
+async def files_info(body: FileIDs, user: CurrentUser, files: FilesDep) -> dict[str, Any]:
+    items = await files.readable(user, body.fileIDs)
     return {"filesInfo": [{"id": i.id, "fileInfo": render_file(i)["info"]} for i in items]}
 
 
 @router.post("/files/size")
-async def files_size(body: FileIDs, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
-    items = await library.files(user, body.fileIDs)
+async def files_size(body: FileIDs, user: CurrentUser, files: FilesDep) -> dict[str, Any]:
+    items = await files.readable(user, body.fileIDs)
     return {"size": sum(int(i.size or 0) for i in items)}
 
 
 @router.get("/files/duplicates")
-async def duplicates(user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
-    groups = await library.duplicates(user)
+async def duplicates(user: CurrentUser, files: FilesDep) -> dict[str, Any]:
+    groups = await files.duplicates(user)
     return {"duplicates": [{"sha256": g[0].sha256, "fileIDs": [i.id for i in g],
                             "size": int(g[0].size or 0)} for g in groups]}
 
 
 @router.post("/collections")
-async def create_collection(body: CollectionBody, user: CurrentUser, library: LibraryDep,
+async def create_collection(body: CollectionBody, user: CurrentUser, collections: CollectionsDep,
                             links: LinksDep) -> dict[str, Any]:
-    collection = await library.create_collection(user, NewCollection(
+    collection = await collections.create(user, NewCollection(
         type=body.type, name=body.name, encrypted_key=body.encryptedKey, key_decryption_nonce=body.keyDecryptionNonce,
         encrypted_name=body.encryptedName, name_decryption_nonce=body.nameDecryptionNonce,
         attributes=body.attributes, app=body.app,
         magic_metadata=body.magicMetadata.model_dump() if body.magicMetadata else None,
         pub_magic_metadata=body.pubMagicMetadata.model_dump() if body.pubMagicMetadata else None,
     ))
-    rendered = render_collection(CollectionView(collection, [], "OWNER"), [], links.public_url)
+    rendered = render_collection(CollectionView(collection, [], Role.OWNER), [], links.public_url)
     return {"collection": rendered, **rendered}  # Ente wraps it; seed 000 answers it bare
 
 
 @router.get("/collections/v2")
 @router.get("/collections")  # seed 000's name for the same list
-async def list_collections(user: CurrentUser, library: LibraryDep, links: LinksDep,
+async def list_collections(user: CurrentUser, collections: CollectionsDep, links: LinksDep,
                            since: int = Depends(since_time)) -> dict[str, Any]:
-    views = await library.collections_since(user, since)
+    views = await collections.changed_since(user, since)
     found = await links.links_of([v.collection.id for v in views])
     rendered = [render_collection(v, found.get(v.collection.id, []), links.public_url) for v in views]
     newest = max((c["updationTime"] for c in rendered), default=since)
@@ -146,76 +138,77 @@ async def list_collections(user: CurrentUser, library: LibraryDep, links: LinksD
 
 
 @router.get("/collections/v2/diff")
-async def collection_diff(user: CurrentUser, library: LibraryDep, collectionID: int = Query(),
+async def collection_diff(user: CurrentUser, collections: CollectionsDep, collectionID: int = Query(),
                           since: int = Depends(since_time), limit: int = Query(DIFF_LIMIT, ge=1, le=DIFF_LIMIT)
                           ) -> dict[str, Any]:
-    entries, has_more = await library.collection_diff(user, collectionID, since, limit)
+    entries, has_more = await collections.diff(user, collectionID, since, limit)
     return {"diff": [render_membership(e) for e in entries], "hasMore": has_more}
 
 
 @router.post("/collections/add-files")
-async def add_files(body: AddFilesBody, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
-    await library.add_files(user, body.collectionID, _keys(body.files))
+async def add_files(body: AddFilesBody, user: CurrentUser, collections: CollectionsDep) -> dict[str, Any]:
+    await collections.add_files(user, body.collectionID, _keys(body.files))
     return {}
 
 
 @router.post("/collections/move-files")
-async def move_files(body: MoveFilesBody, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
-    await library.move_files(user, body.fromCollectionID, body.toCollectionID, _keys(body.files))
+async def move_files(body: MoveFilesBody, user: CurrentUser, collections: CollectionsDep) -> dict[str, Any]:
+    await collections.move_files(user, body.fromCollectionID, body.toCollectionID, _keys(body.files))
     return {}
 
 
 @router.post("/collections/v3/remove-files")
-async def remove_files(body: RemoveFilesBody, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
-    await library.remove_files(user, body.collectionID, body.fileIDs)
+async def remove_files(body: RemoveFilesBody, user: CurrentUser, collections: CollectionsDep
+                       ) -> dict[str, Any]:
+    await collections.remove_files(user, body.collectionID, body.fileIDs)
     return {}
 
 
 @router.post("/collections/share")
-async def share(body: ShareBody, user: CurrentUser, library: LibraryDep, users: UsersDep) -> dict[str, Any]:
-    sharee = await users.resolve(user, body.email)
-    shares = await library.share(user, body.collectionID, sharee, body.email.lower(), body.role.upper(),
+async def share(body: ShareBody, user: CurrentUser, shares: SharesDep, users: UsersDep) -> dict[str, Any]:
+    sharee = await users.resolve(body.email)
+    live = await shares.share(user, body.collectionID, sharee, body.email.lower(), body.role.upper(),
                                  body.encryptedKey)
-    return {"sharees": [render_sharee(s) for s in shares]}
+    return {"sharees": [render_sharee(s) for s in live]}
 
 
 @router.post("/collections/unshare")
-async def unshare(body: ShareBody, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
-    shares = await library.unshare(user, body.collectionID, body.email.lower())
-    return {"sharees": [render_sharee(s) for s in shares]}
+async def unshare(body: ShareBody, user: CurrentUser, shares: SharesDep) -> dict[str, Any]:
+    live = await shares.unshare(user, body.collectionID, body.email.lower())
+    return {"sharees": [render_sharee(s) for s in live]}
 
 
 @router.get("/trash/v2/diff")
-async def trash_diff(user: CurrentUser, library: LibraryDep, since: int = Depends(since_time),
+async def trash_diff(user: CurrentUser, trash: TrashDep, since: int = Depends(since_time),
                      limit: int = Query(DIFF_LIMIT, ge=1, le=DIFF_LIMIT)) -> dict[str, Any]:
-    entries, has_more = await library.trash_diff(user, since, limit)
+    entries, has_more = await trash.diff(user, since, limit)
     diff = [render_trash(entry, item) for entry, item in entries]
     return {"diff": diff, "hasMore": has_more, "items": diff}  # seed 000 calls the list items
 
 
 @router.post("/trash/delete")
-async def delete_from_trash(body: FileIDs, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
-    await library.delete_forever(user, body.fileIDs)
+async def delete_from_trash(body: FileIDs, user: CurrentUser, trash: TrashDep) -> dict[str, Any]:
+    await trash.delete_forever(user, body.fileIDs)
     return {}
 
 
 @router.post("/trash/empty")
-async def empty_trash(body: EmptyTrashBody, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
+async def empty_trash(body: EmptyTrashBody, user: CurrentUser, trash: TrashDep) -> dict[str, Any]:
     if body.lastUpdatedAt is None and not body.confirm:
         raise InvalidInput("lastUpdatedAt (or confirm: true) is required")
     up_to = body.lastUpdatedAt if body.lastUpdatedAt is not None else 2**62
-    return {"deleted": await library.empty_trash(user, up_to)}
+    return {"deleted": await trash.empty(user, up_to)}
 
 
 # Seed 000's extra file routes, beside Ente's.
 @router.post("/files/restore")
-async def restore(body: FileIDs, user: CurrentUser, library: LibraryDep,
+async def restore(body: FileIDs, user: CurrentUser, trash: TrashDep,
                   collectionID: int | None = Query(None)) -> dict[str, Any]:
-    await library.restore(user, body.fileIDs, collectionID)
+    await trash.restore(user, body.fileIDs, collectionID)
     return {}
 
 
 @router.post("/files/delete")
-async def delete_files(body: FileIDs, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
+async def delete_files(body: FileIDs, user: CurrentUser, trash: TrashDep) -> dict[str, Any]:
     """Only trashed files are deleted for good; anything else is not found."""
-    return {"deleted": await library.delete_forever(user, body.fileIDs)}
+    return {"deleted": await trash.delete_forever(user, body.fileIDs)}

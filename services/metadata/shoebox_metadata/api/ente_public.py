@@ -11,10 +11,13 @@ from pydantic import Field
 from shoebox_lib.auth import CurrentUser
 from shoebox_metadata.api.deps import LinksDep
 from shoebox_metadata.api.ente_shapes import Strict, render_collection, render_link, render_membership
-from shoebox_metadata.library import CollectionView
-from shoebox_metadata.links import Access, Links, LinkSettings
+from shoebox_metadata.kinds import Role
+from shoebox_metadata.library.collections import CollectionView
+from shoebox_metadata.library.links import LinkSettings
 
+# The owner manages a link with their token; a viewer presents the link's own token, checked here.
 router = APIRouter(tags=["ente-public"])
+link_router = APIRouter(tags=["ente-public"])
 
 DIFF_LIMIT = 2500
 
@@ -68,46 +71,42 @@ async def disable_link(collection_id: int, user: CurrentUser, links: LinksDep) -
     return {}
 
 
-async def _open(links: Links, token: str | None, access_jwt: str | None) -> Access:
-    return await links.open(token, access_jwt)
-
-
 AccessToken = Header(default=None, alias="X-Auth-Access-Token", max_length=200)
 AccessJWT = Header(default=None, alias="X-Auth-Access-Token-JWT", max_length=2000)
 
 
-@router.get("/public-collection/info")
+@link_router.get("/public-collection/info")
 async def info(links: LinksDep, token: str | None = AccessToken, access_jwt: str | None = AccessJWT
                ) -> dict[str, Any]:
-    access = await _open(links, token, access_jwt)
-    view = CollectionView(access.collection, [], "VIEWER")
-    rendered = render_collection(view, [access.link], links.public_url)
+    grant = await links.open(token, access_jwt)
+    view = CollectionView(grant.collection, [], Role.VIEWER)
+    rendered = render_collection(view, [grant.link], links.public_url)
     rendered["sharees"] = []
     return {"collection": rendered, "referralCode": ""}
 
 
-@router.post("/public-collection/verify-password")
+@link_router.post("/public-collection/verify-password")
 async def verify_password(body: PasswordBody, links: LinksDep, token: str | None = AccessToken) -> dict[str, str]:
     return {"jwtToken": await links.verify_password(token, body.passHash)}
 
 
-@router.get("/public-collection/diff")
+@link_router.get("/public-collection/diff")
 async def diff(links: LinksDep, token: str | None = AccessToken, access_jwt: str | None = AccessJWT,
                sinceTime: int = Query(0, ge=0)) -> dict[str, Any]:
-    access = await _open(links, token, access_jwt)
-    entries, has_more = await links.diff(access, sinceTime, DIFF_LIMIT)
+    grant = await links.open(token, access_jwt)
+    entries, has_more = await links.diff(grant, sinceTime, DIFF_LIMIT)
     return {"diff": [render_membership(e) for e in entries], "hasMore": has_more}
 
 
-@router.get("/public-collection/files/preview/{file_id}")
+@link_router.get("/public-collection/files/preview/{file_id}")
 async def preview(file_id: int, links: LinksDep, token: str | None = AccessToken,
                   access_jwt: str | None = AccessJWT) -> RedirectResponse:
-    access = await _open(links, token, access_jwt)
-    return RedirectResponse(await links.file_url(access, file_id, thumbnail=True), status_code=307)
+    grant = await links.open(token, access_jwt)
+    return RedirectResponse(await links.file_url(grant, file_id, thumbnail=True), status_code=307)
 
 
-@router.get("/public-collection/files/download/{file_id}")
+@link_router.get("/public-collection/files/download/{file_id}")
 async def download(file_id: int, links: LinksDep, token: str | None = AccessToken,
                    access_jwt: str | None = AccessJWT) -> RedirectResponse:
-    access = await _open(links, token, access_jwt)
-    return RedirectResponse(await links.file_url(access, file_id, thumbnail=False), status_code=307)
+    grant = await links.open(token, access_jwt)
+    return RedirectResponse(await links.file_url(grant, file_id, thumbnail=False), status_code=307)

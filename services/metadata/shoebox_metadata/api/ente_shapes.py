@@ -9,7 +9,11 @@ from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from shoebox_lib.errors import InvalidInput
-from shoebox_metadata.library import CollectionView, FileInCollection
+from shoebox_metadata.kinds import CollectionType, ItemStatus, Role
+from shoebox_metadata.library.collections import CollectionView
+from shoebox_metadata.library.files import NewFile
+from shoebox_metadata.library.membership import FileInCollection
+from shoebox_metadata.library.objects import Blob
 from shoebox_metadata.models import Item, PublicLink, Share, TrashEntry
 
 MAX_IDS = 1000
@@ -92,7 +96,7 @@ class CollectionBody(Strict):
     encryptedName: str | None = Field(default=None, max_length=10_000)
     nameDecryptionNonce: str | None = Field(default=None, max_length=1000)
     name: str | None = Field(default=None, max_length=1000)
-    type: str = "album"
+    type: str = CollectionType.ALBUM  # checked by the core, which names the types it knows
     attributes: dict[str, Any] = Field(default_factory=dict)
     magicMetadata: MagicMetadata | None = None
     pubMagicMetadata: MagicMetadata | None = None
@@ -125,7 +129,7 @@ class ShareBody(Strict):
     collectionID: int
     email: str = Field(min_length=3, max_length=320)
     encryptedKey: str | None = Field(default=None, max_length=1000)
-    role: str = "VIEWER"
+    role: str = Role.VIEWER
 
 
 class EmptyTrashBody(Strict):
@@ -133,6 +137,21 @@ class EmptyTrashBody(Strict):
 
     lastUpdatedAt: int | None = None
     confirm: bool = False
+
+
+def new_file(body: FileBody, *, guest: bool = False) -> NewFile:
+    """The file a commit describes. A guest of a link sets neither the owner's private magic metadata nor
+    the hash."""
+    return NewFile(
+        collection_id=body.collectionID, encrypted_key=body.encryptedKey, key_decryption_nonce=body.keyDecryptionNonce,
+        file=Blob(body.file.objectKey or "", body.file.size, body.file.decryptionHeader),
+        thumbnail=Blob(body.thumbnail.objectKey or "", body.thumbnail.size, body.thumbnail.decryptionHeader),
+        metadata_encrypted_data=body.metadata.encryptedData or "",
+        metadata_decryption_header=body.metadata.decryptionHeader,
+        magic_metadata=body.magicMetadata.model_dump() if body.magicMetadata and not guest else None,
+        pub_magic_metadata=body.pubMagicMetadata.model_dump() if body.pubMagicMetadata else None,
+        sha256=body.sha256.lower() if body.sha256 and not guest else None,
+    )
 
 
 def _blob(key: str | None, header: str | None, size: int | None) -> dict[str, Any]:
@@ -150,7 +169,7 @@ def render_file(item: Item, collection_id: int = 0, encrypted_key: str | None = 
         "thumbnail": _blob(item.thumbnail_object_key, item.thumbnail_decryption_header, thumb_size),
         "metadata": {"encryptedData": item.metadata_encrypted_data or "",
                      "decryptionHeader": item.metadata_decryption_header or ""},
-        "isDeleted": is_deleted or item.status != "stored",
+        "isDeleted": is_deleted or item.status != ItemStatus.STORED,
         "updationTime": updation_time if updation_time is not None else item.updation_time,
         "magicMetadata": item.magic_metadata, "pubMagicMetadata": item.pub_magic_metadata,
         "info": {"fileSize": file_size, "thumbSize": thumb_size},
@@ -181,7 +200,7 @@ def render_collection(view: CollectionView, links: list[PublicLink], public_url:
     caller_share = view.mine
     shared = caller_share is not None
     return {
-        "id": c.id, "owner": {"id": c.owner_id, "email": "", "name": "", "role": "OWNER"},
+        "id": c.id, "owner": {"id": c.owner_id, "email": "", "name": "", "role": Role.OWNER.value},
         # A sharee receives the collection key sealed to their public key, with no nonce.
         "encryptedKey": (caller_share.encrypted_key if shared and caller_share else c.encrypted_key) or "",
         "keyDecryptionNonce": "" if shared else c.key_decryption_nonce or "",
@@ -191,7 +210,7 @@ def render_collection(view: CollectionView, links: list[PublicLink], public_url:
         "publicURLs": [] if shared else [render_link(link, public_url) for link in links if not link.is_disabled],
         "updationTime": max(c.updation_time, caller_share.updation_time if caller_share else 0),
         "updatedAtUs": max(c.updation_time, caller_share.updation_time if caller_share else 0),
-        "isDeleted": c.is_deleted or view.role == "REMOVED", "magicMetadata": c.magic_metadata,
+        "isDeleted": c.is_deleted or view.removed, "magicMetadata": c.magic_metadata,
         "pubMagicMetadata": c.pub_magic_metadata, "sharedMagicMetadata": c.shared_magic_metadata, "app": c.app,
         "parentID": c.parent_id,
     }

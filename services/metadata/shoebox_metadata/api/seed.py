@@ -10,21 +10,18 @@ from fastapi import APIRouter
 from fastapi.responses import RedirectResponse
 from pydantic import Field
 
-from shoebox_lib.auth import AdminUser, CurrentUser
+from shoebox_lib.auth import CurrentUser
 from shoebox_lib.errors import InvalidInput
-from shoebox_metadata.api.deps import LibraryDep, LinksDep, QuotasDep
+from shoebox_metadata.api.deps import FilesDep, LinksDep, ObjectsDep, QuotasDep
 from shoebox_metadata.api.ente_public import AccessJWT, AccessToken
-from shoebox_metadata.api.ente_shapes import (
-    Attributes,
-    FileBody,
-    Strict,
-    render_file,
-)
+from shoebox_metadata.api.ente_shapes import Attributes, FileBody, Strict, new_file, render_file
 from shoebox_metadata.api.storage import human, render_usage
-from shoebox_metadata.library import Blob, Library, NewFile
-from shoebox_metadata.links import Access, Links, LinkSettings
+from shoebox_metadata.library.links import LinkAccess, Links, LinkSettings
+from shoebox_metadata.library.objects import Blob
 
 router = APIRouter(tags=["seed"])
+link_router = APIRouter(tags=["seed"])  # a link's token is the credential
+admin_router = APIRouter(tags=["seed"])
 
 
 class ThumbnailBody(Strict):
@@ -33,11 +30,11 @@ class ThumbnailBody(Strict):
 
 
 @router.put("/files/thumbnail")
-async def replace_thumbnail(body: ThumbnailBody, user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
+async def replace_thumbnail(body: ThumbnailBody, user: CurrentUser, files: FilesDep) -> dict[str, Any]:
     if not body.thumbnail.objectKey:
         raise InvalidInput("thumbnail.objectKey is required")
-    item = await library.replace_thumbnail(user, body.fileID, Blob(body.thumbnail.objectKey, body.thumbnail.size,
-                                                                   body.thumbnail.decryptionHeader))
+    thumbnail = Blob(body.thumbnail.objectKey, body.thumbnail.size, body.thumbnail.decryptionHeader)
+    item = await files.replace_thumbnail(user, body.fileID, thumbnail)
     return {"id": item.id, "updationTime": item.updation_time}
 
 
@@ -54,52 +51,38 @@ async def create_public_collection(body: PublicCollectionBody, user: CurrentUser
     return {"token": link.token, "url": f"/albums/collection/{link.token}"}
 
 
-@router.get("/public/collections/{token}")
+@link_router.get("/public/collections/{token}")
 async def open_public_collection(token: str, links: LinksDep) -> RedirectResponse:
     await links.open(token)
     return RedirectResponse(f"{links.public_url.rstrip('/')}/?t={token}", status_code=307)
 
 
-@router.get("/public/collections/{token}/preview/{file_id}")
+@link_router.get("/public/collections/{token}/preview/{file_id}")
 async def public_preview(token: str, file_id: int, links: LinksDep) -> RedirectResponse:
-    access = await links.open(token)
-    return RedirectResponse(await links.file_url(access, file_id, thumbnail=True), status_code=307)
+    grant = await links.open(token)
+    return RedirectResponse(await links.file_url(grant, file_id, thumbnail=True), status_code=307)
 
 
-@router.post("/public/collections/{token}/commit-file")
-async def guest_commit(token: str, body: FileBody, links: LinksDep, library: LibraryDep) -> dict[str, Any]:
-    return await commit_as_guest(await links.open(token), body, links, library)
+@link_router.post("/public/collections/{token}/commit-file")
+async def guest_commit(token: str, body: FileBody, links: LinksDep) -> dict[str, Any]:
+    return await commit_as_guest(await links.open(token), body, links)
 
 
-@router.post("/public-collection/file")
-async def ente_guest_commit(body: FileBody, links: LinksDep, library: LibraryDep,
-                            token: str | None = AccessToken, access_jwt: str | None = AccessJWT) -> dict[str, Any]:
+@link_router.post("/public-collection/file")
+async def ente_guest_commit(body: FileBody, links: LinksDep, token: str | None = AccessToken,
+                            access_jwt: str | None = AccessJWT) -> dict[str, Any]:
     """Ente's own route for a guest's commit through a link."""
-    return await commit_as_guest(await links.open(token, access_jwt), body, links, library)
+    return await commit_as_guest(await links.open(token, access_jwt), body, links)
 
 
-async def commit_as_guest(access: Access, body: FileBody, links: Links, library: Library) -> dict[str, Any]:
-    owner, prefix = links.guest(access)
-    if body.collectionID not in (0, access.collection.id):
-        raise InvalidInput("A guest commits into the link's collection only")
-    if not body.file.objectKey or not body.thumbnail.objectKey:
-        raise InvalidInput("file.objectKey and thumbnail.objectKey are required")
-    item = await library.commit(owner, NewFile(
-        collection_id=access.collection.id, encrypted_key=body.encryptedKey,
-        key_decryption_nonce=body.keyDecryptionNonce,
-        file=Blob(body.file.objectKey, body.file.size, body.file.decryptionHeader),
-        thumbnail=Blob(body.thumbnail.objectKey, body.thumbnail.size, body.thumbnail.decryptionHeader),
-        metadata_encrypted_data=body.metadata.encryptedData or "",
-        metadata_decryption_header=body.metadata.decryptionHeader,
-        pub_magic_metadata=body.pubMagicMetadata.model_dump() if body.pubMagicMetadata else None,
-    ), guest_prefix=prefix)
-    return {**render_file(item, access.collection.id, body.encryptedKey, body.keyDecryptionNonce), "fileId": item.id}
+async def commit_as_guest(grant: LinkAccess, body: FileBody, links: Links) -> dict[str, Any]:
+    item = await links.commit_as_guest(grant, new_file(body, guest=True))
+    return {**render_file(item, grant.collection.id, body.encryptedKey, body.keyDecryptionNonce), "fileId": item.id}
 
 
-@router.get("/public/files/{token}")
-async def public_file(token: str, links: LinksDep, library: LibraryDep) -> RedirectResponse:
-    item = await links.open_file_link(token)
-    return RedirectResponse(await library.signed_url(None, item, thumbnail=False), status_code=307)
+@link_router.get("/public/files/{token}")
+async def public_file(token: str, links: LinksDep) -> RedirectResponse:
+    return RedirectResponse(await links.file_link_url(token), status_code=307)
 
 
 @router.post("/storage/refresh")
@@ -108,18 +91,18 @@ async def refresh_usage(user: CurrentUser, quotas: QuotasDep) -> dict[str, Any]:
 
 
 @router.get("/storage/tier-quotas")
-async def tier_quotas(user: CurrentUser, quotas: QuotasDep, library: LibraryDep) -> dict[str, Any]:
+async def tier_quotas(user: CurrentUser, quotas: QuotasDep, objects: ObjectsDep) -> dict[str, Any]:
     usage, by_tier = await quotas.usage(user.user_id), await quotas.tier_usage(user.user_id)
     return {"tiers": {
         tier: {"quota": usage.total if tier == "primary" else None, "used": by_tier.get(tier, 0),
                "counts_against_quota": tier == "primary"}
-        for tier in library.storage.tiers
+        for tier in objects.tiers
     }}
 
 
 @router.get("/storage/replication-info")
-async def replication_info(user: CurrentUser, library: LibraryDep) -> dict[str, Any]:
-    tiers = list(library.storage.tiers)
+async def replication_info(objects: ObjectsDep) -> dict[str, Any]:
+    tiers = objects.tiers
     return {
         "tiers": tiers, "primary": "primary", "replicas": [t for t in tiers if t != "primary"],
         "policy": "every stored object is copied to every other tier, for every user alike",
@@ -128,14 +111,14 @@ async def replication_info(user: CurrentUser, library: LibraryDep) -> dict[str, 
 
 
 @router.get("/storage/detailed-usage")
-async def detailed_usage(user: CurrentUser, quotas: QuotasDep, library: LibraryDep) -> dict[str, Any]:
+async def detailed_usage(user: CurrentUser, quotas: QuotasDep, objects: ObjectsDep) -> dict[str, Any]:
     usage, by_tier = await quotas.usage(user.user_id), await quotas.tier_usage(user.user_id)
     replicated = sum(size for tier, size in by_tier.items() if tier != "primary")
     return {
         "quota_usage": {"used": usage.used, "quota": usage.total, "available": usage.available,
                         "formatted_used": human(usage.used)},
         "tier_breakdown": {tier: {"usage": by_tier.get(tier, 0), "formatted": human(by_tier.get(tier, 0)),
-                                  "counts_against_quota": tier == "primary"} for tier in library.storage.tiers},
+                                  "counts_against_quota": tier == "primary"} for tier in objects.tiers},
         "replication_summary": {"total_replicated": replicated, "formatted_replicated": human(replicated),
                                 "replication_ratio": round(replicated / usage.used, 2) if usage.used else 0.0},
     }
@@ -149,16 +132,16 @@ class BonusBody(Strict):
     bonus: int = Field(ge=0)
 
 
-@router.put("/storage/admin/quota/{user_id}")
-async def admin_set_quota(user_id: int, body: QuotaBody, _: AdminUser, quotas: QuotasDep) -> dict[str, Any]:
+@admin_router.put("/storage/admin/quota/{user_id}")
+async def admin_set_quota(user_id: int, body: QuotaBody, quotas: QuotasDep) -> dict[str, Any]:
     return {"userId": user_id, **render_usage(await quotas.set_limits(user_id, quota=body.quota))}
 
 
-@router.post("/storage/admin/bonus/{user_id}")
-async def admin_add_bonus(user_id: int, body: BonusBody, _: AdminUser, quotas: QuotasDep) -> dict[str, Any]:
+@admin_router.post("/storage/admin/bonus/{user_id}")
+async def admin_add_bonus(user_id: int, body: BonusBody, quotas: QuotasDep) -> dict[str, Any]:
     return {"userId": user_id, **render_usage(await quotas.set_limits(user_id, add_bonus=body.bonus))}
 
 
-@router.get("/storage/admin/usage/{user_id}")
-async def admin_usage(user_id: int, _: AdminUser, quotas: QuotasDep) -> dict[str, Any]:
+@admin_router.get("/storage/admin/usage/{user_id}")
+async def admin_usage(user_id: int, quotas: QuotasDep) -> dict[str, Any]:
     return {"userId": user_id, **render_usage(await quotas.usage(user_id))}

@@ -10,25 +10,21 @@ from pydantic import BaseModel, Field
 
 from shoebox_lib.auth import CurrentUser
 from shoebox_lib.errors import NotFound
+from shoebox_lib.ids import image_id, parse_image_id
 from shoebox_metadata.api.deps import ItemsDep, LinksDep
-from shoebox_metadata.items import ItemView, NewItem
+from shoebox_metadata.kinds import Visibility
+from shoebox_metadata.library.items import ItemView, NewItem
 
 router = APIRouter(prefix="/v1/images", tags=["v1"])
 
-ID_PREFIX = "img_"
+SHARE_PREFIX = "shr_"
+_SHARE_DIGITS = re.compile(r"[0-9]{1,18}")  # ASCII only, within bigint (as `shoebox_lib.ids` parses images)
 
 
-def image_id(item_id: int) -> str:
-    return f"{ID_PREFIX}{item_id}"
-
-
-_DIGITS = re.compile(r"[0-9]{1,18}")
-
-
-def parse_image_id(value: str) -> int:
-    digits = value.removeprefix(ID_PREFIX)
-    if not _DIGITS.fullmatch(digits):  # ASCII only: int() also takes other digits and would alias ids
-        raise NotFound("Image not found")
+def parse_share_id(value: str) -> int:
+    digits = value.removeprefix(SHARE_PREFIX)
+    if not _SHARE_DIGITS.fullmatch(digits):
+        raise NotFound("Share not found")
     return int(digits)
 
 
@@ -40,7 +36,7 @@ class CreateImage(BaseModel):
     filename: str = Field(min_length=1, max_length=1024)
     content_type: str = Field(min_length=1, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$")
     size_bytes: int = Field(ge=0, le=5 * 1024**4)
-    visibility: Literal["private", "public", "unlisted"] = "private"
+    visibility: Visibility = Visibility.PRIVATE
     album_id: str | None = None
     client_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     title: str | None = Field(default=None, max_length=1000)
@@ -73,7 +69,7 @@ def render(view: ItemView) -> dict[str, Any]:
 
 @router.post("", status_code=201)
 async def create_image(body: CreateImage, user: CurrentUser, items: ItemsDep) -> dict[str, Any]:
-    item = await items.create(user, NewItem(
+    item = await items.create(user.user_id, NewItem(
         filename=body.filename, content_type=body.content_type, size=body.size_bytes,
         visibility=body.visibility, client_sha256=body.client_sha256, title=body.title,
     ))
@@ -91,17 +87,15 @@ class CreateShare(BaseModel):
 @router.post("/{image_id}/shares", status_code=201)
 async def share_image(image_id: str, body: CreateShare, user: CurrentUser, links: LinksDep) -> dict[str, Any]:
     link = await links.create_file_link(user, parse_image_id(image_id), body.expires_in_sec)
-    return {"share_id": f"shr_{link.id}", "token": link.token, "role": link.role,
+    return {"share_id": f"{SHARE_PREFIX}{link.id}", "token": link.token, "role": link.role,
             "url": f"{links.public_url.rstrip('/')}/public/files/{link.token}",
             "expires_at_ms": link.expires_at // 1000 if link.expires_at else None}
 
 
 @router.delete("/{image_id}/shares/{share_id}", status_code=204)
 async def revoke_share(image_id: str, share_id: str, user: CurrentUser, links: LinksDep) -> Response:
-    digits = share_id.removeprefix("shr_")
-    if not _DIGITS.fullmatch(digits):
-        raise NotFound("Share not found")
-    await links.revoke_file_link(user, parse_image_id(image_id), int(digits))
+    link_id = parse_share_id(share_id)
+    await links.revoke_file_link(user, parse_image_id(image_id), link_id)
     return Response(status_code=204)
 
 
@@ -109,17 +103,17 @@ async def revoke_share(image_id: str, share_id: str, user: CurrentUser, links: L
 @router.get("/{image_id}:view")
 async def view_image(image_id: str, user: CurrentUser, items: ItemsDep,
                      variant: str = Query(default="original", max_length=32)) -> dict[str, Any]:
-    signed = await items.signed_url(user, parse_image_id(image_id), variant)
+    signed = await items.signed_url(user.user_id, parse_image_id(image_id), variant)
     return {"url": signed.url, "expires_in_sec": signed.expires_in, "variant": variant}
 
 
 @router.get("/{image_id}:download")
 async def download_image(image_id: str, user: CurrentUser, items: ItemsDep,
                          variant: str = Query(default="original", max_length=32)) -> dict[str, Any]:
-    signed = await items.signed_url(user, parse_image_id(image_id), variant, attachment=True)
+    signed = await items.signed_url(user.user_id, parse_image_id(image_id), variant, attachment=True)
     return {"url": signed.url, "expires_in_sec": signed.expires_in, "variant": variant}
 
 
 @router.get("/{image_id}")
 async def get_image(image_id: str, user: CurrentUser, items: ItemsDep) -> dict[str, Any]:
-    return render(await items.view(user, parse_image_id(image_id)))
+    return render(await items.view(user.user_id, parse_image_id(image_id)))

@@ -1,0 +1,71 @@
+"""metadata's internal routes (`shoebox_lib.contracts`): what the upload signer and auth ask while a person
+waits. Mounted INTERNAL: only a signed Shoebox service reaches them, and the caller names the owner it acts
+for, already authenticated on its side."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path, Query
+
+from shoebox_lib.contracts import (
+    BIGINT_MAX,
+    HOLDS_PATH,
+    ITEM_PATH,
+    ITEMS_PATH,
+    LINK_PATH,
+    USAGE_PATH,
+    Hold,
+    HoldRequest,
+    LinkCredentials,
+    LinkGrant,
+    NewUploadItem,
+    UploadTarget,
+    Usage,
+)
+from shoebox_metadata.api.deps import ItemsDep, LinksDep, QuotasDep
+from shoebox_metadata.library.items import NewItem
+from shoebox_metadata.models import Item
+
+router = APIRouter(tags=["internal"])
+
+
+def upload_target(item: Item) -> UploadTarget:
+    return UploadTarget(item_id=item.id, owner_id=item.owner_id, status=item.status, size=item.declared_size,
+                        content_type=item.content_type)
+
+
+@router.get(ITEM_PATH)
+async def item(items: ItemsDep, item_id: int = Path(ge=0, le=BIGINT_MAX),
+               owner_id: int = Query(ge=1, le=BIGINT_MAX)) -> UploadTarget:
+    """An item of `owner_id` as declared; someone else's item is not found, like a missing one."""
+    return upload_target(await items.get(owner_id, item_id))
+
+
+@router.post(ITEMS_PATH, status_code=201)
+async def new_item(body: NewUploadItem, items: ItemsDep) -> UploadTarget:
+    """The item for an upload that came without one (Uppy)."""
+    created = await items.create(body.owner_id, NewItem(filename=body.filename, content_type=body.content_type,
+                                                        size=body.size))
+    return upload_target(created)
+
+
+@router.post(HOLDS_PATH, status_code=201)
+async def hold(body: HoldRequest, quotas: QuotasDep) -> Hold:
+    """Hold quota for an upload session (426 past the quota). Asking again with the same id answers the same
+    hold; an id another owner holds is refused (400) and tells nothing about it."""
+    held = await quotas.hold(body.owner_id, body.hold_id, body.bytes)
+    return Hold(hold_id=held.id, expires_at=held.expires_at)
+
+
+@router.get(USAGE_PATH)
+async def usage(quotas: QuotasDep, owner_id: int = Path(ge=1, le=BIGINT_MAX)) -> Usage:
+    found = await quotas.usage(owner_id)
+    return Usage(owner_id=owner_id, used=found.used, reserved=found.reserved, quota=found.total,
+                 available=found.available, file_count=found.file_count)
+
+
+@router.post(LINK_PATH)
+async def link(body: LinkCredentials, links: LinksDep) -> LinkGrant:
+    """What a public link opens: an expired link is 410, a revoked or password-locked one 401."""
+    grant = await links.open(body.access_token, body.access_jwt)
+    return LinkGrant(collection_id=grant.collection.id, owner_id=grant.collection.owner_id,
+                     enable_collect=grant.link.enable_collect)

@@ -1,0 +1,47 @@
+"""What metadata's routes and consumers work with: its cores, built once in `app.create_service`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shoebox_lib.db import Database
+from shoebox_lib.storage import Storage
+from shoebox_metadata.clock import Clock
+from shoebox_metadata.library.collections import Collections
+from shoebox_metadata.library.files import Files
+from shoebox_metadata.library.items import Items
+from shoebox_metadata.library.links import Links
+from shoebox_metadata.library.objects import Objects
+from shoebox_metadata.library.reports import Reports
+from shoebox_metadata.library.shares import Shares
+from shoebox_metadata.library.trash import Trash
+from shoebox_metadata.quota import Quotas
+from shoebox_metadata.users import Users
+
+
+@dataclass(frozen=True)
+class Container:
+    quotas: Quotas
+    objects: Objects
+    items: Items
+    files: Files
+    collections: Collections
+    shares: Shares
+    trash: Trash
+    links: Links
+    reports: Reports
+    users: Users
+
+    @classmethod
+    def build(cls, db: Database, storage: Storage, users: Users, *, default_quota: int, presign_seconds: int,
+              secret: str, public_url: str) -> Container:
+        """Every core over one database and storage (what the service runs, and what core tests use)."""
+        quotas = Quotas(db, default_quota)
+        clock = Clock(default_quota)
+        objects = Objects(storage, presign_seconds)
+        files = Files(db, objects, quotas, clock)
+        return cls(
+            quotas=quotas, objects=objects, items=Items(db, objects), files=files,
+            collections=Collections(db, clock), shares=Shares(db, clock), trash=Trash(db, quotas, clock),
+            links=Links(db, files, objects, clock, secret, public_url), reports=Reports(quotas), users=users,
+        )

@@ -1,0 +1,67 @@
+"""The library's objects in storage: signed URLs from whichever tier has them, and checks of what a client
+says it uploaded. Key shapes come from `shoebox_lib.keys` only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shoebox_lib.errors import InvalidInput, NotFound
+from shoebox_lib.keys import owns_key
+from shoebox_lib.settings import Tier
+from shoebox_lib.storage import Storage
+from shoebox_metadata.models import Item, Variant
+
+
+@dataclass(frozen=True)
+class Blob:
+    """One encrypted object of a file (the file itself or its thumbnail), as the client describes it."""
+
+    object_key: str
+    size: int
+    decryption_header: str
+
+
+def object_keys_of(item: Item, variants: Sequence[Variant] = ()) -> list[str]:
+    """Every object an item has: original, thumbnail, derived variants."""
+    found = [k for k in (item.object_key, item.thumbnail_object_key) if k]
+    return found + [v.object_key for v in variants if v.object_key]
+
+
+class Objects:
+    def __init__(self, storage: Storage, presign_seconds: int) -> None:
+        self.storage = storage
+        self.presign_seconds = presign_seconds
+
+    @property
+    def tiers(self) -> list[Tier]:
+        """The storage tiers, PRIMARY first."""
+        return list(self.storage.tiers)
+
+    async def url(self, key: str, *, filename: str | None = None, attachment: bool = False) -> str:
+        """A URL for the object from the first tier that has it: PRIMARY, then SECONDARY, then COLD."""
+        for driver in self.storage.tiers.values():
+            if await driver.head(key) is not None:
+                url: str = await driver.presign_get(key, expires=self.presign_seconds, filename=filename,
+                                                    attachment=attachment)
+                return url
+        raise NotFound("The object is missing from every tier")
+
+    async def url_of(self, item: Item, *, thumbnail: bool) -> str:
+        """A URL for an (encrypted) file's object or its thumbnail."""
+        key = item.thumbnail_object_key if thumbnail else item.object_key
+        if not key:
+            raise NotFound("This file has no such object")
+        return await self.url(key)
+
+    async def check(self, owner_id: int, blob: Blob, prefix: str | None = None) -> None:
+        """The blob is under the prefix the upload signer handed out (the owner's, or a link's), exists,
+        and has the size the client gave."""
+        handed_out = blob.object_key.startswith(prefix) if prefix else owns_key(owner_id, blob.object_key)
+        if not handed_out:
+            raise InvalidInput(f"{blob.object_key} was not handed out to you")
+        found = await self.storage.primary.head(blob.object_key)
+        if found is None:
+            raise InvalidInput(f"Nothing was uploaded to {blob.object_key}")
+        if found.size != blob.size:
+            raise InvalidInput(f"{blob.object_key} has {found.size} bytes, not {blob.size}")

@@ -1,0 +1,238 @@
+"""The library's queries, in one place: every read of items, collections, memberships, shares, trash,
+links and what compute and the replicator reported, plus the few writes that are more than adding a row.
+
+Each function works in the caller's session (the caller owns the transaction); `lock` takes the rows
+`FOR UPDATE`. Pages are fetched one row past `limit`, so the caller learns whether more follow.
+Quota accounting keeps its own conditional updates in `quota.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shoebox_metadata.kinds import Change, ItemStatus, VariantStatus
+from shoebox_metadata.models import (
+    Collection,
+    CollectionFile,
+    Copy,
+    FileLink,
+    Item,
+    ItemVersion,
+    PublicLink,
+    Share,
+    TrashEntry,
+    Variant,
+)
+
+Row = TypeVar("Row")
+
+
+def page(rows: Sequence[Row], limit: int) -> tuple[list[Row], bool]:
+    """The first `limit` rows, and whether there were more."""
+    return list(rows[:limit]), len(rows) > limit
+
+
+# --- items ---------------------------------------------------------------------------------------------
+
+async def item(session: AsyncSession, item_id: int, *, lock: bool = False) -> Item | None:
+    return await session.get(Item, item_id, with_for_update=lock)
+
+
+async def item_with_object(session: AsyncSession, owner_id: int, object_key: str) -> Item | None:
+    return (await session.execute(select(Item).where(
+        Item.owner_id == owner_id, Item.object_key == object_key))).scalar_one_or_none()
+
+
+async def stored_with_sha256(session: AsyncSession, owner_id: int) -> list[Item]:
+    """The owner's stored items that have a SHA-256, by hash then id."""
+    return list((await session.execute(
+        select(Item).where(Item.owner_id == owner_id, Item.status == ItemStatus.STORED, Item.sha256.is_not(None))
+        .order_by(Item.sha256, Item.id)
+    )).scalars())
+
+
+async def record_change(session: AsyncSession, item: Item, actor: int | None, change: Change,
+                        data: dict[str, Any] | None = None) -> None:
+    """Append to the item's history, at the item's clock."""
+    session.add(ItemVersion(item_id=item.id, at=item.updation_time, actor_id=actor, change=change, data=data or {}))
+
+
+async def variants_of(session: AsyncSession, item_id: int) -> list[Variant]:
+    return list((await session.execute(
+        select(Variant).where(Variant.item_id == item_id).order_by(Variant.name))).scalars())
+
+
+async def variant(session: AsyncSession, item_id: int, name: str, *, lock: bool = False) -> Variant | None:
+    return await session.get(Variant, (item_id, name), with_for_update=lock)
+
+
+async def expect_variant(session: AsyncSession, item_id: int, name: str) -> None:
+    """A variant compute will make: `processing` until it reports (kept as it is if it exists)."""
+    await session.execute(insert(Variant).values(item_id=item_id, name=name, status=VariantStatus.PROCESSING)
+                          .on_conflict_do_nothing())
+
+
+async def copies_of(session: AsyncSession, item_id: int) -> list[Copy]:
+    return list((await session.execute(
+        select(Copy).where(Copy.item_id == item_id).order_by(Copy.object_key, Copy.tier))).scalars())
+
+
+async def record_copy(session: AsyncSession, object_key: str, tier: str, item_id: int | None, size: int) -> None:
+    await session.execute(insert(Copy).values(object_key=object_key, tier=tier, item_id=item_id, size=size)
+                          .on_conflict_do_nothing())
+
+
+# --- collections and memberships ----------------------------------------------------------------------
+
+async def collection(session: AsyncSession, collection_id: int, *, lock: bool = False) -> Collection | None:
+    return await session.get(Collection, collection_id, with_for_update=lock)
+
+
+async def membership(session: AsyncSession, collection_id: int, item_id: int, *, lock: bool = False
+                     ) -> CollectionFile | None:
+    return await session.get(CollectionFile, (collection_id, item_id), with_for_update=lock)
+
+
+async def live_memberships_of(session: AsyncSession, item_id: int) -> list[tuple[CollectionFile, int]]:
+    """The item's current memberships, each with its collection's owner (by owner, so clocks lock in order)."""
+    rows = (await session.execute(
+        select(CollectionFile, Collection.owner_id).join(Collection)
+        .where(CollectionFile.item_id == item_id, CollectionFile.is_deleted.is_(False))
+        .order_by(Collection.owner_id)
+    )).all()
+    return [(m, owner_id) for m, owner_id in rows]
+
+
+async def collections_holding(session: AsyncSession, item_id: int) -> list[Collection]:
+    return list((await session.execute(select(Collection).join(CollectionFile).where(
+        CollectionFile.item_id == item_id, CollectionFile.is_deleted.is_(False)))).scalars())
+
+
+async def a_collection_of(session: AsyncSession, owner_id: int, item_id: int) -> int | None:
+    """One of the owner's collections the item is in."""
+    found: int | None = (await session.execute(
+        select(CollectionFile.collection_id).join(Collection)
+        .where(CollectionFile.item_id == item_id, CollectionFile.is_deleted.is_(False),
+               Collection.owner_id == owner_id).limit(1)
+    )).scalar_one_or_none()
+    return found
+
+
+async def memberships_since(session: AsyncSession, collection_id: int, since: int, limit: int
+                            ) -> tuple[list[tuple[CollectionFile, Item]], bool]:
+    """A collection's membership changes after `since`, oldest first (a diff page)."""
+    rows = (await session.execute(
+        select(CollectionFile, Item).join(Item, Item.id == CollectionFile.item_id)
+        .where(CollectionFile.collection_id == collection_id, CollectionFile.updation_time > since)
+        .order_by(CollectionFile.updation_time).limit(limit + 1)
+    )).all()
+    return page([(m, i) for m, i in rows], limit)
+
+
+async def collections_changed_since(session: AsyncSession, user_id: int, since: int
+                                    ) -> list[tuple[Collection, Share | None]]:
+    """The user's collections changed after `since`, and those shared with them whose share or collection
+    changed after it, with the user's share (None for their own)."""
+    rows = (await session.execute(
+        select(Collection, Share).outerjoin(Share, and_(Share.collection_id == Collection.id,
+                                                        Share.user_id == user_id))
+        .where(or_(and_(Collection.owner_id == user_id, Collection.updation_time > since),
+                   and_(Share.user_id == user_id,
+                        or_(Share.updation_time > since, Collection.updation_time > since))))
+        .order_by(Collection.id)
+    )).all()
+    return [(c, s) for c, s in rows]
+
+
+# --- shares --------------------------------------------------------------------------------------------
+
+async def share(session: AsyncSession, collection_id: int, user_id: int, *, lock: bool = False) -> Share | None:
+    return await session.get(Share, (collection_id, user_id), with_for_update=lock)
+
+
+async def live_shares(session: AsyncSession, collection_id: int) -> list[Share]:
+    return list((await session.execute(select(Share).where(
+        Share.collection_id == collection_id, Share.is_deleted.is_(False)))).scalars())
+
+
+async def live_share_by_email(session: AsyncSession, collection_id: int, email: str) -> Share | None:
+    return (await session.execute(select(Share).where(
+        Share.collection_id == collection_id, Share.email == email, Share.is_deleted.is_(False))
+    )).scalar_one_or_none()
+
+
+async def is_shared_with(session: AsyncSession, item_id: int, user_id: int) -> bool:
+    """Whether the item is in a collection currently shared with the user."""
+    found = await session.execute(
+        select(CollectionFile.item_id).join(Share, Share.collection_id == CollectionFile.collection_id)
+        .where(CollectionFile.item_id == item_id, CollectionFile.is_deleted.is_(False),
+               Share.user_id == user_id, Share.is_deleted.is_(False)).limit(1)
+    )
+    return found.first() is not None
+
+
+# --- trash ---------------------------------------------------------------------------------------------
+
+async def trash_entry(session: AsyncSession, item_id: int, *, lock: bool = False) -> TrashEntry | None:
+    return await session.get(TrashEntry, item_id, with_for_update=lock)
+
+
+async def trashed_up_to(session: AsyncSession, owner_id: int, last_updated_at: int) -> list[Item]:
+    """The owner's items still in the trash whose entry changed at or before `last_updated_at`, locked."""
+    return list((await session.execute(
+        select(Item).join(TrashEntry, TrashEntry.item_id == Item.id)
+        .where(TrashEntry.owner_id == owner_id, TrashEntry.is_deleted.is_(False),
+               TrashEntry.is_restored.is_(False), TrashEntry.updated_at <= last_updated_at,
+               Item.status == ItemStatus.TRASHED).with_for_update(of=Item)
+    )).scalars())
+
+
+async def trash_since(session: AsyncSession, owner_id: int, since: int, limit: int
+                      ) -> tuple[list[tuple[TrashEntry, Item]], bool]:
+    rows = (await session.execute(
+        select(TrashEntry, Item).join(Item, Item.id == TrashEntry.item_id)
+        .where(TrashEntry.owner_id == owner_id, TrashEntry.updated_at > since)
+        .order_by(TrashEntry.updated_at).limit(limit + 1)
+    )).all()
+    return page([(e, i) for e, i in rows], limit)
+
+
+# --- public links --------------------------------------------------------------------------------------
+
+async def active_link(session: AsyncSession, collection_id: int, *, lock: bool = False) -> PublicLink | None:
+    query = select(PublicLink).where(PublicLink.collection_id == collection_id, PublicLink.is_disabled.is_(False))
+    return (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
+
+
+async def active_links_of(session: AsyncSession, collection_ids: Sequence[int]) -> list[PublicLink]:
+    return list((await session.execute(select(PublicLink).where(
+        PublicLink.collection_id.in_(list(collection_ids)), PublicLink.is_disabled.is_(False)))).scalars())
+
+
+async def link_by_token(session: AsyncSession, token: str) -> PublicLink | None:
+    return (await session.execute(select(PublicLink).where(PublicLink.token == token))).scalar_one_or_none()
+
+
+async def link_and_collection(session: AsyncSession, token: str) -> tuple[PublicLink, Collection] | None:
+    row = (await session.execute(
+        select(PublicLink, Collection).join(Collection, Collection.id == PublicLink.collection_id)
+        .where(PublicLink.token == token)
+    )).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def file_link_and_item(session: AsyncSession, link_id: int, item_id: int) -> tuple[FileLink, Item] | None:
+    row = (await session.execute(select(FileLink, Item).join(Item, Item.id == FileLink.item_id).where(
+        FileLink.id == link_id, FileLink.item_id == item_id))).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def file_link_by_token(session: AsyncSession, token: str) -> tuple[FileLink, Item] | None:
+    row = (await session.execute(select(FileLink, Item).join(Item, Item.id == FileLink.item_id)
+                                 .where(FileLink.token == token))).first()
+    return (row[0], row[1]) if row is not None else None

@@ -1,0 +1,90 @@
+"""What other services report about items, through events: an upload completed (uploads), a job's result
+(compute), a verified copy (replicator). Each is applied once, in the transaction of the event's inbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shoebox_lib.bus import emit
+from shoebox_lib.errors import NotFound
+from shoebox_lib.events import ItemStored, JobCompleted, ReplicaStored, UploadCompleted, VariantStored
+from shoebox_metadata.kinds import ItemStatus, VariantStatus
+from shoebox_metadata.library import repo
+from shoebox_metadata.models import BUS, Item, Variant
+from shoebox_metadata.quota import Quotas
+
+# Variants compute makes for media it can read; each starts as "processing" once the original is stored.
+DERIVED_VARIANTS = ("thumb",)
+THUMBNAIL_TASK = "thumbnail"
+METADATA_TASK = "metadata"
+# What a metadata job's result holds besides what it extracted.
+MEASURED = ("width", "height", "format")
+
+
+def is_processable(content_type: str | None, encrypted: bool) -> bool:
+    """Compute never sees inside end-to-end-encrypted files."""
+    return not encrypted and bool(content_type) and str(content_type).startswith("image/")
+
+
+class Reports:
+    def __init__(self, quotas: Quotas) -> None:
+        self.quotas = quotas
+
+    async def upload_completed(self, session: AsyncSession, event: UploadCompleted) -> None:
+        item = await repo.item(session, event.item_id, lock=True)
+        if item is None or item.owner_id != event.owner_id:
+            raise NotFound(f"upload {event.upload_id} names unknown item {event.item_id}")
+        if item.status == ItemStatus.STORED:
+            return
+        item.status = ItemStatus.STORED
+        item.size = event.size
+        item.sha256 = event.sha256
+        item.object_key = event.object_key
+        item.stored_at = datetime.now(UTC)
+        # The upload signer held these bytes under the session's id; the object is in storage already, so
+        # it is counted even if the hold has lapsed.
+        await self.quotas.store(session, item.owner_id, event.size, reservation_ids=[event.upload_id],
+                                enforce=False)
+        if is_processable(item.content_type, item.encrypted):
+            for name in DERIVED_VARIANTS:
+                await repo.expect_variant(session, item.id, name)
+        await emit(session, BUS, ItemStored(
+            item_id=item.id, owner_id=item.owner_id, object_key=event.object_key, size=event.size,
+            content_type=item.content_type, encrypted=item.encrypted,
+        ))
+
+    async def job_completed(self, session: AsyncSession, event: JobCompleted) -> None:
+        if event.item_id is None:
+            return
+        item = await repo.item(session, event.item_id, lock=True)
+        if item is None:
+            return  # deleted meanwhile; nothing to record
+        if event.task_type == METADATA_TASK and event.status == "completed":
+            result = event.result
+            item.width, item.height = result.get("width"), result.get("height")
+            item.format = result.get("format")
+            item.extracted = {k: v for k, v in result.items() if k not in MEASURED}
+        elif event.task_type == THUMBNAIL_TASK:
+            await self._record_variant(session, item, event)
+
+    async def _record_variant(self, session: AsyncSession, item: Item, event: JobCompleted) -> None:
+        name = str(event.result.get("variant", "thumb"))
+        variant = await repo.variant(session, item.id, name, lock=True)
+        if variant is None:
+            variant = Variant(item_id=item.id, name=name)
+            session.add(variant)
+        if event.status == "failed":
+            variant.status, variant.error = VariantStatus.FAILED, event.error
+            return
+        result = event.result
+        variant.status = VariantStatus.READY
+        variant.object_key = result["object_key"]
+        variant.content_type = result.get("content_type")
+        variant.width, variant.height, variant.size = result.get("width"), result.get("height"), result.get("size")
+        await emit(session, BUS, VariantStored(item_id=item.id, owner_id=item.owner_id, variant=name,
+                                               object_key=variant.object_key, size=int(variant.size or 0)))
+
+    async def replica_stored(self, session: AsyncSession, event: ReplicaStored) -> None:
+        await repo.record_copy(session, event.object_key, event.tier, event.item_id, event.size)

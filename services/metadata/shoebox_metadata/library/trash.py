@@ -1,0 +1,117 @@
+"""The trash: files leave every collection, stay restorable for `TRASH_DAYS`, then go for good (their
+objects leave every tier, and their bytes stop counting)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shoebox_lib.auth import Principal
+from shoebox_lib.bus import emit
+from shoebox_lib.db import Database
+from shoebox_lib.errors import InvalidInput, NotFound
+from shoebox_lib.events import ItemDeleted
+from shoebox_metadata.clock import Clock, now_us
+from shoebox_metadata.kinds import Change, ItemStatus
+from shoebox_metadata.library import access, repo
+from shoebox_metadata.library.membership import FileKey, join, leave
+from shoebox_metadata.library.objects import object_keys_of
+from shoebox_metadata.models import BUS, Item, TrashEntry
+from shoebox_metadata.quota import Quotas
+
+TRASH_DAYS = 30
+DAY_US = 24 * 3600 * 1_000_000
+
+
+class Trash:
+    def __init__(self, db: Database, quotas: Quotas, clock: Clock) -> None:
+        self.db = db
+        self.quotas = quotas
+        self.clock = clock
+
+    async def trash(self, caller: Principal, entries: Sequence[tuple[int, int]]) -> None:
+        """Move files (each named with a collection it is in) to the trash: out of every collection."""
+        async with self.db.transaction() as session:
+            for item_id, collection_id in entries:
+                item = await access.own_item(session, caller.user_id, item_id)
+                collection = await access.collection_for(session, caller.user_id, collection_id)
+                member = await repo.membership(session, collection.id, item.id)
+                if member is None or member.is_deleted:
+                    raise NotFound(f"File {item_id} is not in collection {collection_id}")
+                for holding in await repo.collections_holding(session, item.id):
+                    await leave(session, self.clock, holding, item.id)
+                item.status = ItemStatus.TRASHED
+                now = await self.clock.next(session, caller.user_id)
+                item.updation_time = now
+                entry = await repo.trash_entry(session, item.id, lock=True)
+                if entry is None:
+                    entry = TrashEntry(item_id=item.id, owner_id=caller.user_id, created_at=now)
+                    session.add(entry)
+                entry.collection_id, entry.is_deleted, entry.is_restored = collection.id, False, False
+                entry.delete_by, entry.updated_at = now_us() + TRASH_DAYS * DAY_US, now
+                await repo.record_change(session, item, caller.user_id, Change.TRASHED,
+                                         {"collectionID": collection.id})
+
+    async def memberships(self, caller: Principal, item_ids: Sequence[int]) -> list[tuple[int, int]]:
+        """(item, collection) for each of the caller's items, in one collection it is in."""
+        found = []
+        async with self.db.transaction() as session:
+            for item_id in item_ids:
+                collection_id = await repo.a_collection_of(session, caller.user_id, item_id)
+                if collection_id is None:
+                    raise NotFound(f"File {item_id} not found")
+                found.append((item_id, collection_id))
+        return found
+
+    async def restore(self, caller: Principal, item_ids: Sequence[int], collection_id: int | None = None) -> None:
+        """Back from the trash into the collection it was trashed from (or another of the caller's)."""
+        async with self.db.transaction() as session:
+            for item_id in item_ids:
+                item = await access.own_item(session, caller.user_id, item_id, statuses=(ItemStatus.TRASHED,))
+                entry = await repo.trash_entry(session, item.id, lock=True)
+                assert entry is not None  # a trashed item always has its entry
+                target = await access.collection_for(session, caller.user_id,
+                                                     collection_id or entry.collection_id or 0)
+                previous = await repo.membership(session, entry.collection_id or 0, item.id)
+                if previous is None:
+                    raise InvalidInput(f"File {item_id} has no key for collection {target.id}")
+                await join(session, self.clock, target, FileKey(item.id, previous.encrypted_key or "",
+                                                                previous.key_decryption_nonce or ""), caller.user_id)
+                item.status = ItemStatus.STORED
+                item.updation_time = await self.clock.next(session, caller.user_id)
+                entry.is_restored, entry.updated_at = True, await self.clock.next(session, caller.user_id)
+                await repo.record_change(session, item, caller.user_id, Change.RESTORED, {"collectionID": target.id})
+
+    async def delete_forever(self, caller: Principal, item_ids: Sequence[int]) -> int:
+        """Only trashed files. Their objects leave every tier once this transaction has committed."""
+        async with self.db.transaction() as session:
+            for item_id in item_ids:
+                item = await access.own_item(session, caller.user_id, item_id, statuses=(ItemStatus.TRASHED,))
+                await self.erase(session, item, caller.user_id)
+        return len(item_ids)
+
+    async def empty(self, caller: Principal, last_updated_at: int) -> int:
+        """Delete for good what is in the trash since `last_updated_at` or before."""
+        async with self.db.transaction() as session:
+            items = await repo.trashed_up_to(session, caller.user_id, last_updated_at)
+            for item in items:
+                await self.erase(session, item, caller.user_id)
+        return len(items)
+
+    async def diff(self, caller: Principal, since: int, limit: int) -> tuple[list[tuple[TrashEntry, Item]], bool]:
+        async with self.db.transaction() as session:
+            return await repo.trash_since(session, caller.user_id, since, limit)
+
+    async def erase(self, session: AsyncSession, item: Item, actor: int) -> None:
+        """Delete an item for good, in the caller's transaction: uncounted, and its objects to be removed."""
+        entry = await repo.trash_entry(session, item.id, lock=True)
+        if entry is not None:
+            entry.is_deleted, entry.updated_at = True, await self.clock.next(session, item.owner_id)
+        variants = await repo.variants_of(session, item.id)
+        item.status = ItemStatus.DELETED
+        item.updation_time = await self.clock.next(session, item.owner_id)
+        await self.quotas.unstore(session, item.owner_id, int(item.size or 0))
+        await repo.record_change(session, item, actor, Change.DELETED)
+        await emit(session, BUS, ItemDeleted(item_id=item.id, owner_id=item.owner_id,
+                                             object_keys=object_keys_of(item, variants)))
