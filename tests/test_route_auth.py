@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from shoebox import routing
-from shoebox.testing import RunningSystem
+from shoebox.testing import RunningSystem, run_system
 from shoebox_lib.internal import SIGNATURE_HEADER
+from shoebox_lib.settings import Settings
 from shoebox_lib.web.access import ACCESS_KEY, FACE_KEY, Access, RouteInfo
 from shoebox_lib.web.faces import Face
 
@@ -82,9 +84,24 @@ async def test_every_route_declares_its_access_and_face_in_the_openapi(api: Runn
 
 @pytest.mark.parametrize("path", ["/ping", "/healthz", "/version", "/metrics"])
 async def test_ops_endpoints_answer_for_each_service(api: RunningSystem, path: str) -> None:
+    headers = {"Authorization": f"Bearer {await api.token()}"} if path == "/metrics" else {}
     for name in routing.SERVICES:
-        response = await api.client.get(f"/services/{name}{path}")
+        response = await api.client.get(f"/services/{name}{path}", headers=headers)
         assert response.status_code == 200, f"{name}{path}: {response.text}"
+
+
+async def test_metrics_need_an_admin_or_the_metrics_token(system_settings: Callable[..., Settings]) -> None:
+    async with run_system(system_settings(metrics_token="scraper-token-for-tests")) as running:
+        user = await running.user_token("nosy")
+        for name in routing.SERVICES:
+            path = f"/services/{name}/metrics"
+            assert (await running.client.get(path)).status_code == 401, name
+            assert (await running.client.get(path, headers={"Authorization": f"Bearer {user}"})).status_code == 403
+            wrong = await running.client.get(path, headers={"Authorization": "Bearer scraper-token-for-test"})
+            assert wrong.status_code == 401, name
+            scraped = await running.client.get(path, headers={"Authorization": "Bearer scraper-token-for-tests"})
+            assert scraped.status_code == 200, name
+            assert "shoebox_http_requests_total" in scraped.text
 
 
 async def test_unknown_paths_are_404_in_the_v1_envelope(api: RunningSystem) -> None:

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     internal_timeout_seconds: float = Field(
         default=5.0, description="Timeout of one call from a service to another (retried); default 5 s.")
 
+    metrics_token: str | None = Field(
+        default=None,
+        description="A bearer token that lets a scraper (Prometheus) read every service's /metrics; without "
+                    "it, /metrics needs an admin's token. Default: none.")
+
     secret_key: str = Field(
         default=DEV_SECRET,
         description="The installation secret: signs presigned URLs and the services' internal calls. The "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import time
@@ -11,11 +12,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shoebox_lib.auth.dependencies import require_admin
 from shoebox_lib.web.access import FaceIndex, Mount, RouteInfo, mount, route_infos
 from shoebox_lib.web.errors import install_error_handlers
 from shoebox_lib.web.request_id import RequestIdMiddleware, request_id_var
@@ -89,6 +91,16 @@ class BodyLimitInFaceMiddleware:
                 await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, send_in_face)
+
+
+async def metrics_reader(request: Request) -> None:
+    """Metrics tell an outsider more than they should (routes, rates, queue depths): a scraper presents
+    the configured metrics token, a person an admin's token."""
+    expected = request.app.state.runtime.settings.metrics_token
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if expected and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode()):
+        return
+    await require_admin(request)
 
 
 @dataclass
@@ -166,7 +178,7 @@ def create_app(
     async def version_info() -> dict[str, str]:
         return {"service": name, "version": version}
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], dependencies=[Depends(metrics_reader)])
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
