@@ -125,6 +125,6 @@ async def test_uppy_uploads_pauses_resumes_and_cancels_in_chromium(s3_system: Ru
     assert (image["filename"], image["original"]["size_bytes"]) == ("keep.bin", len(data))
 
     dropped = result["dropUpload"]
-    session = await system.services["uploads"].app.state.uploads.get(
-        await system.services["uploads"].app.state.runtime.verifier.verify(token), dropped["uploadId"])
+    session = await system.services["uploads"].app.state.container.uploads.get(
+        (await system.services["uploads"].app.state.runtime.verifier.verify(token)).user_id, dropped["uploadId"])
     assert session.status == "aborted"

@@ -1,10 +1,12 @@
+"""The upload signer's tables (schema `uploads`): its sessions, and the outbox and inbox of its events."""
+
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, MetaData, String, Text, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, DateTime, Dialect, Index, Integer, MetaData, String, Text, TypeDecorator, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shoebox_lib.bus import bus_tables
@@ -18,26 +20,63 @@ class Base(DeclarativeBase):
 
 BUS = bus_tables(Base.metadata)
 
-# What a session uploads, and so how it ends:
-#   v1         a resumable multipart upload of an image metadata already knows; ends in upload.completed
-#   uppy       a multipart upload through the Uppy face; the library item is created on complete
-#   uppy-form  one browser form upload (Uppy's /s3/params); the item exists first, the finalizer notices
-#              the object and completes it
-#   ente       one presigned PUT handed to an Ente client; the client commits it with POST /files
-#   ente-mp    one multipart upload handed to an Ente client (part URLs and a completeURL at once)
-KINDS = ("v1", "uppy", "uppy-form", "ente", "ente-mp")
-# Sessions the client may still write to or finish.
-LIVE = ("open", "verifying")
+
+class UploadKind(StrEnum):
+    """What a session uploads, and so how it ends."""
+
+    V1 = "v1"  # a resumable multipart upload of an item metadata already knows; ends in upload.completed
+    UPPY = "uppy"  # a multipart upload through the Uppy face; the library item is created on complete
+    # One browser form upload (Uppy's /s3/params): the item exists first, the finalizer notices the object.
+    UPPY_FORM = "uppy-form"
+    ENTE = "ente"  # one presigned PUT handed to an Ente client, which commits it with POST /files
+    ENTE_MULTIPART = "ente-mp"  # one multipart upload handed to an Ente client (part URLs and a completeURL)
+
+
+class SessionStatus(StrEnum):
+    OPEN = "open"  # the client may sign parts and complete
+    COMPLETING = "completing"  # a complete has claimed it and is talking to storage and metadata
+    VERIFYING = "verifying"  # assembled; its declared SHA-256 is being checked off the request path
+    COMPLETED = "completed"
+    COMMITTED = "committed"  # an Ente object that POST /files took (item.stored said so)
+    ABORTED = "aborted"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    SWEPT = "swept"  # an Ente object never committed, removed by the sweeper
+
+
+# Sessions whose multipart upload in storage is still theirs.
+LIVE = (SessionStatus.OPEN, SessionStatus.COMPLETING, SessionStatus.VERIFYING)
+
+
+class _Stored(TypeDecorator[StrEnum]):
+    """A StrEnum kept as its value in a VARCHAR, so the stored values stay the plain strings they were."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
 
 
 class UploadSession(Base):
-    """One object being uploaded straight to storage, under a key the server chose."""
+    """One object being uploaded straight to storage, under a key the server chose.
+
+    It records facts (what was declared, what storage holds, how it ended); each face renders its own
+    answer from them. Quota holds live at metadata alone, named by the session's id.
+    """
 
     __tablename__ = "upload_sessions"
     __table_args__ = (Index("ix_upload_sessions_status_expires", "status", "expires_at"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), default="v1", server_default="v1")
+    kind: Mapped[UploadKind] = mapped_column(_Stored(UploadKind), default=UploadKind.V1, server_default="v1")
     owner_id: Mapped[int] = mapped_column(BigInteger, index=True)
     item_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     object_key: Mapped[str] = mapped_column(String(1024), index=True)
@@ -48,14 +87,14 @@ class UploadSession(Base):
     content_type: Mapped[str | None] = mapped_column(String(255))
     filename: Mapped[str | None] = mapped_column(String(1024))
     sha256: Mapped[str | None] = mapped_column(String(64))
-    # open, verifying, completed, committed (Ente: POST /files took it), aborted, failed, expired, swept
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[SessionStatus] = mapped_column(_Stored(SessionStatus), default=SessionStatus.OPEN)
     error: Mapped[str | None] = mapped_column(Text)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    # Bytes held at metadata under this session's id, and whether that hold may still be outstanding.
-    reserved_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-    reservation_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    # What storage holds once the parts are assembled (or the form upload arrived).
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    etag: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When a complete claimed the session (status `completing`); a claim this old is taken over by a retry.
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     committed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -11,7 +11,8 @@ import pytest
 
 from shoebox.testing import RunningSystem
 from shoebox.testing.flow import bearer, upload
-from shoebox_uploads.sessions import choose_part_size
+from shoebox_uploads.signer.rules import choose_part_size
+from shoebox_uploads.testing import uploads_of
 
 
 async def new_image(api: RunningSystem, token: str, size: int) -> str:
@@ -140,3 +141,22 @@ async def test_resume_lists_parts_and_abort_ends_the_session(api: RunningSystem)
     aborted = await api.client.post(f"/v1/uploads/{sid}:abort", headers=bearer(token))
     assert aborted.json()["status"] == "aborted"
     assert (await api.client.post(f"/v1/uploads/{sid}/parts/1", headers=bearer(token))).status_code == 409
+
+
+async def test_an_image_id_that_is_not_one_is_a_404_before_metadata_is_asked(
+        api: RunningSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = await api.token()
+    metadata = uploads_of(api).library.metadata
+    asked: list[str] = []
+    real = metadata.call
+
+    async def call(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(path)
+        return await real(method, path, *args, **kwargs)
+
+    monkeypatch.setattr(metadata, "call", call)
+    for image_id in ("../../storage/usage", "img_../../storage/usage", "img_1/../2", "img_\x01", "img_1\n",
+                     "img_\u0661\u0662", "img_" + "9" * 19):
+        response = await start(api, token, image_id, 5)
+        assert response.status_code == 404, (image_id, response.text)
+    assert asked == []

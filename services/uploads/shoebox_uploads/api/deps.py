@@ -1,27 +1,38 @@
+"""The one place routes get the signer's cores from: the service's typed container."""
+
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from shoebox_uploads.ente import EnteUploads
-from shoebox_uploads.sessions import Uploads
-from shoebox_uploads.uppy import UppyUploads
+from shoebox_uploads.container import Container
+from shoebox_uploads.signer.ente import EnteUploads
+from shoebox_uploads.signer.sessions import Uploads
+from shoebox_uploads.signer.uppy import UppyUploads
 
 
-def _uploads(request: Request) -> Uploads:
-    uploads: Uploads = request.app.state.uploads
-    return uploads
+def container(request: Request) -> Container:
+    return cast(Container, request.app.state.container)
 
 
-def _ente(request: Request) -> EnteUploads:
-    return EnteUploads(_uploads(request))
+def uploads(request: Request) -> Uploads:
+    return container(request).uploads
 
 
-def _uppy(request: Request) -> UppyUploads:
-    return UppyUploads(_uploads(request))
+def ente(request: Request) -> EnteUploads:
+    return container(request).ente
 
 
-UploadsDep = Annotated[Uploads, Depends(_uploads)]
-EnteDep = Annotated[EnteUploads, Depends(_ente)]
-UppyDep = Annotated[UppyUploads, Depends(_uppy)]
+def uppy(request: Request) -> UppyUploads:
+    return container(request).uppy
+
+
+def public_url(request: Request) -> str:
+    return container(request).public_url
+
+
+UploadsDep = Annotated[Uploads, Depends(uploads)]
+EnteDep = Annotated[EnteUploads, Depends(ente)]
+UppyDep = Annotated[UppyUploads, Depends(uppy)]
+PublicUrlDep = Annotated[str, Depends(public_url)]

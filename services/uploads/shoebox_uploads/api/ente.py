@@ -15,9 +15,14 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from shoebox_lib.auth import CurrentUser
 from shoebox_lib.storage.base import MAX_PART_NUMBER
 from shoebox_uploads.api.deps import EnteDep
-from shoebox_uploads.ente import MAX_UPLOAD_URLS, MultipartURLs
+from shoebox_uploads.models import UploadSession
+from shoebox_uploads.signer.ente import MAX_UPLOAD_URLS, MultipartURLs, UploadURL
 
 router = APIRouter(prefix="/files", tags=["ente"])
+
+
+def render_url(url: UploadURL) -> dict[str, Any]:
+    return {"objectKey": url.object_key, "url": url.url}
 
 
 def render_multipart(urls: MultipartURLs) -> dict[str, Any]:
@@ -25,11 +30,14 @@ def render_multipart(urls: MultipartURLs) -> dict[str, Any]:
             "uploadId": urls.upload_id, "partUrls": urls.part_urls, "completeUrl": urls.complete_url}
 
 
+def render_completed(record: UploadSession) -> dict[str, Any]:
+    return {"objectKey": record.object_key, "uploadId": record.id, "size": record.size_bytes, "etag": record.etag}
+
+
 @router.get("/upload-urls")
 async def upload_urls(user: CurrentUser, ente: EnteDep,
                       count: int = Query(ge=1, le=MAX_UPLOAD_URLS)) -> dict[str, Any]:
-    urls = await ente.upload_urls(user, count)
-    return {"urls": [{"objectKey": u.object_key, "url": u.url} for u in urls]}
+    return {"urls": [render_url(u) for u in await ente.upload_urls(user.user_id, count)]}
 
 
 @router.get("/multipart-upload-urls")
@@ -38,9 +46,9 @@ async def multipart_upload_urls(user: CurrentUser, ente: EnteDep,
                                 parts: int | None = Query(default=None, ge=1, le=MAX_PART_NUMBER)
                                 ) -> dict[str, Any]:
     if parts is None:
-        return {"urls": render_multipart(await ente.multipart_urls(user, count))}
+        return {"urls": render_multipart(await ente.multipart_urls(user.user_id, count))}
     objects = min(count, MAX_UPLOAD_URLS)
-    return {"urls": [render_multipart(await ente.multipart_urls(user, parts)) for _ in range(objects)]}
+    return {"urls": [render_multipart(await ente.multipart_urls(user.user_id, parts)) for _ in range(objects)]}
 
 
 class CompletedPart(BaseModel):
@@ -58,4 +66,5 @@ class MultipartComplete(BaseModel):
 
 @router.post("/multipart-complete")
 async def multipart_complete(body: MultipartComplete, user: CurrentUser, ente: EnteDep) -> dict[str, Any]:
-    return await ente.complete(user, body.object_key, [(p.part_number, p.etag) for p in body.parts])
+    record = await ente.complete(user.user_id, body.object_key, [(p.part_number, p.etag) for p in body.parts])
+    return render_completed(record)

@@ -1,7 +1,4 @@
-"""Ente's V2 upload routes: the length and every Content-MD5 are signed into the URLs, the bytes held.
-
-Mounted only when the routing table sends these paths to uploads (see `create_service`).
-"""
+"""Ente's V2 upload routes: the length and every Content-MD5 are signed into the URLs, the bytes held."""
 
 from __future__ import annotations
 
@@ -13,10 +10,9 @@ from pydantic import BaseModel, Field
 from shoebox_lib.auth import CurrentUser
 from shoebox_lib.storage.base import MAX_PART_NUMBER
 from shoebox_uploads.api.deps import EnteDep
-from shoebox_uploads.api.ente import render_multipart
+from shoebox_uploads.api.ente import render_multipart, render_url
 
 router = APIRouter(prefix="/files", tags=["ente"])
-PATHS = ("/files/upload-url", "/files/multipart-upload-url")
 
 
 class UploadURLRequest(BaseModel):
@@ -32,11 +28,11 @@ class MultipartUploadURLRequest(BaseModel):
 
 @router.post("/upload-url")
 async def upload_url(body: UploadURLRequest, user: CurrentUser, ente: EnteDep) -> dict[str, Any]:
-    found = await ente.upload_url(user, body.contentLength, body.contentMD5)
-    return {"objectKey": found.object_key, "url": found.url}
+    return render_url(await ente.upload_url(user.user_id, body.contentLength, body.contentMD5))
 
 
 @router.post("/multipart-upload-url")
 async def multipart_upload_url(body: MultipartUploadURLRequest, user: CurrentUser, ente: EnteDep) -> dict[str, Any]:
     # The real server answers V2 with the object itself, not wrapped in {"urls": …}.
-    return render_multipart(await ente.multipart_url(user, body.contentLength, body.partLength, body.partMd5s))
+    return render_multipart(await ente.multipart_url(user.user_id, body.contentLength, body.partLength,
+                                                     body.partMd5s))

@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shoebox_lib.auth import CurrentUser
 from shoebox_lib.errors import InvalidInput
+from shoebox_lib.ids import image_id
 from shoebox_lib.storage.base import MAX_PART_NUMBER, MIN_PART_NUMBER
-from shoebox_uploads.api.deps import UploadsDep, UppyDep
+from shoebox_uploads.api.deps import PublicUrlDep, UppyDep
 
 router = APIRouter(prefix="/s3", tags=["uppy"])
 
@@ -42,8 +43,8 @@ class CompleteMultipart(BaseModel):
 
 @router.post("/multipart")
 async def create(body: CreateMultipart, user: CurrentUser, uppy: UppyDep) -> dict[str, Any]:
-    record = await uppy.create(user, body.filename, body.type, body.metadata)
-    return {"key": record.object_key, "uploadId": record.id, "bucket": uppy.uploads.driver.bucket}
+    record = await uppy.create(user.user_id, body.filename, body.type, body.metadata)
+    return {"key": record.object_key, "uploadId": record.id, "bucket": uppy.bucket}
 
 
 @router.get("/multipart/{upload_id}/batch")
@@ -53,15 +54,15 @@ async def sign_batch(user: CurrentUser, uppy: UppyDep, upload_id: str = UploadId
         numbers = [int(n) for n in partNumbers.split(",")]
     except ValueError:
         raise InvalidInput("partNumbers must be comma-separated numbers") from None
-    urls = {str(n): (await uppy.sign_part(user, upload_id, key, n)).url for n in numbers}
+    urls = {str(n): (await uppy.sign_part(user.user_id, upload_id, key, n)).url for n in numbers}
     return {"presignedUrls": urls}
 
 
 @router.get("/multipart/{upload_id}/{part_number}")
 async def sign_part(user: CurrentUser, uppy: UppyDep, upload_id: str = UploadId, part_number: int = PartNumber,
                     key: str = Key) -> dict[str, Any]:
-    signed = await uppy.sign_part(user, upload_id, key, part_number)
-    return {"url": signed.url, "method": "PUT", "expires": uppy.uploads.presign_seconds}
+    signed = await uppy.sign_part(user.user_id, upload_id, key, part_number)
+    return {"url": signed.url, "method": "PUT", "expires": uppy.presign_seconds}
 
 
 @router.get("/multipart/{upload_id}")
@@ -69,31 +70,31 @@ async def list_parts(user: CurrentUser, uppy: UppyDep, upload_id: str = UploadId
                      ) -> list[dict[str, Any]]:
     # A bare array, PartNumber a number (v4/v5 compare it with ===), ETag quoted as S3 lists it.
     return [{"PartNumber": p.part_number, "ETag": f'"{p.etag}"', "Size": p.size}
-            for p in await uppy.list_parts(user, upload_id, key)]
+            for p in await uppy.list_parts(user.user_id, upload_id, key)]
 
 
 @router.post("/multipart/{upload_id}/complete")
-async def complete(body: CompleteMultipart, user: CurrentUser, uppy: UppyDep,
+async def complete(body: CompleteMultipart, user: CurrentUser, uppy: UppyDep, public_url: PublicUrlDep,
                    upload_id: str = UploadId, key: str = Key) -> dict[str, Any]:
-    result = await uppy.complete(user, upload_id, key, [(p.PartNumber, p.ETag) for p in body.parts])
+    record = await uppy.complete(user.user_id, upload_id, key, [(p.PartNumber, p.ETag) for p in body.parts])
+    assert record.item_id is not None
     # The library item is what the upload became; its v1 address is where it can be found.
-    location = f"{uppy.uploads.public_url}/v1/images/{result['image_id']}"
-    return {"location": location, "key": key, "bucket": uppy.uploads.driver.bucket, "imageId": result["image_id"]}
+    image = image_id(record.item_id)
+    return {"location": f"{public_url}/v1/images/{image}", "key": key, "bucket": uppy.bucket, "imageId": image}
 
 
 @router.delete("/multipart/{upload_id}")
 async def abort(user: CurrentUser, uppy: UppyDep, upload_id: str = UploadId, key: str = Key) -> dict[str, Any]:
-    await uppy.abort(user, upload_id, key)
+    await uppy.abort(user.user_id, upload_id, key)
     return {}  # v4/v5 parse the body as JSON
 
 
 @router.get("/params")
-async def params(request: Request, user: CurrentUser, uppy: UppyDep, uploads: UploadsDep,
+async def params(request: Request, user: CurrentUser, uppy: UppyDep,
                  filename: str | None = Query(default=None, max_length=1024),
                  type: str | None = Query(default=None, max_length=255)) -> dict[str, Any]:
     # metadata arrives as metadata[name]=value pairs.
     metadata = {k[len("metadata["):-1]: v for k, v in request.query_params.items()
                 if k.startswith("metadata[") and k.endswith("]")}
-    form = await uppy.form(user, filename, type, metadata)
-    return {"method": "POST", "url": form.post.url, "fields": form.post.fields,
-            "expires": uploads.presign_seconds}
+    form = await uppy.form(user.user_id, filename, type, metadata)
+    return {"method": "POST", "url": form.post.url, "fields": form.post.fields, "expires": uppy.presign_seconds}

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 
 from shoebox_lib.auth import CurrentUser
+from shoebox_lib.ids import image_id, parse_image_id
 from shoebox_lib.storage.base import MAX_PART_NUMBER, MIN_PART_NUMBER
 from shoebox_uploads.api.deps import UploadsDep
-from shoebox_uploads.models import UploadSession
+from shoebox_uploads.models import SessionStatus, UploadSession
 
 router = APIRouter(prefix="/v1/uploads", tags=["v1"])
 
@@ -36,20 +37,35 @@ class CompleteUpload(BaseModel):
     parts: list[CompletedPart] = Field(min_length=1, max_length=MAX_PART_NUMBER)
 
 
+def status_of(record: UploadSession) -> str:
+    # A session being completed still shows as open, as it did before completing became a status.
+    return SessionStatus.OPEN.value if record.status == SessionStatus.COMPLETING else record.status.value
+
+
 def render(record: UploadSession) -> dict[str, Any]:
+    assert record.item_id is not None
     return {
         "session_id": record.id,
-        "image_id": f"img_{record.item_id}",
+        "image_id": image_id(record.item_id),
         "object_key": record.object_key,
         "upload_strategy": "multipart",
         "multipart_upload_id": record.multipart_upload_id,
         "part_size_bytes": record.part_size,
         "part_count": record.part_count,
         "total_bytes": record.total_bytes,
-        "status": record.status,
+        "status": status_of(record),
         "error": record.error,
         "expires_at_ms": ms(record.expires_at),
     }
+
+
+def render_completed(record: UploadSession) -> dict[str, Any]:
+    """What a complete answers: the image stored, or still `verifying` its SHA-256."""
+    assert record.item_id is not None
+    verifying = record.status == SessionStatus.VERIFYING
+    return {"image_id": image_id(record.item_id), "session_id": record.id,
+            "status": "verifying" if verifying else "stored", "original_object_key": record.object_key,
+            "size_bytes": record.size_bytes}
 
 
 SessionId = Path(min_length=1, max_length=64)
@@ -58,14 +74,16 @@ PartNumber = Path(ge=MIN_PART_NUMBER, le=MAX_PART_NUMBER)
 
 @router.post(":resumable", status_code=201)
 async def start(body: StartUpload, user: CurrentUser, uploads: UploadsDep) -> dict[str, Any]:
-    record = await uploads.start(user, body.image_id, body.total_bytes, body.content_type, body.sha256)
+    # Parsed before anything is asked of metadata: an id that is not an image's is nobody's image.
+    item_id = parse_image_id(body.image_id)
+    record = await uploads.start(user.user_id, item_id, body.total_bytes, body.content_type, body.sha256)
     return render(record)
 
 
 @router.post("/{session_id}/parts/{part_number}")
 async def sign_part(user: CurrentUser, uploads: UploadsDep, session_id: str = SessionId,
                     part_number: int = PartNumber) -> dict[str, Any]:
-    signed = await uploads.sign_part(user, session_id, part_number)
+    signed = await uploads.sign_part(user.user_id, session_id, part_number)
     return {"part_number": signed.part_number, "url": signed.url, "method": "PUT",
             "expires_at_ms": ms(signed.expires_at)}
 
@@ -75,20 +93,20 @@ async def complete(body: CompleteUpload, user: CurrentUser, uploads: UploadsDep,
                    session_id: str = SessionId) -> dict[str, Any]:
     """200 when stored; 202 with status `verifying` while a declared SHA-256 that storage could not vouch
     for is checked (poll GET /v1/uploads/{id} until `completed`, or `failed` with the object removed)."""
-    result = await uploads.complete(user, session_id, [(p.part_number, p.etag) for p in body.parts])
-    if result.get("status") == "verifying":
+    record = await uploads.complete(user.user_id, session_id, [(p.part_number, p.etag) for p in body.parts])
+    if record.status == SessionStatus.VERIFYING:
         response.status_code = 202
-    return result
+    return render_completed(record)
 
 
 @router.post("/{session_id}:abort")
 async def abort(user: CurrentUser, uploads: UploadsDep, session_id: str = SessionId) -> dict[str, Any]:
-    return render(await uploads.abort(user, session_id))
+    return render(await uploads.abort(user.user_id, session_id))
 
 
 @router.get("/{session_id}")
 async def describe(user: CurrentUser, uploads: UploadsDep, session_id: str = SessionId) -> dict[str, Any]:
-    record, parts = await uploads.list_parts(user, session_id)
+    record, parts = await uploads.list_parts(user.user_id, session_id)
     return {**render(record), "parts": [
         {"part_number": p.part_number, "etag": p.etag, "size_bytes": p.size} for p in parts
     ]}

@@ -5,8 +5,8 @@ type; an app adds `size` with one `setFileMeta` call). So:
 
 - multipart (`POST /s3/multipart`): with a size, the bytes are held at once and part numbers bounded by
   it; without one, the quota is only checked for room. On complete the object's real size is known: it
-  is held (refused with 426 past the quota, object removed), then the library item is created through
-  metadata with the caller's token, and `upload.completed` marks it stored, as for the v1 face.
+  is held (refused with 426 past the quota, object removed), then the library item is created at
+  metadata, and `upload.completed` marks it stored, as for the v1 face.
 - single form upload (`GET /s3/params`): the browser POSTs straight to storage and never calls back,
   so the item and the hold are made up front, which needs the size; the finalizer notices the object
   in storage and emits `upload.completed`.
@@ -18,14 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shoebox_lib.auth import Principal
+from shoebox_lib import keys
 from shoebox_lib.errors import InvalidInput, NotFound
 from shoebox_lib.storage.base import MAX_OBJECT_SIZE, MAX_PART_SIZE, PartInfo, PresignedPost
-from shoebox_uploads.models import UploadSession
-from shoebox_uploads.sessions import SignedPart, Uploads, max_parts, new_session_id, object_key
+from shoebox_uploads.models import SessionStatus, UploadKind, UploadSession
+from shoebox_uploads.signer.completion import DEFAULT_TYPE
+from shoebox_uploads.signer.rules import max_parts, new_session_id
+from shoebox_uploads.signer.sessions import SignedPart, Uploads
 
-MULTIPART = ("uppy",)
-DEFAULT_TYPE = "application/octet-stream"
+MULTIPART = (UploadKind.UPPY,)
+# Where a multipart upload waits for the item it becomes, below the owner's prefix.
+FOLDER = "uppy"
 
 
 def declared_size(metadata: dict[str, Any]) -> int | None:
@@ -56,51 +59,58 @@ class UppyUploads:
     def __init__(self, uploads: Uploads) -> None:
         self.uploads = uploads
 
-    async def create(self, caller: Principal, filename: str | None, content_type: str | None,
+    @property
+    def bucket(self) -> str:
+        return self.uploads.driver.bucket
+
+    @property
+    def presign_seconds(self) -> int:
+        return self.uploads.presign_seconds
+
+    async def create(self, owner_id: int, filename: str | None, content_type: str | None,
                      metadata: dict[str, Any]) -> UploadSession:
         uploads = self.uploads
         size = declared_size(metadata)
-        await uploads.settle(caller)
         session_id = new_session_id()
         if size is not None:
-            expires_at = await uploads.reserve(caller, session_id, size)
+            expires_at = await uploads.hold(owner_id, session_id, size)
         else:
-            await uploads.check_room(caller)
+            await uploads.check_room(owner_id)
             expires_at = uploads.lifetime()
-        record = UploadSession(
-            id=session_id, kind="uppy", owner_id=caller.user_id,
-            object_key=object_key(caller.user_id, "uppy", session_id), total_bytes=size, part_count=max_parts(size),
-            content_type=content_type or DEFAULT_TYPE, filename=filename_of(filename, metadata), status="open",
-            reserved_bytes=size or 0, reservation_open=size is not None, expires_at=expires_at,
-        )
-        return await uploads.open_session(record, multipart=True)
+        return await uploads.open(UploadSession(
+            id=session_id, kind=UploadKind.UPPY, owner_id=owner_id,
+            object_key=keys.upload_object(owner_id, FOLDER, session_id), total_bytes=size, part_count=max_parts(size),
+            content_type=content_type or DEFAULT_TYPE, filename=filename_of(filename, metadata),
+            status=SessionStatus.OPEN, expires_at=expires_at,
+        ))
 
-    async def _session(self, caller: Principal, upload_id: str, key: str) -> UploadSession:
-        record = await self.uploads.get(caller, upload_id, MULTIPART)
+    async def session(self, owner_id: int, upload_id: str, key: str) -> UploadSession:
+        """The caller's session, whose key must be the one given (Uppy sends both back)."""
+        record = await self.uploads.get(owner_id, upload_id, MULTIPART)
         if record.object_key != key:
             raise NotFound("Upload session not found")
         return record
 
-    async def sign_part(self, caller: Principal, upload_id: str, key: str, part_number: int) -> SignedPart:
-        return await self.uploads.sign_part(caller, upload_id, part_number, MULTIPART, key=key)
+    async def sign_part(self, owner_id: int, upload_id: str, key: str, part_number: int) -> SignedPart:
+        return await self.uploads.sign_part(owner_id, upload_id, part_number, MULTIPART, key=key)
 
-    async def list_parts(self, caller: Principal, upload_id: str, key: str) -> list[PartInfo]:
-        await self._session(caller, upload_id, key)
-        record, parts = await self.uploads.list_parts(caller, upload_id, MULTIPART)
-        if record.status not in ("open",):
+    async def list_parts(self, owner_id: int, upload_id: str, key: str) -> list[PartInfo]:
+        await self.session(owner_id, upload_id, key)
+        record, parts = await self.uploads.list_parts(owner_id, upload_id, MULTIPART)
+        if record.status != SessionStatus.OPEN:
             raise InvalidInput(f"The upload is {record.status}")
         return parts
 
-    async def complete(self, caller: Principal, upload_id: str, key: str, parts: list[tuple[int, str]]
-                       ) -> dict[str, Any]:
-        await self._session(caller, upload_id, key)
-        return await self.uploads.complete(caller, upload_id, parts, MULTIPART)
+    async def complete(self, owner_id: int, upload_id: str, key: str, parts: list[tuple[int, str]]
+                       ) -> UploadSession:
+        await self.session(owner_id, upload_id, key)
+        return await self.uploads.complete(owner_id, upload_id, parts, MULTIPART)
 
-    async def abort(self, caller: Principal, upload_id: str, key: str) -> None:
-        await self._session(caller, upload_id, key)
-        await self.uploads.abort(caller, upload_id, MULTIPART)
+    async def abort(self, owner_id: int, upload_id: str, key: str) -> None:
+        await self.session(owner_id, upload_id, key)
+        await self.uploads.abort(owner_id, upload_id, MULTIPART)
 
-    async def form(self, caller: Principal, filename: str | None, content_type: str | None,
+    async def form(self, owner_id: int, filename: str | None, content_type: str | None,
                    metadata: dict[str, Any]) -> FormUpload:
         """A browser form upload of the declared size to a key of ours, the library item made first."""
         size = declared_size(metadata)
@@ -110,19 +120,17 @@ class UppyUploads:
         if size > MAX_PART_SIZE:
             raise InvalidInput("One request carries at most 5 GiB; use multipart")
         uploads = self.uploads
-        await uploads.settle(caller)
         session_id = new_session_id()
         content_type = content_type or DEFAULT_TYPE
         name = filename_of(filename, metadata)
-        await uploads.reserve(caller, session_id, size)
-        item_id = await uploads.metadata.create_image(caller, name, content_type, size)
+        await uploads.hold(owner_id, session_id, size)
+        item_id = await uploads.library.new_item(owner_id, name, content_type, size)
         record = UploadSession(
-            id=session_id, kind="uppy-form", owner_id=caller.user_id, item_id=item_id,
-            object_key=object_key(caller.user_id, "uppy", session_id, item_id), total_bytes=size,
-            content_type=content_type, filename=name, status="open", reserved_bytes=size,
-            reservation_open=True, expires_at=uploads.presign_expiry(),
+            id=session_id, kind=UploadKind.UPPY_FORM, owner_id=owner_id, item_id=item_id,
+            object_key=keys.item_original(owner_id, item_id, session_id), total_bytes=size,
+            content_type=content_type, filename=name, status=SessionStatus.OPEN, expires_at=uploads.presign_expiry(),
         )
-        await uploads.open_session(record, multipart=False)
+        await uploads.record([record])
         post = await uploads.driver.presign_post(record.object_key, expires=uploads.presign_seconds,
                                                  content_length=size, content_type=content_type)
         return FormUpload(post, record.expires_at)

@@ -1,0 +1,34 @@
+"""Settings only the upload signer reads (prefix `SHOEBOX_UPLOADS_`); the shared ones are in shoebox_lib."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class UploadsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOEBOX_UPLOADS_", extra="ignore")
+
+    session_seconds: int = Field(
+        default=24 * 3600, ge=1,
+        description="How long a resumable upload session stays open, in seconds (default 86400, a day). Also "
+                    "capped by the quota hold's own lifetime at metadata, so a session never outlives its bytes.")
+    commit_grace_seconds: int = Field(
+        default=3600, ge=0,
+        description="How long an object handed to an Ente client may wait, after its URL expired, for POST /files "
+                    "to commit it before the sweeper deletes it, in seconds (default 3600).")
+    stale_multipart_seconds: int = Field(
+        default=25 * 3600, ge=0,
+        description="A multipart upload in storage older than this many seconds that no live session owns is "
+                    "aborted as abandoned (default 90000, 25 hours).")
+    sweep_interval_seconds: float = Field(
+        default=60.0, gt=0,
+        description="Seconds between passes of the sweeper of abandoned uploads (default 60).")
+    finalize_interval_seconds: float = Field(
+        default=2.0, gt=0,
+        description="Seconds between looks for form uploads (Uppy's /s3/params) that arrived in storage, and "
+                    "between passes of the SHA-256 verifier (default 2).")
+
+
+# What `shoebox config` reads from every `shoebox_<service>.settings`.
+SETTINGS_CLASS = UploadsSettings

@@ -1,0 +1,191 @@
+"""Upload sessions, as every face uses them: opened under a server-chosen key with the bytes held at
+metadata, parts signed for one method on one key, listed to resume, aborted, completed. The v1 face's
+resumable upload of an item metadata already knows starts here too (`start`)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+
+from shoebox_lib import keys
+from shoebox_lib.db import Database
+from shoebox_lib.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, ShoeboxError
+from shoebox_lib.storage import StorageDriver
+from shoebox_lib.storage.base import MAX_OBJECT_SIZE, PartInfo
+from shoebox_uploads.models import SessionStatus, UploadKind, UploadSession
+from shoebox_uploads.settings import UploadsSettings
+from shoebox_uploads.signer import outcomes, repo
+from shoebox_uploads.signer.completion import Completion
+from shoebox_uploads.signer.library import Library
+from shoebox_uploads.signer.rules import choose_part_size, ensure_open, ensure_part_number, new_session_id
+
+log = logging.getLogger(__name__)
+
+V1 = (UploadKind.V1,)
+ANY_KIND = tuple(UploadKind)
+# What metadata calls an item whose original has not arrived yet.
+AWAITING_UPLOAD = "upload_pending"
+# Sessions past the point where aborting could still take them back.
+UNABORTABLE = (SessionStatus.COMPLETING, SessionStatus.VERIFYING, SessionStatus.COMPLETED, SessionStatus.COMMITTED)
+
+
+@dataclass(frozen=True)
+class SignedPart:
+    part_number: int
+    url: str
+    expires_at: datetime
+
+
+class Uploads:
+    def __init__(self, db: Database, driver: StorageDriver, library: Library, presign_seconds: int,
+                 settings: UploadsSettings) -> None:
+        self.db = db
+        self.driver = driver
+        self.library = library
+        self.presign_seconds = presign_seconds
+        self.settings = settings
+        self.completion = Completion(db, driver, library)
+
+    def presign_expiry(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.presign_seconds)
+
+    def lifetime(self) -> datetime:
+        """When a session that holds no bytes ends."""
+        return datetime.now(UTC) + timedelta(seconds=self.settings.session_seconds)
+
+    # --- quota --------------------------------------------------------------------------------------
+
+    async def hold(self, owner_id: int, session_id: str, size: int) -> datetime:
+        """Hold the bytes at metadata under the session's id; the session ends when the hold would lapse."""
+        held_until = await self.library.hold(owner_id, session_id, size)
+        return min(held_until, self.lifetime())
+
+    async def check_room(self, owner_id: int) -> None:
+        """Where the size is not known yet, refuse only when nothing at all is left (Ente does the same);
+        the commit then counts the real size atomically."""
+        if await self.library.available(owner_id) <= 0:
+            raise QuotaExceeded("Storage limit exceeded")
+
+    # --- opening ------------------------------------------------------------------------------------
+
+    async def record(self, records: Sequence[UploadSession]) -> None:
+        """Record sessions that storage need not hear of until the client writes (single PUTs and POSTs)."""
+        async with self.db.transaction() as session:
+            session.add_all(records)
+
+    async def open(self, record: UploadSession) -> UploadSession:
+        """Record a multipart session before storage hears of it, so the sweeper never mistakes a new
+        multipart upload for an orphan; then start the multipart upload."""
+        await self.record([record])
+        try:
+            upload_id = await self.driver.create_multipart(record.object_key, content_type=record.content_type)
+        except Exception:
+            async with self.db.transaction() as session:
+                current = await repo.get(session, record.id, lock=True)
+                if current is not None and current.status == SessionStatus.OPEN:
+                    await outcomes.end(session, current, SessionStatus.FAILED, "storage refused to start the upload")
+            raise
+        async with self.db.transaction() as session:
+            await session.execute(update(UploadSession).where(UploadSession.id == record.id)
+                                  .values(multipart_upload_id=upload_id))
+        record.multipart_upload_id = upload_id
+        return record
+
+    async def start(self, owner_id: int, item_id: int, total_bytes: int, content_type: str | None,
+                    sha256: str | None = None) -> UploadSession:
+        """A resumable upload of the original of an item the owner declared at metadata (the v1 face)."""
+        if not 0 <= total_bytes <= MAX_OBJECT_SIZE:
+            raise InvalidInput("total_bytes is outside what storage accepts")
+        item = await self.library.upload_target(owner_id, item_id)
+        if item.status != AWAITING_UPLOAD:
+            raise Conflict("This image has already been uploaded")
+        if item.size != total_bytes:
+            raise InvalidInput(f"total_bytes ({total_bytes}) differs from the image's size_bytes ({item.size})")
+        session_id = new_session_id()
+        expires_at = await self.hold(owner_id, session_id, total_bytes)
+        part_size = choose_part_size(total_bytes)
+        return await self.open(UploadSession(
+            id=session_id, kind=UploadKind.V1, owner_id=owner_id, item_id=item.item_id,
+            object_key=keys.item_original(owner_id, item.item_id, session_id),
+            total_bytes=total_bytes, part_size=part_size, part_count=max(1, math.ceil(total_bytes / part_size)),
+            content_type=content_type or item.content_type, sha256=sha256, status=SessionStatus.OPEN,
+            expires_at=expires_at,
+        ))
+
+    # --- finding ------------------------------------------------------------------------------------
+
+    async def get(self, owner_id: int, session_id: str, kinds: Collection[UploadKind] = ANY_KIND) -> UploadSession:
+        async with self.db.transaction() as session:
+            return await repo.owned(session, owner_id, session_id, kinds)
+
+    async def by_key(self, owner_id: int, key: str, kinds: Collection[UploadKind]) -> UploadSession:
+        async with self.db.transaction() as session:
+            record = await repo.by_key(session, owner_id, key, kinds)
+        if record is None:
+            raise NotFound("Upload not found")
+        return record
+
+    # --- writing ------------------------------------------------------------------------------------
+
+    async def sign_part(self, owner_id: int, session_id: str, part_number: int,
+                        kinds: Collection[UploadKind] = V1, key: str | None = None) -> SignedPart:
+        record = await self.get(owner_id, session_id, kinds)
+        if key is not None and record.object_key != key:
+            raise NotFound("Upload session not found")
+        ensure_open(record)
+        ensure_part_number(record, part_number)
+        assert record.multipart_upload_id is not None
+        url = await self.driver.presign_part(record.object_key, record.multipart_upload_id, part_number,
+                                             expires=self.presign_seconds)
+        return SignedPart(part_number, url, self.presign_expiry())
+
+    async def list_parts(self, owner_id: int, session_id: str, kinds: Collection[UploadKind] = V1
+                         ) -> tuple[UploadSession, list[PartInfo]]:
+        """The session and the parts storage already holds, so a client can resume after a crash."""
+        record = await self.get(owner_id, session_id, kinds)
+        parts: list[PartInfo] = []
+        if record.status == SessionStatus.OPEN and record.multipart_upload_id:
+            parts = await self.driver.list_parts(record.object_key, record.multipart_upload_id)
+        return record, parts
+
+    # --- ending -------------------------------------------------------------------------------------
+
+    async def complete(self, owner_id: int, session_id: str, parts: list[tuple[int, str]],
+                       kinds: Collection[UploadKind] = V1) -> UploadSession:
+        """See `completion`: the session completed (or `verifying`), the same again when retried."""
+        return await self.completion.complete(owner_id, session_id, parts, kinds)
+
+    async def abort(self, owner_id: int, session_id: str, kinds: Collection[UploadKind] = V1) -> UploadSession:
+        """End an open session (its hold given back through `upload.ended`), then its multipart upload in
+        storage, so that URLs already signed for it stop working. Aborting an ended session changes nothing."""
+        async with self.db.transaction() as session:
+            record = await repo.owned(session, owner_id, session_id, kinds, lock=True)
+            if record.status in UNABORTABLE:
+                raise Conflict(f"The upload session is already {record.status}")
+            ended = record.status == SessionStatus.OPEN
+            if ended:
+                await outcomes.end(session, record, SessionStatus.ABORTED)
+        if ended:
+            try:
+                await self.discard_multipart(record)
+            except ShoeboxError:
+                # The session is over all the same; the sweeper aborts the upload once it is stale.
+                log.warning("could not abort the multipart upload of session %s", record.id, exc_info=True)
+        return record
+
+    async def discard_multipart(self, record: UploadSession) -> bool:
+        """Abort an ended session's multipart upload if storage still has it (an Ente client may have
+        completed it through its completeURL, which storage answers without us). True if it did."""
+        if not record.multipart_upload_id:
+            return False
+        try:
+            await self.driver.list_parts(record.object_key, record.multipart_upload_id)
+        except NotFound:
+            return False
+        await self.driver.abort_multipart(record.object_key, record.multipart_upload_id)
+        return True

@@ -1,0 +1,49 @@
+"""Quota across the upload faces: bytes held at metadata where the size is known, room checked where it is
+not, the real size counted on complete, and holds given back when an upload ends otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from shoebox.testing import RunningSystem
+from shoebox.testing.flow import bearer
+from shoebox_uploads.testing import holds_settled, set_quota, uploads_of, uppy_part, uppy_start, usage
+
+
+async def test_uploads_past_the_quota_are_refused(api: RunningSystem) -> None:
+    token = await api.user_token("tara")
+    await set_quota(api, token, 1000)
+    image = (await api.client.post("/v1/images", headers=bearer(token), json={
+        "filename": "a", "content_type": "application/octet-stream", "size_bytes": 600})).json()["image_id"]
+    other = (await api.client.post("/v1/images", headers=bearer(token), json={
+        "filename": "b", "content_type": "application/octet-stream", "size_bytes": 600})).json()["image_id"]
+    first = await api.client.post("/v1/uploads:resumable", headers=bearer(token),
+                                  json={"image_id": image, "total_bytes": 600})
+    assert first.status_code == 201
+    second = await api.client.post("/v1/uploads:resumable", headers=bearer(token),
+                                   json={"image_id": other, "total_bytes": 600})
+    assert (second.status_code, second.json()["error"]) == (426, "STORAGE_LIMIT_EXCEEDED")
+    declared = await uppy_start(api, token, 600)
+    assert declared.status_code == 426
+    assert declared.json()["message"]
+
+    # Without a declared size the quota is checked on complete, against the real size.
+    unsized = (await uppy_start(api, token)).json()
+    etag = await uppy_part(api, token, unsized["uploadId"], unsized["key"], 1, os.urandom(500))
+    over = await api.client.post(f"/s3/multipart/{unsized['uploadId']}/complete", params={"key": unsized["key"]},
+                                 headers=bearer(token), json={"parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert over.status_code == 426
+    assert await uploads_of(api).driver.head(unsized["key"]) is None
+    aborted = await api.client.post(f"/v1/uploads/{first.json()['session_id']}:abort", headers=bearer(token))
+    assert aborted.status_code == 200
+    await holds_settled(api, token, 0)
+    assert (await usage(api, token))["reserved"] == 0
+
+
+async def test_concurrent_sessions_cannot_pass_the_quota_together(api: RunningSystem) -> None:
+    token = await api.user_token("uma")
+    await set_quota(api, token, 1000)
+    codes = await asyncio.gather(*(uppy_start(api, token, 300) for _ in range(10)))
+    assert sorted(r.status_code for r in codes) == [200] * 3 + [426] * 7
+    assert (await usage(api, token))["reserved"] == 900
