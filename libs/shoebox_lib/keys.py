@@ -4,6 +4,7 @@
   - `u/<owner>/i/<item>/<session>/original`: a v1 or Uppy upload of an item;
   - `u/<owner>/<folder>/<session>`: an upload not yet tied to an item (`e` for Ente, `uppy`);
   - `u/<owner>/p/<collection>/…`: what guests of a public link upload into that collection;
+  - `u/<owner>/fd/<item>/<type>/<object>`: Ente file data (preview videos and images) of an item;
 - `d/<owner>/i/<item>/<name>.<ext>`: what compute derived from an item (thumbnails and the like).
 """
 
@@ -35,8 +36,18 @@ def ente_hold_of(owner_id: int, key: str) -> str | None:
     return rest if key.startswith(prefix) and rest and "/" not in rest else None
 
 
+FILE_DATA_FOLDER = "fd"
+
+
+def file_data_object(owner_id: int, item_id: int, kind: str, object_id: str) -> str:
+    return f"{user_prefix(owner_id)}{FILE_DATA_FOLDER}/{item_id}/{kind}/{object_id}"
+
+
 def owns_key(owner_id: int, key: str) -> bool:
-    return key.startswith(user_prefix(owner_id))
+    """Whether a client may commit `key` as one of its files: handed out under its prefix, and not an
+    object that belongs to another kind of record (file data)."""
+    return key.startswith(user_prefix(owner_id)) and not key.startswith(
+        f"{user_prefix(owner_id)}{FILE_DATA_FOLDER}/")
 
 
 def derived(owner_id: int, item_id: int, name: str, extension: str) -> str:
