@@ -160,7 +160,25 @@ class SessionsRevoked(Payload):
     revoked_at: datetime
 
 
+class UserDeleted(Payload):
+    """auth → metadata: an account is gone (its sessions were revoked with it). Everything it owned goes
+    too: its items and their objects (through `item.deleted`), its albums, shares and public links, and
+    its place in albums others shared with it."""
+
+    event_type: ClassVar[str] = "user.deleted"
+    user_id: int
+
+
+class QuotaSet(Payload):
+    """auth → metadata: an admin set an account's storage allowance (Ente's `PUT /admin/user/subscription`);
+    from now on the account may store `quota_bytes` (plus any bonus metadata keeps)."""
+
+    event_type: ClassVar[str] = "account.quota_set"
+    user_id: int
+    quota_bytes: int = Field(ge=0, le=2**63 - 1)
+
+
 ALL_PAYLOADS: tuple[type[Payload], ...] = (
     UploadCompleted, UploadEnded, ItemStored, VariantStored, ReplicaStored, WorkRequested, JobCompleted,
-    SessionsRevoked, ItemDeleted,
+    SessionsRevoked, ItemDeleted, UserDeleted, QuotaSet,
 )

@@ -15,9 +15,11 @@ from shoebox_lib.events import (
     ItemStored,
     JobCompleted,
     Payload,
+    QuotaSet,
     ReplicaStored,
     UploadCompleted,
     UploadEnded,
+    UserDeleted,
     VariantStored,
     WorkRequested,
 )
@@ -78,6 +80,8 @@ METADATA_UPLOAD_COMPLETED = _on_event("metadata-upload-completed", UploadComplet
 METADATA_UPLOAD_ENDED = _on_event("metadata-upload-ended", UploadEnded)
 METADATA_JOB_COMPLETED = _on_event("metadata-job-completed", JobCompleted)
 METADATA_REPLICA_STORED = _on_event("metadata-replica-stored", ReplicaStored)
+METADATA_USER_DELETED = _on_event("metadata-user-deleted", UserDeleted)
+METADATA_QUOTA_SET = _on_event("metadata-quota-set", QuotaSet)
 REPLICATOR_ITEM_STORED = _on_event("replicator-item-stored", ItemStored)
 REPLICATOR_VARIANT_STORED = _on_event("replicator-variant-stored", VariantStored)
 REPLICATOR_ITEM_DELETED = _on_event("replicator-item-deleted", ItemDeleted)
@@ -92,6 +96,7 @@ CONSUMERS: dict[str, ConsumerSpec] = {
     for spec in (
         METADATA_UPLOAD_COMPLETED, METADATA_UPLOAD_ENDED, METADATA_JOB_COMPLETED, METADATA_REPLICA_STORED,
         REPLICATOR_ITEM_STORED, REPLICATOR_VARIANT_STORED, REPLICATOR_ITEM_DELETED, COMPUTE_ITEM_STORED,
-        UPLOADS_ITEM_STORED, UPLOADS_VARIANT_STORED, WORK_THUMBNAIL, WORK_METADATA,
+        UPLOADS_ITEM_STORED, UPLOADS_VARIANT_STORED, WORK_THUMBNAIL, WORK_METADATA, METADATA_USER_DELETED,
+        METADATA_QUOTA_SET,
     )
 }

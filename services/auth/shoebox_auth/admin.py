@@ -1,5 +1,6 @@
-"""User administration (the CL face's admin routes): every change that takes access away also revokes
-the user's sessions, through the same event every service applies."""
+"""User administration (CL's admin routes, and Ente's through `ente.admin`): every change that takes access
+away also revokes the user's sessions, through the same event every service applies; deleting an account
+also tells metadata (`user.deleted`), which erases what the account owned."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
-from shoebox_auth.models import User
+from shoebox_auth.models import BUS, EnteEmailCode, User
 from shoebox_auth.passwords import hash_password
 from shoebox_auth.service import ALL_PERMISSIONS, AuthService, Permission
 from shoebox_auth.sessions import revoke_in
+from shoebox_lib.bus import emit
 from shoebox_lib.db import Database
 from shoebox_lib.errors import InvalidInput, NotFound
+from shoebox_lib.events import UserDeleted
 
 GRANTABLE: frozenset[str] = frozenset(ALL_PERMISSIONS) | {Permission.ALL}
 
@@ -56,7 +59,9 @@ class UserAdmin:
             user = await session.get(User, user_id, with_for_update=True)
             if user is None:
                 raise NotFound("User not found")
-            losing_access = (changes.is_active is False and user.is_active) or password_hash is not None
+            # A demoted admin's tokens still say is_admin: they go too.
+            losing_access = (changes.is_active is False and user.is_active) or password_hash is not None \
+                or (changes.is_admin is False and user.is_admin)
             if password_hash is not None:
                 user.password_hash = password_hash
             if changes.permissions is not None:
@@ -71,8 +76,15 @@ class UserAdmin:
             return user
 
     async def delete(self, user_id: int) -> None:
+        """The account and everything auth keeps of it (sessions, keys, SRP, plan: by cascade; codes mailed
+        to its address), its tokens refused everywhere, and its library erased by metadata, all committed
+        together."""
         async with self.db.transaction() as session:
-            if await session.get(User, user_id) is None:
+            user = await session.get(User, user_id, with_for_update=True)
+            if user is None:
                 raise NotFound("User not found")
             await revoke_in(session, user_id, None)
+            if user.email:
+                await session.execute(delete(EnteEmailCode).where(EnteEmailCode.email == user.email.lower()))
             await session.execute(delete(User).where(User.id == user_id))
+            await emit(session, BUS, UserDeleted(user_id=user_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shoebox_auth.addresses import TrustedProxies
 from shoebox_auth.admin import UserAdmin
 from shoebox_auth.directory import Directory
 from shoebox_auth.ente.service import EnteAuth
@@ -20,3 +21,4 @@ class Container:
     admin: UserAdmin
     ente: EnteAuth
     directory: Directory
+    proxies: TrustedProxies  # whose X-Forwarded-For names the client (`SHOEBOX_AUTH_TRUSTED_PROXIES`)

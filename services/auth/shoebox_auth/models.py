@@ -33,6 +33,8 @@ class User(Base):
     permissions: Mapped[list[str]] = mapped_column(JSONB, default=list)
     # Set once the owner of the address has typed a code we mailed to it (Ente's isEmailVerified).
     is_email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Ente's email MFA: sign-in by password is refused (409), the client signs in by a mailed code instead.
+    is_email_mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
                                                  onupdate=func.now())
@@ -141,12 +143,32 @@ class EnteEmailCode(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class EnteSubscription(Base):
+    """The plan an admin set for an account (Ente's `PUT /admin/user/subscription`), as Ente shows it.
+
+    The allowance itself is enforced by metadata, which learns it from the `account.quota_set` event;
+    an account without a row is on the installation's default plan.
+    """
+
+    __tablename__ = "ente_subscriptions"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey(User.id, ondelete="CASCADE"), primary_key=True)
+    storage: Mapped[int] = mapped_column(BigInteger)  # bytes
+    expiry_time: Mapped[int] = mapped_column(BigInteger)  # microseconds since the epoch, as Ente counts
+    product_id: Mapped[str] = mapped_column(String(100))
+    transaction_id: Mapped[str] = mapped_column(String(200))
+    payment_provider: Mapped[str] = mapped_column(String(100), default="")
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
+                                                 onupdate=func.now())
+
+
 class RateLimit(Base):
-    """Failures counted against one key (an account or a client address for one action)."""
+    """Failures counted against one key (an account, an address or both, for one action)."""
 
     __tablename__ = "rate_limits"
 
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of "action:scope:value"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of "action, scope, value"
     failures: Mapped[int] = mapped_column(Integer, default=0)
     blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

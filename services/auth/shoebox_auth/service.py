@@ -14,13 +14,12 @@ from sqlalchemy import func, or_, select, text
 from shoebox_auth.keys import KeyRing
 from shoebox_auth.models import Session, User
 from shoebox_auth.passwords import hash_password, verify_password
-from shoebox_auth.ratelimit import Action, RateLimiter, Scope, keys_for
+from shoebox_auth.ratelimit import Action, Attempt, RateLimiter
 from shoebox_lib.db import Database
 from shoebox_lib.errors import InvalidInput, NotFound, Unauthenticated
 from shoebox_lib.settings import Settings
 
 log = logging.getLogger(__name__)
-
 
 
 class Permission(StrEnum):
@@ -110,15 +109,14 @@ class AuthService:
 
     async def login(self, identifier: str, password: str, origin: Origin | None = None) -> IssuedToken:
         origin = origin or Origin()
-        attempt = keys_for(Action.LOGIN, account=identifier, address=origin.ip)
+        attempt = Attempt(Action.LOGIN, account=identifier, address=origin.ip)
         await self.limiter.check(attempt)
         user = await self.find_by_login(identifier.strip())
         valid = await verify_password(password, user.password_hash if user else None)
         if user is None or not valid or not user.is_active:
             await self.limiter.fail(attempt)
             raise Unauthenticated("Incorrect username or password")
-        # A success clears the account's count; the address's runs on, or one good account could launder it.
-        await self.limiter.reset(k for k in attempt if k.scope is Scope.ACCOUNT)
+        await self.limiter.succeed(attempt)
         return await self.open_session(user, origin)
 
     async def open_session(self, user: User, origin: Origin) -> IssuedToken:

@@ -3,8 +3,10 @@ lifetime, public URL, …) are `shoebox_lib.settings.Settings` (prefix `SHOEBOX_
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shoebox_auth.addresses import TrustedProxies
 
 
 class AuthSettings(BaseSettings):
@@ -34,6 +36,31 @@ class AuthSettings(BaseSettings):
     srp_session_ttl_seconds: int = Field(default=300, ge=10,
                                          description="How long an Ente SRP sign-in exchange stays open, in seconds "
                                                      "(default 300).")
+
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks (CIDR) of the proxies in front of auth whose "
+                    "X-Forwarded-For is believed, e.g. the gateway's `172.20.0.0/16`. The client is then the first "
+                    "address, from the right of X-Forwarded-For and the connection's, that is not one of them. "
+                    "Default none: the connection's own address is the client's and X-Forwarded-For is ignored, "
+                    "so a client can never choose the address its sign-in attempts are counted against. "
+                    "uvicorn's own FORWARDED_ALLOW_IPS must never be `*` (uvicorn then rewrites the connection's "
+                    "address to whatever the client wrote, before auth sees it): leave it unset, or give it the "
+                    "same proxies.")
+    admin_signin_max_age_seconds: int = Field(
+        default=600, ge=0,
+        description="Ente's admin routes that list, delete or unlock users take only the token of a sign-in at "
+                    "most this many seconds old (default 600, as Ente's server); 0 turns the check off.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        TrustedProxies.parse(value)  # refused at start, not at the first sign-in
+        return value
+
+    @property
+    def proxies(self) -> TrustedProxies:
+        return TrustedProxies.parse(self.trusted_proxies)
 
 
 # What `shoebox config` reads from every `shoebox_<service>.settings`.

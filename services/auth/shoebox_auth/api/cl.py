@@ -9,14 +9,15 @@ from fastapi import APIRouter, Form
 from shoebox_auth.api.cl_models import ClToken, ClUser, cl_user
 from shoebox_auth.api.deps import AuthDep, OriginDep, SessionsDep
 from shoebox_lib.auth import CurrentUser
+from shoebox_lib.web.inputs import Text
 
 public_router = APIRouter(tags=["cl"])
 router = APIRouter(tags=["cl"])
 
 
 @public_router.post("/auth/token")
-async def token(auth: AuthDep, origin: OriginDep, username: Annotated[str, Form(max_length=320)],
-                password: Annotated[str, Form(max_length=1024)]) -> ClToken:
+async def token(auth: AuthDep, origin: OriginDep, username: Annotated[Text, Form(max_length=320)],
+                password: Annotated[Text, Form(max_length=1024)]) -> ClToken:
     issued = await auth.login(username, password, origin)
     return ClToken(access_token=issued.token)
 

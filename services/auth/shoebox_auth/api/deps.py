@@ -47,10 +47,13 @@ def _directory(c: ContainerDep) -> Directory:
     return c.directory
 
 
-def origin(request: Request) -> Origin:
-    """The client's address and what it says it is (Ente's X-Client-Package and X-Client-Version)."""
+def origin(request: Request, c: ContainerDep) -> Origin:
+    """The client's address (X-Forwarded-For believed only as far as trusted proxies wrote it, see
+    `addresses`) and what the client says it is (Ente's X-Client-Package and X-Client-Version)."""
+    peer = request.client.host if request.client else None
     return Origin(
-        ip=request.client.host if request.client else None, user_agent=request.headers.get("user-agent"),
+        ip=c.proxies.client(peer, request.headers.getlist("x-forwarded-for")),
+        user_agent=request.headers.get("user-agent"),
         client=ClientInfo(package=request.headers.get("x-client-package"),
                           version=request.headers.get("x-client-version")),
     )

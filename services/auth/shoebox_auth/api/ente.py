@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -25,21 +24,46 @@ from shoebox_auth.api.ente_models import (
     UserDetails,
 )
 from shoebox_auth.ente.accounts import Authorization
-from shoebox_auth.ente.service import EnteAuth
+from shoebox_auth.ente.details import AccountDetails
+from shoebox_auth.ente.key_attributes import MAX_KEY_ATTRIBUTES_BYTES
 from shoebox_auth.ente.srp_signin import SrpAttributes
 from shoebox_lib.auth import CurrentUser
+from shoebox_lib.web.inputs import Text, bounded_json
 
 public_router = APIRouter(tags=["ente"])  # signing in
 router = APIRouter(tags=["ente"])  # the signed-in account
 
 B64 = Field(min_length=1, max_length=4096)  # the largest (A, B, a verifier) is 684 characters
+Email = Annotated[Text, Field(min_length=3, max_length=320)]
 
 
-def render_authorization(ente: EnteAuth, answer: Authorization) -> EnteAuthorization:
-    return EnteAuthorization(id=answer.user_id, accountsUrl=ente.accounts_url, token=answer.token,
+def render_authorization(answer: Authorization) -> EnteAuthorization:
+    """Without two-factor or passkeys here, their session ids and `accountsUrl` are always `""` (Ente sends
+    them, empty, unless a second factor is due)."""
+    return EnteAuthorization(id=answer.user_id, token=answer.token,
                              keyAttributes=answer.key_attributes if answer.token is None else None,
                              encryptedToken=answer.encrypted_token if answer.token is None else None,
                              srpM2=answer.srp_m2)
+
+
+def render_details(account: AccountDetails, *, memory_count: bool) -> UserDetails:
+    """Every field set explicitly (the admin route leaves out only what was never set)."""
+    plan = account.plan
+    details = UserDetails(
+        email=account.email, usage=account.usage, storageBonus=0,
+        subscription=Subscription(
+            id=0, userID=account.user_id, productID=plan.product_id, storage=plan.storage,
+            originalTransactionID=plan.transaction_id, expiryTime=plan.expiry_time,
+            paymentProvider=plan.payment_provider, attributes=plan.attributes, price="", period="year",
+        ),
+        profileData=ProfileData(canDisableEmailMFA=account.srp_enabled, isEmailMFAEnabled=account.email_mfa_enabled,
+                                isTwoFactorEnabled=False, passkeyCount=0),
+        bonusData=BonusData(storageBonuses=[]),
+    )
+    if memory_count:
+        details.fileCount = account.file_count
+        details.sharedCollectionsCount = 0
+    return details
 
 
 def render_srp_attributes(attributes: SrpAttributes) -> SrpAttributesAnswer:
@@ -51,41 +75,45 @@ def render_srp_attributes(attributes: SrpAttributes) -> SrpAttributesAnswer:
 
 
 class SendCode(BaseModel):
-    email: str = Field(min_length=3, max_length=320)
-    purpose: str = Field(default="", max_length=20)
+    email: Email
+    purpose: Text = Field(default="", max_length=20)
     mobile: bool = False
 
 
 class VerifyEmail(BaseModel):
-    email: str = Field(min_length=3, max_length=320)
-    ott: str = Field(min_length=1, max_length=20)
+    email: Email
+    ott: Text = Field(min_length=1, max_length=20)
 
 
 class EmailOnly(BaseModel):
-    email: str = Field(min_length=3, max_length=320)
+    email: Email
 
 
 class SetupSrp(BaseModel):
     srpUserID: UUID
-    srpSalt: str = B64
-    srpVerifier: str = B64
-    srpA: str = B64
+    srpSalt: Text = B64
+    srpVerifier: Text = B64
+    srpA: Text = B64
 
 
 class CompleteSrp(BaseModel):
     setupID: UUID
-    srpM1: str = B64
+    srpM1: Text = B64
 
 
 class CreateSession(BaseModel):
     srpUserID: UUID
-    srpA: str = B64
+    srpA: Text = B64
 
 
 class VerifySession(BaseModel):
     srpUserID: UUID
     sessionID: UUID
-    srpM1: str = B64
+    srpM1: Text = B64
+
+
+class EmailMfaChange(BaseModel):
+    isEnabled: bool
 
 
 @public_router.post("/users/ott")
@@ -96,19 +124,19 @@ async def send_ott(body: SendCode, ente: EnteDep, origin: OriginDep) -> Empty:
 
 @public_router.post("/users/verify-email", response_model_exclude_none=True)
 async def verify_email(body: VerifyEmail, ente: EnteDep, origin: OriginDep) -> EnteAuthorization:
-    return render_authorization(ente, await ente.email.verify_email(body.email, body.ott, origin))
+    return render_authorization(await ente.email.verify_email(body.email, body.ott, origin))
 
 
 @public_router.get("/users/srp/attributes")
 async def srp_attributes(ente: EnteDep, origin: OriginDep,
-                         email: Annotated[str, Query(min_length=3, max_length=320)]) -> SrpAttributesAnswer:
+                         email: Annotated[Text, Query(min_length=3, max_length=320)]) -> SrpAttributesAnswer:
     return render_srp_attributes(await ente.srp.attributes(email, origin))
 
 
 @public_router.post("/users/srp/attributes")
 async def srp_attributes_by_post(ente: EnteDep, origin: OriginDep,
                                  body: Annotated[EmailOnly | None, Body()] = None,
-                                 email: Annotated[str | None, Query(max_length=320)] = None) -> SrpAttributesAnswer:
+                                 email: Annotated[Text | None, Query(max_length=320)] = None) -> SrpAttributesAnswer:
     """Seed 000 asks by POST; the address may come in the body or, as for GET, in the query."""
     return render_srp_attributes(await ente.srp.attributes(body.email if body else email or "", origin))
 
@@ -122,7 +150,7 @@ async def srp_create_session(body: CreateSession, ente: EnteDep, origin: OriginD
 @public_router.post("/users/srp/verify-session", response_model_exclude_none=True)
 async def srp_verify_session(body: VerifySession, ente: EnteDep, origin: OriginDep) -> EnteAuthorization:
     answer = await ente.srp.verify_session(body.srpUserID, body.sessionID, body.srpM1, origin)
-    return render_authorization(ente, answer)
+    return render_authorization(answer)
 
 
 @router.post("/users/srp/setup")
@@ -139,7 +167,8 @@ async def srp_complete(body: CompleteSrp, principal: CurrentUser, ente: EnteDep)
 
 @router.put("/users/attributes")
 async def set_attributes(principal: CurrentUser, ente: EnteDep,
-                         body: Annotated[dict[str, Any], Body()]) -> KeyAttributesAnswer:
+                         body: Annotated[dict[str, Any], bounded_json(MAX_KEY_ATTRIBUTES_BYTES + 64),
+                                         Body()]) -> KeyAttributesAnswer:
     """Ente sends `{"keyAttributes": {...}}`; a bare attributes object is taken too."""
     attributes = body.get("keyAttributes", body)
     if not isinstance(attributes, dict):
@@ -150,19 +179,11 @@ async def set_attributes(principal: CurrentUser, ente: EnteDep,
 @router.get("/users/details/v2", response_model_exclude_none=True)
 async def details(principal: CurrentUser, ente: EnteDep,
                   memory_count: Annotated[bool, Query(alias="memoryCount")] = True) -> UserDetails:
-    account = await ente.details.of(principal)
-    # Self-hosted Ente's free plan: no billing, a storage allowance, an expiry a century away.
-    century = int((datetime.now(UTC) + timedelta(days=36525)).timestamp() * 1_000_000)
-    return UserDetails(
-        email=account.email, usage=account.usage, storageBonus=0,
-        subscription=Subscription(
-            id=0, userID=account.user_id, productID="free", storage=account.storage,
-            originalTransactionID="none", expiryTime=century, paymentProvider="", attributes={}, price="",
-            period="year",
-        ),
-        profileData=ProfileData(canDisableEmailMFA=account.srp_enabled, isEmailMFAEnabled=False,
-                                isTwoFactorEnabled=False, passkeyCount=0),
-        bonusData=BonusData(storageBonuses=[]),
-        fileCount=account.file_count if memory_count else None,
-        sharedCollectionsCount=0 if memory_count else None,
-    )
+    return render_details(await ente.details.of(principal), memory_count=memory_count)
+
+
+@router.put("/users/email-mfa")
+async def set_email_mfa(body: EmailMfaChange, principal: CurrentUser, ente: EnteDep) -> Empty:
+    """Turning it off needs a password (SRP) to sign in with instead: 409 otherwise, as Ente."""
+    await ente.email_mfa.set(principal.user_id, body.isEnabled)
+    return Empty()

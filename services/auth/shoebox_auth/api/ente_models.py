@@ -25,7 +25,7 @@ class EnteAuthorization(BaseModel):
     twoFactorSessionID: str = ""
     twoFactorSessionIDV2: str = ""
     passkeySessionID: str = ""
-    accountsUrl: str
+    accountsUrl: str = ""  # set only beside a passkey session, which Shoebox never opens
     token: str | None = None
     keyAttributes: dict[str, Any] | None = None  # exactly as the client stored them
     encryptedToken: str | None = None

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from shoebox_auth.api.deps import AuthDep, OriginDep, SessionsDep
 from shoebox_auth.api.ente_models import AccountsToken, Empty, PasswordSignIn, Revoked, SessionInfo, SessionList
 from shoebox_auth.models import Session
 from shoebox_lib.auth import CurrentUser
+from shoebox_lib.web.inputs import Text
 
 public_router = APIRouter(tags=["sessions"])
 router = APIRouter(tags=["sessions"])
@@ -42,8 +44,8 @@ def render(row: Session, current: str | None) -> SessionInfo:
 
 
 class PasswordLogin(BaseModel):
-    email: str = Field(min_length=1, max_length=320)
-    password: str = Field(min_length=1, max_length=1024)
+    email: Text = Field(min_length=1, max_length=320)
+    password: Text = Field(min_length=1, max_length=1024)
 
 
 @public_router.post("/users/login")
@@ -72,7 +74,8 @@ async def revoke_current(user: CurrentUser, sessions: SessionsDep) -> None:
 
 
 @router.delete("/users/sessions/{session_id}", status_code=204)
-async def revoke_session(session_id: str, user: CurrentUser, sessions: SessionsDep) -> None:
+async def revoke_session(session_id: Annotated[Text, Path(max_length=100)], user: CurrentUser,
+                         sessions: SessionsDep) -> None:
     await sessions.revoke(user, session_id)
 
 
@@ -83,7 +86,7 @@ async def revoke_others(user: CurrentUser, sessions: SessionsDep) -> Revoked:
 
 @router.delete("/users/session")
 async def ente_revoke_session(user: CurrentUser, sessions: SessionsDep,
-                              token: str = Query(min_length=1, max_length=100)) -> Empty:
+                              token: Annotated[Text, Query(min_length=1, max_length=100)]) -> Empty:
     """Ente's way to end one session: `?token=` names it (the `token` field of the session list)."""
     await sessions.revoke(user, token)
     return Empty()

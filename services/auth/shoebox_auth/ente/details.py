@@ -1,4 +1,4 @@
-"""An account as Ente's `/users/details/v2` describes it: the address, what it stores, its allowance."""
+"""An account as Ente's `/users/details/v2` describes it: the address, what it stores, its plan."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Protocol
 from sqlalchemy import exists, select
 
 from shoebox_auth.ente.accounts import Accounts
+from shoebox_auth.ente.plans import Plan, Plans
 from shoebox_auth.models import EnteSrpCredential
 from shoebox_lib.auth import Principal
 from shoebox_lib.contracts import Usage
@@ -23,21 +24,27 @@ class AccountDetails:
     email: str
     usage: int
     file_count: int
-    storage: int
+    plan: Plan
     srp_enabled: bool
+    email_mfa_enabled: bool
 
 
 class Details:
-    def __init__(self, accounts: Accounts, usage: UsageSource, *, storage_bytes: int) -> None:
+    def __init__(self, accounts: Accounts, usage: UsageSource, plans: Plans) -> None:
         self.accounts = accounts
         self.usage = usage
-        self.storage_bytes = storage_bytes
+        self.plans = plans
 
     async def of(self, principal: Principal) -> AccountDetails:
-        user = await self.accounts.active(principal.user_id)
+        return await self.of_user(principal.user_id)
+
+    async def of_user(self, user_id: int) -> AccountDetails:
+        """An active account's details; its usage comes from metadata (503 when metadata cannot say)."""
+        user = await self.accounts.active(user_id)
         usage = await self.usage.usage_of(user.id)
         async with self.accounts.db.transaction() as session:
             has_srp = bool(await session.scalar(
                 select(exists().where(EnteSrpCredential.user_id == user.id))))
         return AccountDetails(user_id=user.id, email=user.email or user.username or "", usage=usage.used,
-                              file_count=usage.file_count, storage=self.storage_bytes, srp_enabled=has_srp)
+                              file_count=usage.file_count, plan=await self.plans.of(user.id), srp_enabled=has_srp,
+                              email_mfa_enabled=user.is_email_mfa_enabled)

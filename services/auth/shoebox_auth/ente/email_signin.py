@@ -7,7 +7,7 @@ from enum import StrEnum
 from shoebox_auth.ente.accounts import Accounts, Authorization, normalize_email
 from shoebox_auth.ente.mailer import Mail, Mailer
 from shoebox_auth.ente.otts import IncorrectCode, OneTimeCodes, TooManyWrongCodes, new_code
-from shoebox_auth.ratelimit import Action, RateLimiter, Scope, keys_for
+from shoebox_auth.ratelimit import Action, Attempt, RateLimiter
 from shoebox_auth.service import Origin
 
 
@@ -35,7 +35,7 @@ class EmailSignIn:
         so a guess is refused exactly like a wrong code for an account that exists.
         """
         email = normalize_email(email)
-        attempt = keys_for(Action.OTT_SEND, account=email, address=origin.ip)
+        attempt = Attempt(Action.OTT_SEND, account=email, address=origin.ip)
         await self.limiter.check(attempt)
         await self.limiter.fail(attempt)  # every code mailed spends the allowance: mailboxes are not free
         if purpose == CodePurpose.SIGNUP or await self.accounts.find(email) is not None:
@@ -53,14 +53,14 @@ class EmailSignIn:
 
     async def verify_email(self, email: str, code: str, origin: Origin) -> Authorization:
         email = normalize_email(email)
-        attempt = keys_for(Action.OTT, account=email, address=origin.ip)
+        attempt = Attempt(Action.OTT, account=email, address=origin.ip)
         await self.limiter.check(attempt)
         try:
             redeemed = await self.codes.redeem(email, code)
         except (IncorrectCode, TooManyWrongCodes):
             await self.limiter.fail(attempt)
             raise
-        await self.limiter.reset(k for k in attempt if k.scope is Scope.ACCOUNT)
+        await self.limiter.succeed(attempt)
         user = await self.accounts.verified(email, create=redeemed.purpose == CodePurpose.SIGNUP)
         if user is None:  # a code that was never mailed, guessed right
             raise IncorrectCode("Incorrect code")

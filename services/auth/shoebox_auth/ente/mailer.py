@@ -21,6 +21,7 @@ class Mail:
     to: str
     subject: str
     body: str
+    sender: str | None = None  # `Name <address>`; the configured SHOEBOX_AUTH_SMTP_FROM when None
 
 
 class Mailer(Protocol):
@@ -31,8 +32,8 @@ class LogMailer:
     """No SMTP configured: the message goes to the log, at WARNING so default log levels keep it."""
 
     async def send(self, mail: Mail) -> None:
-        log.warning("mail to %s (no SMTP configured; set SHOEBOX_AUTH_SMTP_HOST to send it): %s\n%s",
-                    mail.to, mail.subject, mail.body)
+        log.warning("mail to %s%s (no SMTP configured; set SHOEBOX_AUTH_SMTP_HOST to send it): %s\n%s",
+                    mail.to, f" from {mail.sender}" if mail.sender else "", mail.subject, mail.body)
 
 
 class SmtpMailer:
@@ -51,7 +52,7 @@ class SmtpMailer:
 
     async def send(self, mail: Mail) -> None:
         message = EmailMessage()
-        message["From"] = self.sender
+        message["From"] = mail.sender or self.sender
         message["To"] = mail.to
         message["Subject"] = mail.subject
         message.set_content(mail.body)

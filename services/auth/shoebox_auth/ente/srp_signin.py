@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shoebox_auth.ente import srp
 from shoebox_auth.ente.accounts import Accounts, Authorization, normalize_email
 from shoebox_auth.models import EnteKeyAttributes, EnteSrpCredential, EnteSrpSession, EnteSrpSetup, User
-from shoebox_auth.ratelimit import Action, RateLimiter, Scope, keys_for
+from shoebox_auth.ratelimit import Action, Attempt, RateLimiter
 from shoebox_auth.service import Origin
 from shoebox_lib.auth import Principal
 from shoebox_lib.errors import Conflict, Gone, InvalidInput, NotFound, Unauthenticated
@@ -36,6 +36,14 @@ class SessionSpent(Gone):
 
 class SessionExpired(Gone):
     code = "SESSION_EXPIRED"
+
+
+class EmailMfaEnabled(Conflict):
+    code = "EMAIL_MFA_ENABLED"  # Ente's 409: this account signs in with a mailed code, not by SRP alone
+
+
+# One answer for "no such account" and "an account without SRP", so the 404 alone tells nothing apart.
+NO_SRP_ATTRIBUTES = "No SRP attributes for this account"
 
 
 class SrpPurpose(StrEnum):
@@ -104,30 +112,37 @@ class SrpSignIn:
         self._decoy_verifier: int | None = None
 
     async def attributes(self, email: str, origin: Origin) -> SrpAttributes:
-        """What a client needs to derive its SRP password, or NotFound (Ente's clients then fall back
-        to a code by email).
+        """What a client needs to derive its SRP password, or NotFound (Ente's clients then sign in with
+        a code by email).
 
-        Like Ente's server, an unknown address is a 404 until one client address has asked about too
-        many unknown ones; from then on it gets decoy attributes, indistinguishable from real ones.
+        - An account with SRP: its attributes, and whether it wants email MFA.
+        - An account without SRP (made by CL, or signed up by code and no password set yet): always a 404,
+          however often the caller has asked. Decoys here would trap a real owner's client in a password
+          prompt that can never succeed (the Ente CLI asks again forever).
+        - No account: a 404, like Ente's server, until one client address has asked after too many
+          unknown addresses; from then on decoy attributes, stable per address and shaped like real ones,
+          so that probing for accounts stops paying. (Ente switches on a limit shared by all callers.)
         """
         email = normalize_email(email)
         async with self.db.transaction() as session:
             row = (await session.execute(
-                select(EnteSrpCredential, EnteKeyAttributes.attributes)
-                .join(User, User.id == EnteSrpCredential.user_id)
-                .join(EnteKeyAttributes, EnteKeyAttributes.user_id == EnteSrpCredential.user_id)
+                select(User.is_email_mfa_enabled, EnteSrpCredential, EnteKeyAttributes.attributes)
+                .outerjoin(EnteSrpCredential, EnteSrpCredential.user_id == User.id)
+                .outerjoin(EnteKeyAttributes, EnteKeyAttributes.user_id == User.id)
                 .where(func.lower(User.email) == email)
             )).first()
         if row is not None:
-            credential, attributes = row
+            mfa, credential, attributes = row
+            if credential is None or attributes is None:
+                raise NotFound(NO_SRP_ATTRIBUTES)  # as Ente: existing accounts are not rate limited here
             return SrpAttributes(srp_user_id=credential.srp_user_id, srp_salt=credential.salt,
                                  mem_limit=attributes["memLimit"], ops_limit=attributes["opsLimit"],
-                                 kek_salt=attributes["kekSalt"])
-        probe = keys_for(Action.SRP_ATTRIBUTES, account=None, address=origin.ip)
+                                 kek_salt=attributes["kekSalt"], is_email_mfa_enabled=mfa)
+        probe = Attempt(Action.SRP_ATTRIBUTES, account=None, address=origin.ip)
         if await self.limiter.is_limited(probe):
             return self._decoy_attributes(email)
         await self.limiter.fail(probe)
-        raise NotFound("No SRP attributes for this account")
+        raise NotFound(NO_SRP_ATTRIBUTES)
 
     async def setup(self, principal: Principal, srp_user_id: UUID, srp_salt: str, srp_verifier: str,
                     srp_a: str) -> SrpChallenge:
@@ -176,14 +191,18 @@ class SrpSignIn:
         """Open a sign-in exchange. An unknown srpUserID gets one too, against a decoy verifier: it
         looks the same and can never succeed."""
         client_public = srp.group_element(b64decode(srp_a, "srpA"), "srpA")
-        attempt = keys_for(Action.SRP, account=str(srp_user_id), address=origin.ip)
+        attempt = Attempt(Action.SRP, account=str(srp_user_id), address=origin.ip)
         await self.limiter.check(attempt)
+        async with self.db.transaction() as session:
+            found = (await session.execute(
+                select(EnteSrpCredential, User.is_email_mfa_enabled).join(User, User.id == EnteSrpCredential.user_id)
+                .where(EnteSrpCredential.srp_user_id == srp_user_id)
+            )).first()
+        credential = found[0] if found else None
+        if found is not None and found[1]:
+            raise EmailMfaEnabled("Email MFA is enabled")
         # Every exchange opened counts as a try until one is verified: each is good for one proof.
         await self.limiter.fail(attempt)
-        async with self.db.transaction() as session:
-            credential = (await session.execute(
-                select(EnteSrpCredential).where(EnteSrpCredential.srp_user_id == srp_user_id)
-            )).scalar_one_or_none()
         if credential is not None:
             user_id: int | None = credential.user_id
             verifier = int.from_bytes(b64decode(credential.verifier, "srpVerifier"), "big")
@@ -201,13 +220,15 @@ class SrpSignIn:
     async def verify_session(self, srp_user_id: UUID, session_id: UUID, srp_m1: str,
                              origin: Origin) -> Authorization:
         m1 = proof_bytes(srp_m1)
-        attempt = keys_for(Action.SRP, account=str(srp_user_id), address=origin.ip)
-        await self.limiter.check(attempt)
+        # Not checked against the limiter again: opening the exchange was the attempt, and counted; each
+        # exchange takes one proof. (Checking here would refuse the owner's proof whenever their own
+        # address has just opened it while the account is hot elsewhere.)
+        attempt = Attempt(Action.SRP, account=str(srp_user_id), address=origin.ip)
         exchange = await self._spend_exchange(session_id, srp_user_id, SrpPurpose.LOGIN)
         m2 = await self._check(exchange, m1)
         if m2 is None or exchange.user_id is None:
             raise InvalidPassword("Incorrect password")
-        await self.limiter.reset(k for k in attempt if k.scope is Scope.ACCOUNT)
+        await self.limiter.succeed(attempt)
         user = await self.accounts.active(exchange.user_id)
         return replace(await self.accounts.authorize(user, origin), srp_m2=b64encode(m2))
 
@@ -268,7 +289,8 @@ class SrpSignIn:
         return self._decoy_verifier
 
     def _decoy_attributes(self, email: str) -> SrpAttributes:
-        """Stable per address, so asking twice does not give a decoy away; limits as Ente's decoys."""
+        """Stable per address, so asking twice does not give a decoy away; limits as Ente's decoys. Email
+        MFA off, as on nearly every real account here (Ente's server turns it on for one decoy in five)."""
         digest = hmac.new(self._decoy_key, b"attributes\0" + email.encode(), hashlib.sha256).digest()
         more = hmac.new(self._decoy_key, b"kek-salt\0" + email.encode(), hashlib.sha256).digest()
         raw = bytearray(digest[:16])
