@@ -71,7 +71,7 @@ def _serve(service: str, host: str, port: int) -> None:
         app = dataplane_app(settings)
     else:
         app = factory(service)(settings).app
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, forwarded_allow_ips="")
 
 
 def _cors(origins: list[str]) -> None:

@@ -98,8 +98,9 @@ def run_dev(data_dir: Path, port: int, host: str = "127.0.0.1") -> None:
         asyncio.run(migrate_all(settings))
         app = build_app(settings)
         log.info("shoebox is starting on http://%s:%d (data in %s)", host, port, stack.data_dir)
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
-                    timeout_graceful_shutdown=10)
+        # forwarded_allow_ips="": no X-Forwarded-For is believed by uvicorn; auth decides whom to trust.
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, forwarded_allow_ips="",
+                    lifespan="on", timeout_graceful_shutdown=10)
     finally:
         stack.stop()
 

@@ -51,7 +51,8 @@ async def run_system(settings: Settings) -> AsyncIterator[RunningSystem]:
     await migrate_all(settings)
     app = build_app(settings)
     port = int(settings.public_url.rsplit(":", 1)[1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
+                                                 forwarded_allow_ips=""))
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
