@@ -143,6 +143,18 @@ def test_the_face_index_prefers_the_longest_declared_prefix() -> None:
     assert index.face_for("/users/srp/attributes/x") is Face.ENTE
     assert index.face_for("/v1/images/img_1:view") is Face.V1
     assert index.face_for("/other") is Face.V1
+    assert index.face_for("/users/nothing/here") is Face.CL  # a tie under /users/: the first route's face
+    assert index.face_for("/v1/albums/x") is Face.V1
+
+
+def test_a_path_under_a_face_s_first_segment_answers_in_that_face() -> None:
+    from shoebox_lib.web.access import RouteInfo
+
+    index = FaceIndex([RouteInfo("a", "GET", "/storage/usage", Face.ENTE, Access.USER),
+                       RouteInfo("a", "POST", "/storage/refresh", Face.ENTE, Access.USER),
+                       RouteInfo("a", "GET", "/", Face.CL, Access.PUBLIC)])
+    assert index.face_for("/storage/nothing") is Face.ENTE
+    assert index.face_for("/elsewhere") is Face.V1  # a root route is no prefix of everything
 
 
 async def test_a_body_past_the_mount_limit_is_refused_before_it_is_read(http: httpx.AsyncClient) -> None:

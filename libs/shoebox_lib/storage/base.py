@@ -20,12 +20,12 @@ MIN_PART_SIZE = 5 * 1024 * 1024  # every part but the last
 MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 MAX_OBJECT_SIZE = 5 * 1024 * 1024 * 1024 * 1024
 
-_KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")
+_KEY = re.compile(r"[A-Za-z0-9!_.*'()/-]{1,1024}")  # used with fullmatch: `$` would let a final newline in
 
 
 def check_key(key: str) -> str:
     """Keys are chosen by the server; still, refuse anything that could escape a directory."""
-    if not _KEY.match(key) or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
+    if not _KEY.fullmatch(key) or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
         raise ValueError(f"invalid object key: {key!r}")
     return key
 

@@ -9,6 +9,7 @@ table and the authorization tests are derived from the routers rather than kept 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -111,14 +112,24 @@ def route_infos(service: str, mounts: Iterable[Mount]) -> list[RouteInfo]:
 
 class FaceIndex:
     """The face of a path that matched no route (404, 405): that of the declared route sharing the longest
-    static prefix with it, else v1."""
+    static prefix with it; else that of most routes under the path's first segment (`/storage/nothing` is
+    Ente's); else v1."""
 
     def __init__(self, routes: Iterable[RouteInfo]) -> None:
+        routes = list(routes)
         self._prefixes: Sequence[tuple[str, Face]] = sorted(
             {(r.static_prefix.rstrip("/") or "/", r.face) for r in routes}, key=lambda item: -len(item[0]))
+        by_segment: dict[str, Counter[Face]] = {}
+        for route in routes:
+            by_segment.setdefault(_first_segment(route.path), Counter())[route.face] += 1
+        self._segments = {segment: faces.most_common(1)[0][0] for segment, faces in by_segment.items()}
 
     def face_for(self, path: str) -> Face:
         for prefix, face in self._prefixes:
-            if path == prefix or path.startswith(prefix.rstrip("/") + "/") or path.startswith(prefix + ":"):
+            if prefix != "/" and (path == prefix or path.startswith((prefix.rstrip("/") + "/", prefix + ":"))):
                 return face
-        return Face.V1
+        return self._segments.get(_first_segment(path), Face.V1)
+
+
+def _first_segment(path: str) -> str:
+    return path.lstrip("/").split("/", 1)[0].split(":", 1)[0]
