@@ -4,9 +4,11 @@ from pathlib import Path
 
 from shoebox_lib.bus.topology import (
     METADATA_JOB_COMPLETED,
+    METADATA_QUOTA_SET,
     METADATA_REPLICA_STORED,
     METADATA_UPLOAD_COMPLETED,
     METADATA_UPLOAD_ENDED,
+    METADATA_USER_DELETED,
 )
 from shoebox_lib.db import Migrations
 from shoebox_lib.runtime import Runtime, every
@@ -14,7 +16,17 @@ from shoebox_lib.settings import Settings, get_settings
 from shoebox_lib.web import Face, ServiceApp, create_app
 from shoebox_lib.web.access import Access, Mount
 from shoebox_metadata import __version__
-from shoebox_metadata.api import ente, ente_public, internal, seed, storage, v1
+from shoebox_metadata.api import (
+    ente,
+    ente_authenticator,
+    ente_filedata,
+    ente_public,
+    ente_restore,
+    internal,
+    seed,
+    storage,
+    v1,
+)
 from shoebox_metadata.container import Container
 from shoebox_metadata.models import BUS, SCHEMA
 from shoebox_metadata.users import Users
@@ -29,8 +41,12 @@ MOUNTS = [
     Mount(v1.router, Face.V1, Access.USER),
     Mount(storage.router, Face.ENTE, Access.USER),
     Mount(ente.router, Face.ENTE, Access.USER),
+    Mount(ente_restore.router, Face.ENTE, Access.USER),
     Mount(ente_public.router, Face.ENTE, Access.USER),
     Mount(ente_public.link_router, Face.ENTE, Access.LINK),
+    Mount(ente_authenticator.router, Face.ENTE, Access.USER),
+    Mount(ente_filedata.router, Face.ENTE, Access.USER, max_body_size=ente_filedata.MAX_BODY),
+    Mount(ente_filedata.link_router, Face.ENTE, Access.LINK),
     Mount(seed.router, Face.ENTE, Access.USER),
     Mount(seed.link_router, Face.ENTE, Access.LINK),
     Mount(seed.admin_router, Face.ENTE, Access.ADMIN),
@@ -51,5 +67,8 @@ def create_service(settings: Settings | None = None) -> ServiceApp:
     runtime.apply_once(METADATA_UPLOAD_ENDED, container.quotas.upload_ended)
     runtime.apply_once(METADATA_JOB_COMPLETED, container.reports.job_completed)
     runtime.apply_once(METADATA_REPLICA_STORED, container.reports.replica_stored)
+    runtime.apply_once(METADATA_USER_DELETED, container.reports.user_deleted)
+    runtime.apply_once(METADATA_QUOTA_SET, container.reports.quota_set)
     runtime.background("reservation-sweeper", lambda: every(60, container.quotas.expire_reservations))
+    runtime.background("file-data-upload-sweeper", lambda: every(60, container.file_data.sweep_uploads))
     return create_app(NAME, __version__, mounts=MOUNTS, runtime=runtime)

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from shoebox_lib.db import Database
 from shoebox_lib.storage import Storage
+from shoebox_metadata.authenticator.service import Authenticator
 from shoebox_metadata.clock import Clock
+from shoebox_metadata.filedata.service import FileDataStore
 from shoebox_metadata.library.collections import Collections
 from shoebox_metadata.library.files import Files
 from shoebox_metadata.library.items import Items
@@ -31,6 +33,8 @@ class Container:
     links: Links
     reports: Reports
     users: Users
+    authenticator: Authenticator
+    file_data: FileDataStore
 
     @classmethod
     def build(cls, db: Database, storage: Storage, users: Users, *, default_quota: int, presign_seconds: int,
@@ -43,5 +47,6 @@ class Container:
         return cls(
             quotas=quotas, objects=objects, items=Items(db, objects), files=files,
             collections=Collections(db, clock), shares=Shares(db, clock), trash=Trash(db, quotas, clock),
-            links=Links(db, files, objects, clock, secret, public_url), reports=Reports(quotas), users=users,
+            links=Links(db, files, objects, clock, secret, public_url), reports=Reports(quotas, clock), users=users,
+            authenticator=Authenticator(db, clock), file_data=FileDataStore(db, objects, clock),
         )

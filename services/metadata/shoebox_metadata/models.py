@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Identity,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    Uuid,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -247,3 +249,74 @@ class FileLink(Base):
     expires_at: Mapped[int] = mapped_column(BigInteger, default=0)  # microseconds; 0 = no expiry
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- Ente Auth (the 2FA app) and file data: what clients encrypt, kept exactly as they sent it -------------
+
+class AuthenticatorKey(Base):
+    """A user's Ente Auth key, sealed by their client with their master key (`header` is the nonce)."""
+
+    __tablename__ = "authenticator_keys"
+
+    owner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    encrypted_key: Mapped[str] = mapped_column(Text)
+    header: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuthenticatorEntity(Base):
+    """One Ente Auth code, encrypted under the Auth key. A deleted one stays, without its data, so that the
+    diff tells every device; its times are the owner's change clock (`clock.py`), unique per owner."""
+
+    __tablename__ = "authenticator_entities"
+    __table_args__ = (
+        Index("ix_authenticator_entities_diff", "owner_id", "updated_at", unique=True),
+        CheckConstraint("is_deleted = (encrypted_data IS NULL)", name="authenticator_entities_deleted_has_no_data"),
+    )
+
+    id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey(AuthenticatorKey.owner_id, ondelete="CASCADE"))
+    encrypted_data: Mapped[str | None] = mapped_column(Text)
+    header: Mapped[str | None] = mapped_column(Text)
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class FileData(Base):
+    """Data a client derived from a file and encrypted with the file's key: an ML index, a preview video's
+    playlist (with the object holding the video) or a preview image. One row per file and type, owned by
+    the file's owner and timed by that owner's change clock."""
+
+    __tablename__ = "file_data"
+    __table_args__ = (Index("ix_file_data_diff", "owner_id", "updated_at", unique=True),)
+
+    item_id: Mapped[int] = mapped_column(ForeignKey(Item.id, ondelete="CASCADE"), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)  # a `filedata.kinds.FileDataType`
+    owner_id: Mapped[int] = mapped_column(BigInteger)
+    encrypted_data: Mapped[str | None] = mapped_column(Text)
+    decryption_header: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    object_key: Mapped[str | None] = mapped_column(String(1024))
+    object_nonce: Mapped[str | None] = mapped_column(Text)
+    object_size: Mapped[int | None] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class FileDataUpload(Base):
+    """A preview object handed out for upload and not committed yet: swept (object deleted, multipart
+    upload aborted) once it lapses."""
+
+    __tablename__ = "file_data_uploads"
+
+    object_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(BigInteger)
+    item_id: Mapped[int] = mapped_column(ForeignKey(Item.id, ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[str] = mapped_column(String(64))
+    multipart_upload_id: Mapped[str | None] = mapped_column(String(1024))
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # microseconds

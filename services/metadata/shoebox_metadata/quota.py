@@ -19,6 +19,7 @@ from shoebox_lib.db import Database
 from shoebox_lib.errors import InvalidInput, QuotaExceeded
 from shoebox_lib.events import UploadEnded
 from shoebox_metadata.kinds import ItemStatus
+from shoebox_metadata.library.repo import BIGINT_MAX
 from shoebox_metadata.models import Account, Copy, Item, Reservation
 
 RESERVATION_LIFETIME = timedelta(hours=24)
@@ -168,9 +169,16 @@ class Quotas:
             )).all()
         return {"primary": (await self.usage(owner_id)).used, **{tier: int(size) for tier, size in replicas}}
 
+    async def set_quota(self, session: AsyncSession, owner_id: int, quota: int) -> None:
+        """The owner's allowance, as an admin set it (auth's `account.quota_set`); the bonus stays."""
+        if not 0 <= quota <= BIGINT_MAX:
+            raise InvalidInput("Quota must be between 0 and 2^63-1")
+        await self.ensure(session, owner_id)
+        await session.execute(update(Account).where(Account.owner_id == owner_id).values(quota_bytes=quota))
+
     async def set_limits(self, owner_id: int, *, quota: int | None = None, add_bonus: int = 0) -> Usage:
-        if (quota is not None and quota < 0) or add_bonus < 0:
-            raise InvalidInput("Quota and bonus must not be negative")
+        if not (0 <= (quota or 0) <= BIGINT_MAX and 0 <= add_bonus <= BIGINT_MAX):
+            raise InvalidInput("Quota and bonus must be between 0 and 2^63-1")
         async with self.db.transaction() as session:
             await self.ensure(session, owner_id)
             values: dict[str, object] = {"bonus_bytes": Account.bonus_bytes + add_bonus}

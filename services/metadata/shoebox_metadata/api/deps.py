@@ -6,7 +6,9 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from shoebox_metadata.authenticator.service import Authenticator
 from shoebox_metadata.container import Container
+from shoebox_metadata.filedata.service import FileDataStore
 from shoebox_metadata.library.collections import Collections
 from shoebox_metadata.library.files import Files
 from shoebox_metadata.library.items import Items
@@ -58,6 +60,14 @@ def _users(request: Request) -> Users:
     return container(request).users
 
 
+def _authenticator(request: Request) -> Authenticator:
+    return container(request).authenticator
+
+
+def _file_data(request: Request) -> FileDataStore:
+    return container(request).file_data
+
+
 QuotasDep = Annotated[Quotas, Depends(_quotas)]
 ObjectsDep = Annotated[Objects, Depends(_objects)]
 ItemsDep = Annotated[Items, Depends(_items)]
@@ -67,3 +77,5 @@ SharesDep = Annotated[Shares, Depends(_shares)]
 TrashDep = Annotated[Trash, Depends(_trash)]
 LinksDep = Annotated[Links, Depends(_links)]
 UsersDep = Annotated[Users, Depends(_users)]
+AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
+FileDataDep = Annotated[FileDataStore, Depends(_file_data)]

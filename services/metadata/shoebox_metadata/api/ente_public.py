@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import RedirectResponse
 from pydantic import Field
 
 from shoebox_lib.auth import CurrentUser
+from shoebox_lib.web.inputs import Id64, NonNegative64, Text
 from shoebox_metadata.api.deps import LinksDep
-from shoebox_metadata.api.ente_shapes import Strict, render_collection, render_link, render_membership
+from shoebox_metadata.api.ente_answers import (
+    Empty,
+    FileDiff,
+    PasswordToken,
+    PublicCollectionInfo,
+    PublicURLAnswer,
+    render_collection,
+    render_link,
+    render_membership,
+)
+from shoebox_metadata.api.ente_shapes import Sealed, Strict
+from shoebox_metadata.api.redirects import REDIRECT, redirect
 from shoebox_metadata.kinds import Role
 from shoebox_metadata.library.collections import CollectionView
 from shoebox_metadata.library.links import LinkSettings
@@ -20,24 +32,25 @@ router = APIRouter(tags=["ente-public"])
 link_router = APIRouter(tags=["ente-public"])
 
 DIFF_LIMIT = 2500
+MAX_DEVICES = 50  # what Ente's server allows a link
 
 
 class CreateLink(Strict):
-    collectionID: int
+    collectionID: Id64
     enableCollect: bool = False
     enableJoin: bool | None = None
-    validTill: int = Field(default=0, ge=0)
-    deviceLimit: int = Field(default=0, ge=0, le=50)
+    validTill: NonNegative64 = 0
+    deviceLimit: int = Field(default=0, ge=0, le=MAX_DEVICES)
 
 
 class UpdateLink(Strict):
-    collectionID: int
-    validTill: int | None = Field(default=None, ge=0)
-    deviceLimit: int | None = None
-    passHash: str | None = Field(default=None, max_length=1000)
-    nonce: str | None = Field(default=None, max_length=1000)
-    memLimit: int | None = None
-    opsLimit: int | None = None
+    collectionID: Id64
+    validTill: NonNegative64 | None = None
+    deviceLimit: Annotated[int, Field(ge=0, le=MAX_DEVICES)] | None = None
+    passHash: Sealed | None = None
+    nonce: Sealed | None = None
+    memLimit: NonNegative64 | None = None
+    opsLimit: NonNegative64 | None = None
     enableDownload: bool | None = None
     enableCollect: bool | None = None
     enableJoin: bool | None = None
@@ -45,68 +58,66 @@ class UpdateLink(Strict):
 
 
 class PasswordBody(Strict):
-    passHash: str = Field(min_length=1, max_length=1000)
+    passHash: Annotated[Text, Field(min_length=1, max_length=1000)]
 
 
 @router.post("/collections/share-url")
-async def create_link(body: CreateLink, user: CurrentUser, links: LinksDep) -> dict[str, Any]:
+async def create_link(body: CreateLink, user: CurrentUser, links: LinksDep) -> PublicURLAnswer:
     link = await links.create(user, body.collectionID, LinkSettings(
         valid_till=body.validTill, device_limit=body.deviceLimit, enable_collect=body.enableCollect,
         enable_join=body.enableJoin))
-    return {"result": render_link(link, links.public_url)}
+    return PublicURLAnswer(result=render_link(link, links.public_url))
 
 
 @router.put("/collections/share-url")
-async def update_link(body: UpdateLink, user: CurrentUser, links: LinksDep) -> dict[str, Any]:
+async def update_link(body: UpdateLink, user: CurrentUser, links: LinksDep) -> PublicURLAnswer:
     link = await links.update(user, body.collectionID, LinkSettings(
         valid_till=body.validTill, device_limit=body.deviceLimit, enable_download=body.enableDownload,
         enable_collect=body.enableCollect, enable_join=body.enableJoin, pass_hash=body.passHash, nonce=body.nonce,
         mem_limit=body.memLimit, ops_limit=body.opsLimit, disable_password=bool(body.disablePassword)))
-    return {"result": render_link(link, links.public_url)}
+    return PublicURLAnswer(result=render_link(link, links.public_url))
 
 
 @router.delete("/collections/share-url/{collection_id}")
-async def disable_link(collection_id: int, user: CurrentUser, links: LinksDep) -> dict[str, Any]:
+async def disable_link(collection_id: Annotated[Id64, Path()], user: CurrentUser, links: LinksDep) -> Empty:
     await links.disable(user, collection_id)
-    return {}
+    return Empty()
 
 
-AccessToken = Header(default=None, alias="X-Auth-Access-Token", max_length=200)
-AccessJWT = Header(default=None, alias="X-Auth-Access-Token-JWT", max_length=2000)
+# A viewer's credentials: the link's token and, for a password-protected link, the token that proved it.
+AccessToken = Annotated[Text | None, Header(alias="X-Auth-Access-Token", max_length=200)]
+AccessJWT = Annotated[Text | None, Header(alias="X-Auth-Access-Token-JWT", max_length=2000)]
 
 
 @link_router.get("/public-collection/info")
-async def info(links: LinksDep, token: str | None = AccessToken, access_jwt: str | None = AccessJWT
-               ) -> dict[str, Any]:
+async def info(links: LinksDep, token: AccessToken = None, access_jwt: AccessJWT = None) -> PublicCollectionInfo:
     grant = await links.open(token, access_jwt)
-    view = CollectionView(grant.collection, [], Role.VIEWER)
-    rendered = render_collection(view, [grant.link], links.public_url)
-    rendered["sharees"] = []
-    return {"collection": rendered, "referralCode": ""}
+    view = CollectionView(grant.collection, [], Role.VIEWER)  # a viewer sees no sharees
+    return PublicCollectionInfo(collection=render_collection(view, [grant.link], links.public_url), referralCode="")
 
 
 @link_router.post("/public-collection/verify-password")
-async def verify_password(body: PasswordBody, links: LinksDep, token: str | None = AccessToken) -> dict[str, str]:
-    return {"jwtToken": await links.verify_password(token, body.passHash)}
+async def verify_password(body: PasswordBody, links: LinksDep, token: AccessToken = None) -> PasswordToken:
+    return PasswordToken(jwtToken=await links.verify_password(token, body.passHash))
 
 
 @link_router.get("/public-collection/diff")
-async def diff(links: LinksDep, token: str | None = AccessToken, access_jwt: str | None = AccessJWT,
-               sinceTime: int = Query(0, ge=0)) -> dict[str, Any]:
+async def diff(links: LinksDep, token: AccessToken = None, access_jwt: AccessJWT = None,
+               sinceTime: Annotated[NonNegative64, Query()] = 0) -> FileDiff:
     grant = await links.open(token, access_jwt)
     entries, has_more = await links.diff(grant, sinceTime, DIFF_LIMIT)
-    return {"diff": [render_membership(e) for e in entries], "hasMore": has_more}
+    return FileDiff(diff=[render_membership(e) for e in entries], hasMore=has_more)
 
 
-@link_router.get("/public-collection/files/preview/{file_id}")
-async def preview(file_id: int, links: LinksDep, token: str | None = AccessToken,
-                  access_jwt: str | None = AccessJWT) -> RedirectResponse:
+@link_router.get("/public-collection/files/preview/{file_id}", **REDIRECT)
+async def preview(file_id: Annotated[Id64, Path()], links: LinksDep, token: AccessToken = None,
+                  access_jwt: AccessJWT = None) -> RedirectResponse:
     grant = await links.open(token, access_jwt)
-    return RedirectResponse(await links.file_url(grant, file_id, thumbnail=True), status_code=307)
+    return redirect(await links.file_url(grant, file_id, thumbnail=True))
 
 
-@link_router.get("/public-collection/files/download/{file_id}")
-async def download(file_id: int, links: LinksDep, token: str | None = AccessToken,
-                   access_jwt: str | None = AccessJWT) -> RedirectResponse:
+@link_router.get("/public-collection/files/download/{file_id}", **REDIRECT)
+async def download(file_id: Annotated[Id64, Path()], links: LinksDep, token: AccessToken = None,
+                   access_jwt: AccessJWT = None) -> RedirectResponse:
     grant = await links.open(token, access_jwt)
-    return RedirectResponse(await links.file_url(grant, file_id, thumbnail=False), status_code=307)
+    return redirect(await links.file_url(grant, file_id, thumbnail=False))

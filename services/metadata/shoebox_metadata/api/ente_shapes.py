@@ -1,36 +1,87 @@
-"""The Ente face's JSON: request models and renderers, with the real clients' field names."""
+"""What the Ente face accepts: request models with the real clients' field names, every value bounded at the
+edge (`shoebox_lib.web.inputs`): integers within bigint, text without NUL or other control characters,
+object keys that storage could name, and free-form fields capped far above what a real client sends.
+The answers are in `ente_answers`."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shoebox_lib.errors import InvalidInput
-from shoebox_metadata.kinds import CollectionType, ItemStatus, Role
-from shoebox_metadata.library.collections import CollectionView
+from shoebox_lib.web.inputs import BIGINT_MAX, Id64, Int64, NonNegative64, Text, bounded_json
+from shoebox_metadata.kinds import CollectionType, Role
 from shoebox_metadata.library.files import NewFile
-from shoebox_metadata.library.membership import FileInCollection
 from shoebox_metadata.library.objects import Blob
-from shoebox_metadata.models import Item, PublicLink, Share, TrashEntry
 
 MAX_IDS = 1000
+# Real Ente clients send encrypted metadata and magic metadata of a few hundred bytes to a few KB, and
+# collection attributes (an encrypted folder path) of well under one; these caps leave them room a
+# hundredfold and keep one row from weighing on every sync that returns it.
+MAX_ENCRYPTED = 64 * 1024
+MAX_ATTRIBUTES = 16 * 1024
+MAX_NAME = 10_000
+
+# Keys, nonces and decryption headers: base64 of some dozens of bytes.
+Sealed = Annotated[Text, Field(max_length=1000)]
+Encrypted = Annotated[Text, Field(max_length=MAX_ENCRYPTED)]
 
 
-def since_time(sinceTime: str = Query("0", max_length=64)) -> int:
-    """Ente sends microseconds; seed 000 also allows an ISO-8601 time."""
+def _numbers_within_bigint(value: Any) -> Any:
+    """Free-form JSON is stored as sent, but its integers must still fit the int64 a real client reads back."""
+    if isinstance(value, dict):
+        for inner in value.values():
+            _numbers_within_bigint(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            _numbers_within_bigint(inner)
+    elif isinstance(value, int) and not -BIGINT_MAX - 1 <= value <= BIGINT_MAX:
+        raise ValueError("integers must fit in 64 bits")
+    return value
+
+
+Attributes64 = Annotated[dict[str, Any], bounded_json(MAX_ATTRIBUTES), AfterValidator(_numbers_within_bigint)]
+
+
+_KEY = re.compile(r"[A-Za-z0-9!_.*'()/-]{1,1024}")  # what storage names (`shoebox_lib.storage.base`)
+
+
+def _object_key(value: str) -> str:
+    """A key storage could name: `..`, `//`, a leading `/`, a space or a control character is the client's
+    error before anything looks it up. (Whether the key was handed out to the caller is the core's check; an
+    empty key is reported by the core as missing.)"""
+    if value and (not _KEY.fullmatch(value) or any(part in ("", ".", "..") for part in value.split("/"))):
+        raise ValueError("must be an object key handed out by the upload signer")
+    return value
+
+
+ObjectKey = Annotated[str, Field(max_length=1024), AfterValidator(_object_key)]
+
+_MICROSECONDS = re.compile(r"[0-9]{1,19}")  # ASCII digits only: `str.isdigit` takes "٣" too
+
+
+def since_time(sinceTime: Annotated[Text, Query(max_length=64)] = "0") -> int:
+    """Ente sends microseconds; seed 000 also allows an ISO-8601 time. Within bigint, never negative."""
     text = sinceTime.strip()
-    if text.lstrip("-").isdigit():
+    if text.startswith("-") and _MICROSECONDS.fullmatch(text[1:]):
+        raise InvalidInput("sinceTime must not be negative")
+    if _MICROSECONDS.fullmatch(text):
         value = int(text)
     else:
         try:
+            if not text.isascii():
+                raise ValueError(text)
             value = int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1_000_000)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise InvalidInput("sinceTime must be microseconds or an ISO-8601 time") from None
     if value < 0:
         raise InvalidInput("sinceTime must not be negative")
+    if value > BIGINT_MAX:
+        raise InvalidInput("sinceTime is out of range")
     return value
 
 
@@ -39,24 +90,24 @@ class Strict(BaseModel):
 
 
 class MagicMetadata(Strict):
-    version: int = Field(ge=0)
-    count: int = Field(ge=0)
-    data: str = Field(max_length=1_000_000)
-    header: str = Field(max_length=1000)
+    version: NonNegative64
+    count: NonNegative64
+    data: Encrypted
+    header: Sealed
 
 
 class Attributes(Strict):
-    objectKey: str | None = Field(default=None, max_length=1024)
-    encryptedData: str | None = Field(default=None, max_length=10_000_000)
-    decryptionHeader: str = Field(max_length=1000)
-    size: int = Field(default=0, ge=0)
+    objectKey: ObjectKey | None = None
+    encryptedData: Encrypted | None = None
+    decryptionHeader: Sealed
+    size: NonNegative64 = 0
 
 
 class FileBody(Strict):
-    id: int = 0
-    collectionID: int
-    encryptedKey: str = Field(max_length=1000)
-    keyDecryptionNonce: str = Field(max_length=1000)
+    id: NonNegative64 = 0
+    collectionID: NonNegative64  # a guest of a link may send 0: the link's collection
+    encryptedKey: Sealed
+    keyDecryptionNonce: Sealed
     file: Attributes
     thumbnail: Attributes
     metadata: Attributes
@@ -66,23 +117,23 @@ class FileBody(Strict):
 
 
 class TrashItem(Strict):
-    fileID: int
-    collectionID: int
+    fileID: Id64
+    collectionID: Id64
 
 
 class TrashBody(Strict):
     """Ente sends `items` (file and collection); seed 000 sends `fileIds` (from every collection)."""
 
     items: list[TrashItem] = Field(default_factory=list, max_length=MAX_IDS)
-    fileIds: list[int] = Field(default_factory=list, max_length=MAX_IDS)
+    fileIds: list[Id64] = Field(default_factory=list, max_length=MAX_IDS)
 
 
 class FileIDs(Strict):
-    fileIDs: list[int] = Field(min_length=1, max_length=MAX_IDS)
+    fileIDs: list[Id64] = Field(min_length=1, max_length=MAX_IDS)
 
 
 class MagicUpdate(Strict):
-    id: int
+    id: Id64
     magicMetadata: MagicMetadata
 
 
@@ -91,51 +142,51 @@ class MagicBody(Strict):
 
 
 class CollectionBody(Strict):
-    encryptedKey: str = Field(max_length=1000)
-    keyDecryptionNonce: str = Field(max_length=1000)
-    encryptedName: str | None = Field(default=None, max_length=10_000)
-    nameDecryptionNonce: str | None = Field(default=None, max_length=1000)
-    name: str | None = Field(default=None, max_length=1000)
-    type: str = CollectionType.ALBUM  # checked by the core, which names the types it knows
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    encryptedKey: Sealed
+    keyDecryptionNonce: Sealed
+    encryptedName: Annotated[Text, Field(max_length=MAX_NAME)] | None = None
+    nameDecryptionNonce: Sealed | None = None
+    name: Annotated[Text, Field(max_length=1000)] | None = None
+    type: Annotated[Text, Field(max_length=32)] = CollectionType.ALBUM  # checked by the core, which knows the types
+    attributes: Attributes64 = Field(default_factory=dict)
     magicMetadata: MagicMetadata | None = None
     pubMagicMetadata: MagicMetadata | None = None
-    app: str = Field(default="photos", max_length=32)
+    app: Annotated[Text, Field(max_length=32)] = "photos"
 
 
 class FileKeyBody(Strict):
-    id: int
-    encryptedKey: str = Field(max_length=1000)
-    keyDecryptionNonce: str = Field(max_length=1000)
+    id: Id64
+    encryptedKey: Sealed
+    keyDecryptionNonce: Sealed
 
 
 class AddFilesBody(Strict):
-    collectionID: int
+    collectionID: Id64
     files: list[FileKeyBody] = Field(min_length=1, max_length=MAX_IDS)
 
 
 class MoveFilesBody(Strict):
-    fromCollectionID: int
-    toCollectionID: int
+    fromCollectionID: Id64
+    toCollectionID: Id64
     files: list[FileKeyBody] = Field(min_length=1, max_length=MAX_IDS)
 
 
 class RemoveFilesBody(Strict):
-    collectionID: int
-    fileIDs: list[int] = Field(min_length=1, max_length=MAX_IDS)
+    collectionID: Id64
+    fileIDs: list[Id64] = Field(min_length=1, max_length=MAX_IDS)
 
 
 class ShareBody(Strict):
-    collectionID: int
-    email: str = Field(min_length=3, max_length=320)
-    encryptedKey: str | None = Field(default=None, max_length=1000)
-    role: str = Role.VIEWER
+    collectionID: Id64
+    email: Annotated[Text, Field(min_length=3, max_length=320)]
+    encryptedKey: Sealed | None = None
+    role: Annotated[Text, Field(max_length=32)] = Role.VIEWER
 
 
 class EmptyTrashBody(Strict):
     """Ente sends `lastUpdatedAt` (entries up to then); seed 000 sends `confirm` (everything now)."""
 
-    lastUpdatedAt: int | None = None
+    lastUpdatedAt: Int64 | None = None
     confirm: bool = False
 
 
@@ -152,73 +203,3 @@ def new_file(body: FileBody, *, guest: bool = False) -> NewFile:
         pub_magic_metadata=body.pubMagicMetadata.model_dump() if body.pubMagicMetadata else None,
         sha256=body.sha256.lower() if body.sha256 and not guest else None,
     )
-
-
-def _blob(key: str | None, header: str | None, size: int | None) -> dict[str, Any]:
-    return {"objectKey": key, "decryptionHeader": header or "", "size": size or 0}
-
-
-def render_file(item: Item, collection_id: int = 0, encrypted_key: str | None = None, nonce: str | None = None,
-                updation_time: int | None = None, is_deleted: bool = False) -> dict[str, Any]:
-    thumb_size = item.thumbnail_size or 0
-    file_size = (item.size or 0) - thumb_size
-    return {
-        "id": item.id, "ownerID": item.owner_id, "collectionID": collection_id,
-        "encryptedKey": encrypted_key or "", "keyDecryptionNonce": nonce or "",
-        "file": _blob(item.object_key, item.file_decryption_header, file_size),
-        "thumbnail": _blob(item.thumbnail_object_key, item.thumbnail_decryption_header, thumb_size),
-        "metadata": {"encryptedData": item.metadata_encrypted_data or "",
-                     "decryptionHeader": item.metadata_decryption_header or ""},
-        "isDeleted": is_deleted or item.status != ItemStatus.STORED,
-        "updationTime": updation_time if updation_time is not None else item.updation_time,
-        "magicMetadata": item.magic_metadata, "pubMagicMetadata": item.pub_magic_metadata,
-        "info": {"fileSize": file_size, "thumbSize": thumb_size},
-    }
-
-
-def render_membership(entry: FileInCollection) -> dict[str, Any]:
-    m = entry.membership
-    return render_file(entry.item, m.collection_id, m.encrypted_key, m.key_decryption_nonce, m.updation_time,
-                       m.is_deleted)
-
-
-def render_sharee(share: Share) -> dict[str, Any]:
-    return {"id": share.user_id, "email": share.email or "", "name": "", "role": share.role}
-
-
-def render_link(link: PublicLink, public_url: str) -> dict[str, Any]:
-    return {
-        "url": f"{public_url.rstrip('/')}/?t={link.token}", "deviceLimit": link.device_limit,
-        "validTill": link.valid_till, "enableDownload": link.enable_download, "enableCollect": link.enable_collect,
-        "enableComment": False, "enableJoin": link.enable_join, "passwordEnabled": link.password_hash is not None,
-        "nonce": link.nonce, "memLimit": link.mem_limit, "opsLimit": link.ops_limit,
-    }
-
-
-def render_collection(view: CollectionView, links: list[PublicLink], public_url: str) -> dict[str, Any]:
-    c = view.collection
-    caller_share = view.mine
-    shared = caller_share is not None
-    return {
-        "id": c.id, "owner": {"id": c.owner_id, "email": "", "name": "", "role": Role.OWNER.value},
-        # A sharee receives the collection key sealed to their public key, with no nonce.
-        "encryptedKey": (caller_share.encrypted_key if shared and caller_share else c.encrypted_key) or "",
-        "keyDecryptionNonce": "" if shared else c.key_decryption_nonce or "",
-        "name": c.name or "", "encryptedName": c.encrypted_name or "",
-        "nameDecryptionNonce": c.name_decryption_nonce or "",
-        "type": c.type, "attributes": c.attributes or {}, "sharees": [render_sharee(s) for s in view.shares],
-        "publicURLs": [] if shared else [render_link(link, public_url) for link in links if not link.is_disabled],
-        "updationTime": max(c.updation_time, caller_share.updation_time if caller_share else 0),
-        "updatedAtUs": max(c.updation_time, caller_share.updation_time if caller_share else 0),
-        "isDeleted": c.is_deleted or view.removed, "magicMetadata": c.magic_metadata,
-        "pubMagicMetadata": c.pub_magic_metadata, "sharedMagicMetadata": c.shared_magic_metadata, "app": c.app,
-        "parentID": c.parent_id,
-    }
-
-
-def render_trash(entry: TrashEntry, item: Item) -> dict[str, Any]:
-    return {
-        "file": render_file(item, entry.collection_id or 0, updation_time=entry.updated_at),
-        "isDeleted": entry.is_deleted, "isRestored": entry.is_restored, "deleteBy": entry.delete_by,
-        "createdAt": entry.created_at, "updatedAt": entry.updated_at,
-    }

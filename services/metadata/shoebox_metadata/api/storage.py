@@ -3,15 +3,31 @@ upload signer asks for them on metadata's internal routes, and they end with the
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
+from pydantic import BaseModel
 
 from shoebox_lib.auth import CurrentUser
 from shoebox_metadata.api.deps import QuotasDep
 from shoebox_metadata.quota import Usage
 
 router = APIRouter(prefix="/storage", tags=["storage"])
+
+
+class StorageUsage(BaseModel):
+    """Seed 000's usage, `used` also as `usage`."""
+
+    used: int
+    usage: int
+    reserved: int
+    fileCount: int
+    quota: int
+    bonus: int
+    totalQuota: int
+    available: int
+    usagePercentage: float
+    formattedUsed: str
+    formattedQuota: str
+    formattedAvailable: str
 
 
 def human(size: int) -> str:
@@ -23,17 +39,16 @@ def human(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-def render_usage(usage: Usage) -> dict[str, Any]:
+def render_usage(usage: Usage) -> StorageUsage:
     total = usage.total
-    return {
-        "used": usage.used, "usage": usage.used, "reserved": usage.reserved, "fileCount": usage.file_count,
-        "quota": usage.quota, "bonus": usage.bonus, "totalQuota": total, "available": usage.available,
-        "usagePercentage": round(100 * usage.used / total, 2) if total else 0.0,
-        "formattedUsed": human(usage.used), "formattedQuota": human(total),
-        "formattedAvailable": human(usage.available),
-    }
+    return StorageUsage(
+        used=usage.used, usage=usage.used, reserved=usage.reserved, fileCount=usage.file_count,
+        quota=usage.quota, bonus=usage.bonus, totalQuota=total, available=usage.available,
+        usagePercentage=round(100 * usage.used / total, 2) if total else 0.0,
+        formattedUsed=human(usage.used), formattedQuota=human(total), formattedAvailable=human(usage.available),
+    )
 
 
 @router.get("/usage")
-async def usage(user: CurrentUser, quotas: QuotasDep) -> dict[str, Any]:
+async def usage(user: CurrentUser, quotas: QuotasDep) -> StorageUsage:
     return render_usage(await quotas.usage(user.user_id))

@@ -1,4 +1,6 @@
-"""Who may read and write what: one's own items, items shared with one, and one's role in a collection.
+"""Who may read and write what: one's own items, the items of the collections one may read (one's own and
+those shared with one, as Ente's server lets anyone who can read an album read its files), and one's role
+in a collection.
 
 Anything the caller may not see answers exactly like something that does not exist (404), so ids reveal
 nothing about other people's libraries.
@@ -28,10 +30,11 @@ async def own_item(session: AsyncSession, user_id: int, item_id: int, *,
 
 
 async def readable_item(session: AsyncSession, user_id: int, item_id: int) -> Item:
-    """The user's own stored item, or one in a collection shared with them."""
+    """The user's own stored item, or one in a collection they may read: their own (where a collaborator
+    may have put it) or one shared with them."""
     item = await repo.item(session, item_id)
     if item is not None and item.status == ItemStatus.STORED and (
-            item.owner_id == user_id or await repo.is_shared_with(session, item_id, user_id)):
+            item.owner_id == user_id or await repo.in_collection_readable_by(session, item_id, user_id)):
         return item
     raise NotFound(f"File {item_id} not found")
 

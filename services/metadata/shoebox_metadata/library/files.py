@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from shoebox_lib.auth import Principal
 from shoebox_lib.bus import emit
 from shoebox_lib.db import Database
@@ -19,7 +21,7 @@ from shoebox_metadata.kinds import Change, ItemStatus, Visibility
 from shoebox_metadata.library import access, repo
 from shoebox_metadata.library.membership import FileKey, join, touch_item
 from shoebox_metadata.library.objects import Blob, Objects
-from shoebox_metadata.models import BUS, Item
+from shoebox_metadata.models import BUS, Collection, Item
 from shoebox_metadata.quota import Quotas
 
 THUMBNAIL = "thumbnail"  # the variant name the Ente face's client-made thumbnail is reported under
@@ -50,22 +52,32 @@ class Files:
         """Record an uploaded (encrypted) file: both objects must exist with their sizes; quota enforced.
 
         A guest (a public link with uploads enabled) commits as the collection's owner, with objects
-        under the prefix the upload signer gave that link.
+        under the prefix the upload signer gave that link. A retried commit answers the file it made,
+        only after the same checks as the first: a guest sees nothing the link does not show.
         """
         if not new.file.object_key or not new.thumbnail.object_key:
             raise InvalidInput("file.objectKey and thumbnail.objectKey are required")
         if new.file.object_key == new.thumbnail.object_key:
             raise InvalidInput("The file and its thumbnail must be different objects")
+        for blob in (new.file, new.thumbnail):
+            self.objects.handed_out(caller.user_id, blob, guest_prefix)
         async with self.db.transaction() as session:
-            existing = await repo.item_with_object(session, caller.user_id, new.file.object_key)
-            if existing is not None:
-                return existing  # a retried commit answers the same file
+            collection = await access.collection_for(session, caller.user_id, new.collection_id,
+                                                     roles=access.WRITERS)
+            retried = await self._retried(session, caller, collection, new, guest=guest_prefix is not None)
+            if retried is not None:
+                return retried
         # Storage is asked outside any transaction: no row stays locked across a remote call.
         await asyncio.gather(self.objects.check(caller.user_id, new.file, guest_prefix),
                              self.objects.check(caller.user_id, new.thumbnail, guest_prefix))
         async with self.db.transaction() as session:
             collection = await access.collection_for(session, caller.user_id, new.collection_id,
                                                      roles=access.WRITERS)
+            # The clocks are the committer's lock: a concurrent retry of this commit waits here, then finds it.
+            await self.clock.hold(session, [caller.user_id, collection.owner_id])
+            retried = await self._retried(session, caller, collection, new, guest=guest_prefix is not None)
+            if retried is not None:
+                return retried
             total = new.file.size + new.thumbnail.size
             held = [ente_hold_of(caller.user_id, b.object_key) for b in (new.file, new.thumbnail)]
             await self.quotas.store(session, caller.user_id, total, reservation_ids=[h for h in held if h])
@@ -90,6 +102,24 @@ class Files:
             await emit(session, BUS, VariantStored(item_id=item.id, owner_id=item.owner_id, variant=THUMBNAIL,
                                                    object_key=new.thumbnail.object_key, size=new.thumbnail.size))
             return item
+
+    @staticmethod
+    async def _retried(session: AsyncSession, caller: Principal, collection: Collection, new: NewFile, *,
+                       guest: bool) -> Item | None:
+        """The file an earlier commit of these objects made in this collection (None if there was none).
+
+        Its objects were committed before, so the answer is that file or a conflict, never a second file.
+        A guest gets it back only while it is in the link's collection, as the link shows it.
+        """
+        existing = await repo.item_with_object(session, caller.user_id, new.file.object_key)
+        if existing is None:
+            return None
+        membership = await repo.membership(session, collection.id, existing.id)
+        shown = membership is not None and (
+            not guest or (not membership.is_deleted and existing.status == ItemStatus.STORED))
+        if not shown:
+            raise Conflict(f"{new.file.object_key} is committed already")
+        return existing
 
     async def update(self, caller: Principal, item_id: int, *, metadata: tuple[str, str] | None,
                      file_header: str | None, thumbnail_header: str | None) -> Item:

@@ -31,6 +31,7 @@ from shoebox_metadata.library import access, repo
 from shoebox_metadata.library.files import Files, NewFile
 from shoebox_metadata.library.membership import FileInCollection, touch_collection
 from shoebox_metadata.library.objects import Objects
+from shoebox_metadata.library.repo import BIGINT_MAX
 from shoebox_metadata.models import Collection, FileLink, Item, PublicLink
 
 _HASHER = PasswordHash((Argon2Hasher(),))
@@ -232,6 +233,8 @@ async def _active(session: AsyncSession, collection_id: int) -> PublicLink:
 
 
 async def _apply(link: PublicLink, s: LinkSettings) -> None:
+    if any(v is not None and not 0 <= v <= BIGINT_MAX for v in (s.valid_till, s.mem_limit, s.ops_limit)):
+        raise InvalidInput("validTill, memLimit and opsLimit must be between 0 and 2^63-1")
     if s.valid_till is not None:
         if s.valid_till and s.valid_till < now_us():
             raise InvalidInput("validTill must be in the future")

@@ -10,6 +10,7 @@ from shoebox_lib.errors import InvalidInput, NotFound
 from shoebox_lib.keys import owns_key
 from shoebox_lib.settings import Tier
 from shoebox_lib.storage import Storage
+from shoebox_lib.storage.base import check_key
 from shoebox_metadata.models import Item, Variant
 
 
@@ -54,12 +55,20 @@ class Objects:
             raise NotFound("This file has no such object")
         return await self.url(key)
 
-    async def check(self, owner_id: int, blob: Blob, prefix: str | None = None) -> None:
-        """The blob is under the prefix the upload signer handed out (the owner's, or a link's), exists,
-        and has the size the client gave."""
-        handed_out = blob.object_key.startswith(prefix) if prefix else owns_key(owner_id, blob.object_key)
-        if not handed_out:
+    @staticmethod
+    def handed_out(owner_id: int, blob: Blob, prefix: str | None = None) -> None:
+        """The blob's key is a well-formed key under the prefix the upload signer handed out (the owner's,
+        or a link's); asks no storage."""
+        try:
+            check_key(blob.object_key)
+        except ValueError:
+            raise InvalidInput("objectKey is not an object key Shoebox hands out") from None
+        if not (blob.object_key.startswith(prefix) if prefix else owns_key(owner_id, blob.object_key)):
             raise InvalidInput(f"{blob.object_key} was not handed out to you")
+
+    async def check(self, owner_id: int, blob: Blob, prefix: str | None = None) -> None:
+        """The blob was handed out (see `handed_out`), exists, and has the size the client gave."""
+        self.handed_out(owner_id, blob, prefix)
         found = await self.storage.primary.head(blob.object_key)
         if found is None:
             raise InvalidInput(f"Nothing was uploaded to {blob.object_key}")

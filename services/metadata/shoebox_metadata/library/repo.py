@@ -4,6 +4,9 @@ links and what compute and the replicator reported, plus the few writes that are
 Each function works in the caller's session (the caller owns the transaction); `lock` takes the rows
 `FOR UPDATE`. Pages are fetched one row past `limit`, so the caller learns whether more follow.
 Quota accounting keeps its own conditional updates in `quota.py`.
+
+Ids and times arrive from clients: an id no bigint can hold names nothing (no query is sent), and a time
+past the largest bigint is the largest, so no input becomes a database error.
 """
 
 from __future__ import annotations
@@ -31,6 +34,18 @@ from shoebox_metadata.models import (
 
 Row = TypeVar("Row")
 
+BIGINT_MAX = 2**63 - 1
+
+
+def is_id(*values: int) -> bool:
+    """Whether each value could be a row's id (a positive bigint)."""
+    return all(0 < v <= BIGINT_MAX for v in values)
+
+
+def bounded(value: int) -> int:
+    """A client's time or count, within what a bigint holds (with room for the one extra row of a page)."""
+    return max(-BIGINT_MAX, min(value, BIGINT_MAX - 1))
+
 
 def page(rows: Sequence[Row], limit: int) -> tuple[list[Row], bool]:
     """The first `limit` rows, and whether there were more."""
@@ -40,12 +55,13 @@ def page(rows: Sequence[Row], limit: int) -> tuple[list[Row], bool]:
 # --- items ---------------------------------------------------------------------------------------------
 
 async def item(session: AsyncSession, item_id: int, *, lock: bool = False) -> Item | None:
-    return await session.get(Item, item_id, with_for_update=lock)
+    return await session.get(Item, item_id, with_for_update=lock) if is_id(item_id) else None
 
 
 async def item_with_object(session: AsyncSession, owner_id: int, object_key: str) -> Item | None:
+    """The owner's item committed with this object (the first, should a race ever have made two)."""
     return (await session.execute(select(Item).where(
-        Item.owner_id == owner_id, Item.object_key == object_key))).scalar_one_or_none()
+        Item.owner_id == owner_id, Item.object_key == object_key).order_by(Item.id).limit(1))).scalar_one_or_none()
 
 
 async def stored_with_sha256(session: AsyncSession, owner_id: int) -> list[Item]:
@@ -90,22 +106,26 @@ async def record_copy(session: AsyncSession, object_key: str, tier: str, item_id
 # --- collections and memberships ----------------------------------------------------------------------
 
 async def collection(session: AsyncSession, collection_id: int, *, lock: bool = False) -> Collection | None:
+    if not is_id(collection_id):
+        return None
     return await session.get(Collection, collection_id, with_for_update=lock)
 
 
 async def membership(session: AsyncSession, collection_id: int, item_id: int, *, lock: bool = False
                      ) -> CollectionFile | None:
+    if not is_id(collection_id, item_id):
+        return None
     return await session.get(CollectionFile, (collection_id, item_id), with_for_update=lock)
 
 
-async def live_memberships_of(session: AsyncSession, item_id: int) -> list[tuple[CollectionFile, int]]:
-    """The item's current memberships, each with its collection's owner (by owner, so clocks lock in order)."""
+async def live_memberships_of(session: AsyncSession, item_id: int) -> list[tuple[CollectionFile, Collection]]:
+    """The item's current memberships, each with its collection (by owner, so clocks lock in order)."""
     rows = (await session.execute(
-        select(CollectionFile, Collection.owner_id).join(Collection)
+        select(CollectionFile, Collection).join(Collection)
         .where(CollectionFile.item_id == item_id, CollectionFile.is_deleted.is_(False))
-        .order_by(Collection.owner_id)
+        .order_by(Collection.owner_id, Collection.id)
     )).all()
-    return [(m, owner_id) for m, owner_id in rows]
+    return [(m, c) for m, c in rows]
 
 
 async def collections_holding(session: AsyncSession, item_id: int) -> list[Collection]:
@@ -115,6 +135,8 @@ async def collections_holding(session: AsyncSession, item_id: int) -> list[Colle
 
 async def a_collection_of(session: AsyncSession, owner_id: int, item_id: int) -> int | None:
     """One of the owner's collections the item is in."""
+    if not is_id(item_id):
+        return None
     found: int | None = (await session.execute(
         select(CollectionFile.collection_id).join(Collection)
         .where(CollectionFile.item_id == item_id, CollectionFile.is_deleted.is_(False),
@@ -128,8 +150,8 @@ async def memberships_since(session: AsyncSession, collection_id: int, since: in
     """A collection's membership changes after `since`, oldest first (a diff page)."""
     rows = (await session.execute(
         select(CollectionFile, Item).join(Item, Item.id == CollectionFile.item_id)
-        .where(CollectionFile.collection_id == collection_id, CollectionFile.updation_time > since)
-        .order_by(CollectionFile.updation_time).limit(limit + 1)
+        .where(CollectionFile.collection_id == collection_id, CollectionFile.updation_time > bounded(since))
+        .order_by(CollectionFile.updation_time).limit(bounded(limit) + 1)
     )).all()
     return page([(m, i) for m, i in rows], limit)
 
@@ -138,6 +160,7 @@ async def collections_changed_since(session: AsyncSession, user_id: int, since: 
                                     ) -> list[tuple[Collection, Share | None]]:
     """The user's collections changed after `since`, and those shared with them whose share or collection
     changed after it, with the user's share (None for their own)."""
+    since = bounded(since)
     rows = (await session.execute(
         select(Collection, Share).outerjoin(Share, and_(Share.collection_id == Collection.id,
                                                         Share.user_id == user_id))
@@ -152,6 +175,8 @@ async def collections_changed_since(session: AsyncSession, user_id: int, since: 
 # --- shares --------------------------------------------------------------------------------------------
 
 async def share(session: AsyncSession, collection_id: int, user_id: int, *, lock: bool = False) -> Share | None:
+    if not is_id(collection_id, user_id):
+        return None
     return await session.get(Share, (collection_id, user_id), with_for_update=lock)
 
 
@@ -166,12 +191,14 @@ async def live_share_by_email(session: AsyncSession, collection_id: int, email: 
     )).scalar_one_or_none()
 
 
-async def is_shared_with(session: AsyncSession, item_id: int, user_id: int) -> bool:
-    """Whether the item is in a collection currently shared with the user."""
+async def in_collection_readable_by(session: AsyncSession, item_id: int, user_id: int) -> bool:
+    """Whether the item is in a live collection the user owns or that is currently shared with them."""
+    shared_with_user = select(Share.collection_id).where(Share.user_id == user_id, Share.is_deleted.is_(False))
     found = await session.execute(
-        select(CollectionFile.item_id).join(Share, Share.collection_id == CollectionFile.collection_id)
+        select(CollectionFile.item_id).join(Collection)
         .where(CollectionFile.item_id == item_id, CollectionFile.is_deleted.is_(False),
-               Share.user_id == user_id, Share.is_deleted.is_(False)).limit(1)
+               Collection.is_deleted.is_(False),
+               or_(Collection.owner_id == user_id, Collection.id.in_(shared_with_user))).limit(1)
     )
     return found.first() is not None
 
@@ -179,7 +206,7 @@ async def is_shared_with(session: AsyncSession, item_id: int, user_id: int) -> b
 # --- trash ---------------------------------------------------------------------------------------------
 
 async def trash_entry(session: AsyncSession, item_id: int, *, lock: bool = False) -> TrashEntry | None:
-    return await session.get(TrashEntry, item_id, with_for_update=lock)
+    return await session.get(TrashEntry, item_id, with_for_update=lock) if is_id(item_id) else None
 
 
 async def trashed_up_to(session: AsyncSession, owner_id: int, last_updated_at: int) -> list[Item]:
@@ -187,7 +214,7 @@ async def trashed_up_to(session: AsyncSession, owner_id: int, last_updated_at: i
     return list((await session.execute(
         select(Item).join(TrashEntry, TrashEntry.item_id == Item.id)
         .where(TrashEntry.owner_id == owner_id, TrashEntry.is_deleted.is_(False),
-               TrashEntry.is_restored.is_(False), TrashEntry.updated_at <= last_updated_at,
+               TrashEntry.is_restored.is_(False), TrashEntry.updated_at <= bounded(last_updated_at),
                Item.status == ItemStatus.TRASHED).with_for_update(of=Item)
     )).scalars())
 
@@ -196,8 +223,8 @@ async def trash_since(session: AsyncSession, owner_id: int, since: int, limit: i
                       ) -> tuple[list[tuple[TrashEntry, Item]], bool]:
     rows = (await session.execute(
         select(TrashEntry, Item).join(Item, Item.id == TrashEntry.item_id)
-        .where(TrashEntry.owner_id == owner_id, TrashEntry.updated_at > since)
-        .order_by(TrashEntry.updated_at).limit(limit + 1)
+        .where(TrashEntry.owner_id == owner_id, TrashEntry.updated_at > bounded(since))
+        .order_by(TrashEntry.updated_at).limit(bounded(limit) + 1)
     )).all()
     return page([(e, i) for e, i in rows], limit)
 
@@ -227,6 +254,8 @@ async def link_and_collection(session: AsyncSession, token: str) -> tuple[Public
 
 
 async def file_link_and_item(session: AsyncSession, link_id: int, item_id: int) -> tuple[FileLink, Item] | None:
+    if not is_id(link_id, item_id):
+        return None
     row = (await session.execute(select(FileLink, Item).join(Item, Item.id == FileLink.item_id).where(
         FileLink.id == link_id, FileLink.item_id == item_id))).first()
     return (row[0], row[1]) if row is not None else None
@@ -236,3 +265,44 @@ async def file_link_by_token(session: AsyncSession, token: str) -> tuple[FileLin
     row = (await session.execute(select(FileLink, Item).join(Item, Item.id == FileLink.item_id)
                                  .where(FileLink.token == token))).first()
     return (row[0], row[1]) if row is not None else None
+
+
+# --- an owner's whole library (when their account is deleted) -------------------------------------------
+
+async def items_of(session: AsyncSession, owner_id: int) -> list[Item]:
+    """Every item of the owner not yet deleted for good, locked."""
+    return list((await session.execute(
+        select(Item).where(Item.owner_id == owner_id, Item.status != ItemStatus.DELETED)
+        .order_by(Item.id).with_for_update()
+    )).scalars())
+
+
+async def collections_of(session: AsyncSession, owner_id: int) -> list[Collection]:
+    """The owner's live collections, locked."""
+    return list((await session.execute(
+        select(Collection).where(Collection.owner_id == owner_id, Collection.is_deleted.is_(False))
+        .order_by(Collection.id).with_for_update()
+    )).scalars())
+
+
+async def live_memberships_in(session: AsyncSession, collection_id: int) -> list[CollectionFile]:
+    return list((await session.execute(select(CollectionFile).where(
+        CollectionFile.collection_id == collection_id, CollectionFile.is_deleted.is_(False)))).scalars())
+
+
+async def live_shares_to(session: AsyncSession, user_id: int) -> list[tuple[Share, Collection]]:
+    """The live shares others gave the user, each with its collection (by the collection's owner)."""
+    rows = (await session.execute(
+        select(Share, Collection).join(Collection, Collection.id == Share.collection_id)
+        .where(Share.user_id == user_id, Share.is_deleted.is_(False))
+        .order_by(Collection.owner_id, Collection.id)
+    )).all()
+    return [(s, c) for s, c in rows]
+
+
+async def owners_of_collections_holding(session: AsyncSession, owner_id: int) -> list[int]:
+    """Who owns a collection in which one of the owner's items currently is (the owner included)."""
+    return list((await session.execute(
+        select(Collection.owner_id).distinct().join(CollectionFile).join(Item, Item.id == CollectionFile.item_id)
+        .where(Item.owner_id == owner_id, CollectionFile.is_deleted.is_(False))
+    )).scalars())

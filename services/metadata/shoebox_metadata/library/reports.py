@@ -1,5 +1,6 @@
-"""What other services report about items, through events: an upload completed (uploads), a job's result
-(compute), a verified copy (replicator). Each is applied once, in the transaction of the event's inbox."""
+"""What other services report through events: an upload completed (uploads), a job's result (compute), a
+verified copy (replicator), an account deleted or its allowance set (auth). Each is applied once, in the
+transaction of the event's inbox."""
 
 from __future__ import annotations
 
@@ -9,9 +10,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_lib.bus import emit
 from shoebox_lib.errors import NotFound
-from shoebox_lib.events import ItemStored, JobCompleted, ReplicaStored, UploadCompleted, VariantStored
+from shoebox_lib.events import (
+    ItemDeleted,
+    ItemStored,
+    JobCompleted,
+    QuotaSet,
+    ReplicaStored,
+    UploadCompleted,
+    UserDeleted,
+    VariantStored,
+)
+from shoebox_metadata.clock import Clock
 from shoebox_metadata.kinds import ItemStatus, VariantStatus
 from shoebox_metadata.library import repo
+from shoebox_metadata.library.erasure import erase_owner
 from shoebox_metadata.models import BUS, Item, Variant
 from shoebox_metadata.quota import Quotas
 
@@ -29,14 +41,20 @@ def is_processable(content_type: str | None, encrypted: bool) -> bool:
 
 
 class Reports:
-    def __init__(self, quotas: Quotas) -> None:
+    def __init__(self, quotas: Quotas, clock: Clock) -> None:
         self.quotas = quotas
+        self.clock = clock
 
     async def upload_completed(self, session: AsyncSession, event: UploadCompleted) -> None:
         item = await repo.item(session, event.item_id, lock=True)
         if item is None or item.owner_id != event.owner_id:
             raise NotFound(f"upload {event.upload_id} names unknown item {event.item_id}")
         if item.status == ItemStatus.STORED:
+            return
+        if item.status == ItemStatus.DELETED:
+            # Deleted while its upload ran (its owner's account, say): the object goes too, nothing counts.
+            await emit(session, BUS, ItemDeleted(item_id=item.id, owner_id=item.owner_id,
+                                                 object_keys=[event.object_key]))
             return
         item.status = ItemStatus.STORED
         item.size = event.size
@@ -88,3 +106,9 @@ class Reports:
 
     async def replica_stored(self, session: AsyncSession, event: ReplicaStored) -> None:
         await repo.record_copy(session, event.object_key, event.tier, event.item_id, event.size)
+
+    async def user_deleted(self, session: AsyncSession, event: UserDeleted) -> None:
+        await erase_owner(session, self.clock, event.user_id)
+
+    async def quota_set(self, session: AsyncSession, event: QuotaSet) -> None:
+        await self.quotas.set_quota(session, event.user_id, event.quota_bytes)

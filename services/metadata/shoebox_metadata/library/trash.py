@@ -13,11 +13,12 @@ from shoebox_lib.db import Database
 from shoebox_lib.errors import InvalidInput, NotFound
 from shoebox_lib.events import ItemDeleted
 from shoebox_metadata.clock import Clock, now_us
+from shoebox_metadata.filedata.service import erase_file_data
 from shoebox_metadata.kinds import Change, ItemStatus
 from shoebox_metadata.library import access, repo
-from shoebox_metadata.library.membership import FileKey, join, leave
+from shoebox_metadata.library.membership import FileKey, join, leave_every_collection
 from shoebox_metadata.library.objects import object_keys_of
-from shoebox_metadata.models import BUS, Item, TrashEntry
+from shoebox_metadata.models import BUS, Collection, Item, TrashEntry
 from shoebox_metadata.quota import Quotas
 
 TRASH_DAYS = 30
@@ -31,16 +32,19 @@ class Trash:
         self.clock = clock
 
     async def trash(self, caller: Principal, entries: Sequence[tuple[int, int]]) -> None:
-        """Move files (each named with a collection it is in) to the trash: out of every collection."""
+        """Move files (each named with a collection it is in) to the trash: out of every collection, each
+        of which moves with it. A file named twice (once per album, as apps may list it) is trashed once."""
         async with self.db.transaction() as session:
+            trashed: set[int] = set()
             for item_id, collection_id in entries:
+                if item_id in trashed:
+                    continue
                 item = await access.own_item(session, caller.user_id, item_id)
                 collection = await access.collection_for(session, caller.user_id, collection_id)
                 member = await repo.membership(session, collection.id, item.id)
                 if member is None or member.is_deleted:
                     raise NotFound(f"File {item_id} is not in collection {collection_id}")
-                for holding in await repo.collections_holding(session, item.id):
-                    await leave(session, self.clock, holding, item.id)
+                await leave_every_collection(session, self.clock, item)
                 item.status = ItemStatus.TRASHED
                 now = await self.clock.next(session, caller.user_id)
                 item.updation_time = now
@@ -52,6 +56,7 @@ class Trash:
                 entry.delete_by, entry.updated_at = now_us() + TRASH_DAYS * DAY_US, now
                 await repo.record_change(session, item, caller.user_id, Change.TRASHED,
                                          {"collectionID": collection.id})
+                trashed.add(item_id)
 
     async def memberships(self, caller: Principal, item_ids: Sequence[int]) -> list[tuple[int, int]]:
         """(item, collection) for each of the caller's items, in one collection it is in."""
@@ -65,23 +70,35 @@ class Trash:
         return found
 
     async def restore(self, caller: Principal, item_ids: Sequence[int], collection_id: int | None = None) -> None:
-        """Back from the trash into the collection it was trashed from (or another of the caller's)."""
+        """Back from the trash into the collection it was trashed from (or another of the caller's), with
+        the key it had there (seed 000's `/files/restore`)."""
         async with self.db.transaction() as session:
             for item_id in item_ids:
-                item = await access.own_item(session, caller.user_id, item_id, statuses=(ItemStatus.TRASHED,))
-                entry = await repo.trash_entry(session, item.id, lock=True)
-                assert entry is not None  # a trashed item always has its entry
+                item, entry = await _trashed(session, caller, item_id)
                 target = await access.collection_for(session, caller.user_id,
                                                      collection_id or entry.collection_id or 0)
                 previous = await repo.membership(session, entry.collection_id or 0, item.id)
                 if previous is None:
                     raise InvalidInput(f"File {item_id} has no key for collection {target.id}")
-                await join(session, self.clock, target, FileKey(item.id, previous.encrypted_key or "",
-                                                                previous.key_decryption_nonce or ""), caller.user_id)
-                item.status = ItemStatus.STORED
-                item.updation_time = await self.clock.next(session, caller.user_id)
-                entry.is_restored, entry.updated_at = True, await self.clock.next(session, caller.user_id)
-                await repo.record_change(session, item, caller.user_id, Change.RESTORED, {"collectionID": target.id})
+                await self._bring_back(session, caller, item, entry, target, FileKey(
+                    item.id, previous.encrypted_key or "", previous.key_decryption_nonce or ""))
+
+    async def restore_files(self, caller: Principal, collection_id: int, keys: Sequence[FileKey]) -> None:
+        """Back from the trash into one of the caller's collections, each file with its key under that
+        collection's key (Ente's `/collections/restore-files`)."""
+        async with self.db.transaction() as session:
+            target = await access.collection_for(session, caller.user_id, collection_id)
+            for key in keys:
+                item, entry = await _trashed(session, caller, key.item_id)
+                await self._bring_back(session, caller, item, entry, target, key)
+
+    async def _bring_back(self, session: AsyncSession, caller: Principal, item: Item, entry: TrashEntry,
+                          target: Collection, key: FileKey) -> None:
+        await join(session, self.clock, target, key, caller.user_id)
+        item.status = ItemStatus.STORED
+        item.updation_time = await self.clock.next(session, caller.user_id)
+        entry.is_restored, entry.updated_at = True, await self.clock.next(session, caller.user_id)
+        await repo.record_change(session, item, caller.user_id, Change.RESTORED, {"collectionID": target.id})
 
     async def delete_forever(self, caller: Principal, item_ids: Sequence[int]) -> int:
         """Only trashed files. Their objects leave every tier once this transaction has committed."""
@@ -104,7 +121,10 @@ class Trash:
             return await repo.trash_since(session, caller.user_id, since, limit)
 
     async def erase(self, session: AsyncSession, item: Item, actor: int) -> None:
-        """Delete an item for good, in the caller's transaction: uncounted, and its objects to be removed."""
+        """Delete an item for good, in the caller's transaction: uncounted, and its objects to be removed.
+
+        Its collections do not move: it left them when it was trashed, which their diffs showed once."""
+        await leave_every_collection(session, self.clock, item)  # none, unless something put it back
         entry = await repo.trash_entry(session, item.id, lock=True)
         if entry is not None:
             entry.is_deleted, entry.updated_at = True, await self.clock.next(session, item.owner_id)
@@ -113,5 +133,14 @@ class Trash:
         item.updation_time = await self.clock.next(session, item.owner_id)
         await self.quotas.unstore(session, item.owner_id, int(item.size or 0))
         await repo.record_change(session, item, actor, Change.DELETED)
+        derived = await erase_file_data(session, self.clock, item)  # its Ente file data goes with it
         await emit(session, BUS, ItemDeleted(item_id=item.id, owner_id=item.owner_id,
-                                             object_keys=object_keys_of(item, variants)))
+                                             object_keys=[*object_keys_of(item, variants), *derived]))
+
+
+async def _trashed(session: AsyncSession, caller: Principal, item_id: int) -> tuple[Item, TrashEntry]:
+    """The caller's trashed item, with its trash entry, both locked."""
+    item = await access.own_item(session, caller.user_id, item_id, statuses=(ItemStatus.TRASHED,))
+    entry = await repo.trash_entry(session, item.id, lock=True)
+    assert entry is not None  # a trashed item always has its entry
+    return item, entry

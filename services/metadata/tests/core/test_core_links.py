@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from sqlalchemy import update
 
-from shoebox_lib.errors import Forbidden, Gone, InvalidInput, Unauthenticated
+from shoebox_lib.errors import Conflict, Forbidden, Gone, InvalidInput, Unauthenticated
 from shoebox_lib.keys import link_prefix
 from shoebox_metadata.library.links import LinkSettings
 from shoebox_metadata.models import PublicLink
@@ -64,3 +64,26 @@ async def test_a_guest_commits_into_the_links_collection_only_when_uploads_are_e
     item = await core.container.links.commit_as_guest(grant, guest_file)
     entries, _ = await core.container.links.diff(grant, 0, 10)
     assert (item.owner_id, [e.item.id for e in entries]) == (owner.user_id, [item.id])
+
+
+async def test_a_guest_reads_nothing_of_the_owners_by_naming_its_objects(core: Core) -> None:
+    """Issue 9: a retried-commit lookup answered a guest with any of the owner's files whose object key
+    the guest named. The guest's prefix and collection are checked first, and a retry answers only the
+    file that guest commit made, while the link shows it."""
+    owner = core.user()
+    album, private = await core.album(owner), await core.album(owner)
+    link = await core.container.links.create(owner, album.id, LinkSettings(enable_collect=True))
+    grant = await core.container.links.open(link.token)
+    for target in (album, private):  # one in the link's album, one in a private album
+        owners = await core.new_file(owner, target.id, f"owners-{target.id}")
+        await core.container.files.commit(owner, owners)
+        with pytest.raises(InvalidInput, match="not handed out"):
+            await core.container.links.commit_as_guest(grant, dataclasses.replace(owners, collection_id=0))
+
+    guest_file = await core.new_file(owner, 0, "guest", under=link_prefix(owner.user_id, album.id))
+    item = await core.container.links.commit_as_guest(grant, guest_file)
+    assert (await core.container.links.commit_as_guest(grant, guest_file)).id == item.id, "a retry answers it"
+    # Once the owner has taken it out of the link's album, the link no longer shows it, nor does a retry.
+    await core.container.trash.trash(owner, [(item.id, album.id)])
+    with pytest.raises(Conflict):
+        await core.container.links.commit_as_guest(grant, guest_file)

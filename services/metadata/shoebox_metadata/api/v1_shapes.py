@@ -1,0 +1,111 @@
+"""The v1 face's JSON (seed 003): request models, bounded at the edge, and answers in snake_case."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from shoebox_lib.ids import image_id
+from shoebox_lib.web.inputs import Text
+from shoebox_metadata.kinds import Visibility
+from shoebox_metadata.library.items import ItemView
+
+
+def ms(value: datetime | None) -> int | None:
+    return int(value.timestamp() * 1000) if value is not None else None
+
+
+class CreateImage(BaseModel):
+    filename: Annotated[Text, Field(min_length=1, max_length=1024)]
+    content_type: str = Field(min_length=1, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$")
+    size_bytes: int = Field(ge=0, le=5 * 1024**4)
+    visibility: Visibility = Visibility.PRIVATE
+    album_id: Annotated[Text, Field(max_length=64)] | None = None
+    client_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    title: Annotated[Text, Field(max_length=1000)] | None = None
+
+
+class UploadStart(BaseModel):
+    mode: str
+    session_id: str | None  # the session belongs to the upload signer
+    start: str
+
+
+class CreatedImage(BaseModel):
+    image_id: str
+    status: str
+    upload: UploadStart
+
+
+class Original(BaseModel):
+    width: int | None
+    height: int | None
+    format: str | None
+    size_bytes: int | None
+    sha256: str | None
+
+
+class ImageVariant(BaseModel):
+    name: str
+    width: int | None
+    height: int | None
+    status: str
+
+
+class Replica(BaseModel):
+    object: Literal["original", "variant"]
+    tier: str
+    size_bytes: int
+
+
+class Image(BaseModel):
+    image_id: str
+    owner_id: str
+    filename: str
+    content_type: str | None
+    size_bytes: int
+    visibility: str
+    title: str | None
+    tags: list[str]
+    created_at_ms: int | None
+    original: Original
+    variants: list[ImageVariant]
+    replicas: list[Replica]
+    status: str
+
+
+class CreateShare(BaseModel):
+    type: Literal["link"] = "link"
+    role: Literal["viewer"] = "viewer"
+    expires_in_sec: int | None = Field(default=None, ge=1, le=10 * 365 * 24 * 3600)
+
+
+class ImageShare(BaseModel):
+    share_id: str
+    token: str
+    role: str
+    url: str
+    expires_at_ms: int | None
+
+
+class SignedURL(BaseModel):
+    url: str
+    expires_in_sec: int
+    variant: str
+
+
+def render(view: ItemView) -> Image:
+    item = view.item
+    return Image(
+        image_id=image_id(item.id), owner_id=str(item.owner_id), filename=item.filename,
+        content_type=item.content_type, size_bytes=item.declared_size, visibility=item.visibility,
+        title=item.title, tags=item.tags, created_at_ms=ms(item.created_at),
+        original=Original(width=item.width, height=item.height, format=item.format, size_bytes=item.size,
+                          sha256=item.sha256),
+        variants=[ImageVariant(name=v.name, width=v.width, height=v.height, status=v.status) for v in view.variants],
+        replicas=[Replica(object="original" if c.object_key == item.object_key else "variant", tier=c.tier,
+                          size_bytes=c.size) for c in view.copies],
+        status=view.status,
+    )
