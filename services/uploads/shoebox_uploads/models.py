@@ -46,6 +46,8 @@ class SessionStatus(StrEnum):
 
 # Sessions whose multipart upload in storage is still theirs.
 LIVE = (SessionStatus.OPEN, SessionStatus.COMPLETING, SessionStatus.VERIFYING)
+# Sessions that can still take writes (while not past their expiry): what an owner's open uploads are.
+WRITABLE = (SessionStatus.OPEN, SessionStatus.COMPLETING)
 
 
 class _Stored(TypeDecorator[StrEnum]):
@@ -73,7 +75,11 @@ class UploadSession(Base):
     """
 
     __tablename__ = "upload_sessions"
-    __table_args__ = (Index("ix_upload_sessions_status_expires", "status", "expires_at"),)
+    __table_args__ = (
+        Index("ix_upload_sessions_status_expires", "status", "expires_at"),
+        # Counting an owner's open sessions (`limits`) without reading their whole history.
+        Index("ix_upload_sessions_owner_status", "owner_id", "status"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     kind: Mapped[UploadKind] = mapped_column(_Stored(UploadKind), default=UploadKind.V1, server_default="v1")

@@ -13,6 +13,20 @@ class UploadsSettings(BaseSettings):
         default=24 * 3600, ge=1,
         description="How long a resumable upload session stays open, in seconds (default 86400, a day). Also "
                     "capped by the quota hold's own lifetime at metadata, so a session never outlives its bytes.")
+    single_put_seconds: int = Field(
+        default=900, ge=1,
+        description="Lifetime of a URL for one whole object in one request (Ente's /files/upload-urls and "
+                    "/files/upload-url, Uppy's /s3/params), in seconds, and never longer than "
+                    "SHOEBOX_PRESIGN_EXPIRY_SECONDS (default 900, 15 minutes). Such a URL cannot be revoked, and "
+                    "Ente's unsized ones write outside any quota hold until the commit or the sweeper, so it is "
+                    "kept short even where the shared setting is raised for downloads; much shorter would "
+                    "expire the 50 URLs an Ente client fetches at once before a slow client uses them.")
+    max_open_sessions: int = Field(
+        default=1000, ge=1,
+        description="How many uploads one account may have open at once (sessions that can still take writes: "
+                    "open or being completed, not past their expiry; Ente URLs not yet committed count while "
+                    "they are valid). Beyond it a new upload is refused with 429 TOO_MANY_OPEN_UPLOADS "
+                    "(default 1000; a real client keeps at most a few dozen open).")
     commit_grace_seconds: int = Field(
         default=3600, ge=0,
         description="How long an object handed to an Ente client may wait, after its URL expired, for POST /files "

@@ -28,6 +28,7 @@ from shoebox_uploads.models import BUS, SessionStatus, UploadKind, UploadSession
 from shoebox_uploads.settings import UploadsSettings
 from shoebox_uploads.signer.ente import Uploader, item_stored
 from shoebox_uploads.signer.library import Library
+from shoebox_uploads.signer.limits import TooManyOpenUploads
 from shoebox_uploads.signer.rules import choose_part_size, new_session_id
 
 OWNER = 7
@@ -205,3 +206,106 @@ async def test_the_sweeper_ends_sessions_with_their_event(core: Core) -> None:
     ended = {(e.upload_id, e.outcome) for e in await core.events(UploadEnded)}
     assert ended == {(left.id, UploadOutcome.EXPIRED), (swept.id, UploadOutcome.EXPIRED)}
     assert not any((await sweeper.sweep()).values())
+
+
+# --- an ended upload's URLs stop working, and no URL outlives its session ---------------------------
+
+
+async def test_urls_of_a_failed_completion_write_nowhere(core: Core) -> None:
+    record = await v1_session(core, 100)
+    signed = await core.container.uploads.sign_part(OWNER, record.id, 1)
+    sent = await core.put(signed.url, b"ten bytes!")
+    assert sent.status_code == 200
+    with pytest.raises(InvalidInput, match="declared"):
+        await core.container.uploads.complete(OWNER, record.id, [(1, sent.headers["etag"])])
+    assert (await core.put(signed.url, b"x" * 100)).status_code >= 400
+    assert await core.driver.head(record.object_key) is None
+
+
+async def test_urls_of_sessions_the_sweeper_ended_write_nowhere(core: Core) -> None:
+    left = await v1_session(core, 10)
+    signed = await core.container.uploads.sign_part(OWNER, left.id, 1)
+    guest = await core.container.ente.guest_multipart_urls(Uploader(OWNER, collection_id=3), 2)
+    async with core.db.transaction() as session:
+        await session.execute(update(UploadSession).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    await core.container.sweeper.sweep()
+    assert (await core.session(left.id)).status == SessionStatus.EXPIRED
+    assert (await core.session(guest.upload_id)).status == SessionStatus.SWEPT
+    for url in (signed.url, *guest.part_urls):
+        assert (await core.put(url, b"too late")).status_code >= 400, url
+
+
+async def test_part_urls_never_outlive_their_session(core: Core) -> None:
+    record = await v1_session(core, 10)
+    async with core.db.transaction() as session:
+        await session.execute(update(UploadSession).where(UploadSession.id == record.id)
+                              .values(expires_at=datetime.now(UTC) + timedelta(seconds=5)))
+    signed = await core.container.uploads.sign_part(OWNER, record.id, 1)
+    assert 1 <= signed.seconds <= 5
+    assert signed.expires_at <= datetime.now(UTC) + timedelta(seconds=5)
+
+
+async def test_single_put_urls_are_short_lived(core: Core) -> None:
+    uploads = core.container.uploads
+    assert uploads.single_put_seconds == 300  # never longer than the shared presign expiry (300 here)
+    uploads.settings = UploadsSettings(single_put_seconds=60)
+    assert uploads.single_put_seconds == 60
+    handed = await core.container.ente.guest_upload_urls(Uploader(OWNER, collection_id=3), 1)
+    record = await uploads.by_key(OWNER, handed[0].object_key, (UploadKind.ENTE,))
+    assert record.expires_at <= datetime.now(UTC) + timedelta(seconds=60)
+    # A multipart upload's URLs can be revoked (aborted), so they keep the shared lifetime.
+    parts = await core.container.ente.guest_multipart_urls(Uploader(OWNER, collection_id=3), 1)
+    assert (await core.session(parts.upload_id)).expires_at > datetime.now(UTC) + timedelta(seconds=200)
+
+
+# --- limits on what one request and one owner may open ----------------------------------------------
+
+
+async def test_open_uploads_per_owner_are_bounded(core: Core) -> None:
+    uploads, ente = core.container.uploads, core.container.ente
+    uploads.settings = UploadsSettings(max_open_sessions=3)
+    guest = Uploader(OWNER, collection_id=3)
+    await ente.guest_upload_urls(guest, 2)
+    with pytest.raises(TooManyOpenUploads) as refused:
+        await ente.guest_upload_urls(guest, 2)
+    assert (refused.value.status_code, refused.value.code) == (429, "TOO_MANY_OPEN_UPLOADS")
+    last = await v1_session(core, 10)
+    with pytest.raises(TooManyOpenUploads):
+        await ente.guest_multipart_urls(guest, 1)
+    # Someone else's uploads are theirs: the limit is per owner.
+    await ente.guest_upload_urls(Uploader(OWNER + 1, collection_id=4), 3)
+    # An upload that ends makes room; one past its expiry no longer counts.
+    await uploads.abort(OWNER, last.id)
+    await ente.guest_multipart_urls(guest, 1)
+    async with core.db.transaction() as session:
+        await session.execute(update(UploadSession).where(UploadSession.owner_id == OWNER)
+                              .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    await ente.guest_upload_urls(guest, 3)
+
+
+async def test_openings_that_race_past_the_limit_end_with_their_holds_given_back(core: Core) -> None:
+    uploads = core.container.uploads
+    uploads.settings = UploadsSettings(max_open_sessions=2)
+    await v1_session(core, 10)
+    # What two requests that both passed the early check would record: the second finds the limit reached.
+    late = [UploadSession(id=new_session_id(), kind=UploadKind.ENTE, owner_id=OWNER, object_key=f"u/{OWNER}/e/{n}",
+                          status=SessionStatus.OPEN, expires_at=uploads.single_put_expiry()) for n in range(2)]
+    with pytest.raises(TooManyOpenUploads):
+        await uploads.record(late)
+    assert {(await core.session(r.id)).status for r in late} == {SessionStatus.FAILED}
+    ended = {(e.upload_id, e.outcome) for e in await core.events(UploadEnded)}
+    assert ended == {(r.id, UploadOutcome.FAILED) for r in late}
+
+
+async def test_one_answer_signs_a_bounded_number_of_urls(core: Core) -> None:
+    ente, uppy = core.container.ente, core.container.uppy
+    for objects, parts in ((50, 10_000), (2, 5001), (51, 1), (1, 10_001), (0, 1)):
+        with pytest.raises(InvalidInput):
+            await ente.seed_multipart_urls(OWNER, objects, parts)
+    async with core.db.transaction() as session:
+        assert (await session.execute(select(UploadSession))).scalars().all() == []
+    record = await v1_session(core, 10, kind=UploadKind.UPPY)
+    with pytest.raises(InvalidInput, match="at most 10000"):
+        await uppy.sign_parts(OWNER, record.id, record.object_key, list(range(1, 10_002)))
+    signed = await uppy.sign_parts(OWNER, record.id, record.object_key, [1, 1, 1])
+    assert [s.part_number for s in signed] == [1]

@@ -3,31 +3,30 @@ limits, which the library checks when asked about the link (expired, revoked, lo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header
 
-from shoebox_lib.storage.base import MAX_PART_NUMBER
+from shoebox_lib.web.inputs import Text
 from shoebox_uploads.api.deps import EnteDep
-from shoebox_uploads.api.ente import render_multipart, render_url
-from shoebox_uploads.signer.ente import MAX_UPLOAD_URLS
+from shoebox_uploads.api.ente import PartCount, UrlCount
+from shoebox_uploads.api.ente_answers import MultipartAnswer, MultipartObject, ObjectURLs
 
 router = APIRouter(prefix="/public-collection", tags=["ente-public"])
 
-AccessToken = Header(default=None, alias="X-Auth-Access-Token", max_length=200)
-AccessJWT = Header(default=None, alias="X-Auth-Access-Token-JWT", max_length=2000)
+AccessToken = Annotated[Text | None, Header(alias="X-Auth-Access-Token", max_length=200)]
+AccessJWT = Annotated[Text | None, Header(alias="X-Auth-Access-Token-JWT", max_length=2000)]
 
 
 @router.get("/upload-urls")
-async def upload_urls(ente: EnteDep, count: int = Query(ge=1, le=MAX_UPLOAD_URLS),
-                      token: str | None = AccessToken, access_jwt: str | None = AccessJWT) -> dict[str, Any]:
+async def upload_urls(ente: EnteDep, count: UrlCount, token: AccessToken = None, access_jwt: AccessJWT = None
+                      ) -> ObjectURLs:
     guest = await ente.guest(token, access_jwt)
-    return {"urls": [render_url(u) for u in await ente.guest_upload_urls(guest, count)]}
+    return ObjectURLs.of(await ente.guest_upload_urls(guest, count))
 
 
 @router.get("/multipart-upload-urls")
-async def multipart_upload_urls(ente: EnteDep, count: int = Query(ge=1, le=MAX_PART_NUMBER),
-                                token: str | None = AccessToken, access_jwt: str | None = AccessJWT
-                                ) -> dict[str, Any]:
+async def multipart_upload_urls(ente: EnteDep, count: PartCount, token: AccessToken = None,
+                                access_jwt: AccessJWT = None) -> MultipartAnswer:
     guest = await ente.guest(token, access_jwt)
-    return {"urls": render_multipart(await ente.guest_multipart_urls(guest, count))}
+    return MultipartAnswer(urls=MultipartObject.of(await ente.guest_multipart_urls(guest, count)))

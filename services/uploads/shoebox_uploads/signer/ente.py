@@ -20,10 +20,10 @@ from shoebox_lib.events import ItemStored, VariantStored
 from shoebox_lib.storage.base import MAX_PART_NUMBER, MAX_PART_SIZE, MIN_PART_SIZE, content_md5
 from shoebox_uploads.models import SessionStatus, UploadKind, UploadSession
 from shoebox_uploads.signer import repo
+from shoebox_uploads.signer.limits import check_count, check_parts, check_signed
 from shoebox_uploads.signer.rules import new_session_id
 from shoebox_uploads.signer.sessions import Uploads
 
-MAX_UPLOAD_URLS = 50
 # The real Ente server's limit on one file.
 MAX_FILE_SIZE = 10 * 1024**3
 KINDS = (UploadKind.ENTE, UploadKind.ENTE_MULTIPART)
@@ -67,16 +67,6 @@ class Uploader:
         return keys.link_prefix(self.owner_id, self.collection_id) + session_id
 
 
-def check_count(count: int) -> None:
-    if not 1 <= count <= MAX_UPLOAD_URLS:
-        raise InvalidInput(f"count must be between 1 and {MAX_UPLOAD_URLS}")
-
-
-def check_parts(count: int) -> None:
-    if not 1 <= count <= MAX_PART_NUMBER:
-        raise InvalidInput(f"count (the number of parts) must be between 1 and {MAX_PART_NUMBER}")
-
-
 class EnteUploads:
     def __init__(self, uploads: Uploads) -> None:
         self.uploads = uploads
@@ -84,12 +74,13 @@ class EnteUploads:
     def _new(self, uploader: Uploader, kind: UploadKind, *, total: int | None = None, parts: int | None = None,
              part_size: int | None = None) -> UploadSession:
         # An Ente client commits within minutes of uploading; what waits longer than the URL's life plus
-        # the grace period is abandoned.
+        # the grace period is abandoned. One PUT's URL is short-lived: it cannot be revoked.
         session_id = new_session_id()
+        single = kind == UploadKind.ENTE
         return UploadSession(
             id=session_id, kind=kind, owner_id=uploader.owner_id, object_key=uploader.key(session_id),
             total_bytes=total, part_count=parts, part_size=part_size, status=SessionStatus.OPEN,
-            expires_at=self.uploads.presign_expiry(),
+            expires_at=self.uploads.single_put_expiry() if single else self.uploads.presign_expiry(),
         )
 
     async def guest(self, access_token: str | None, access_jwt: str | None) -> Uploader:
@@ -99,6 +90,7 @@ class EnteUploads:
     async def upload_urls(self, owner_id: int, count: int) -> list[UploadURL]:
         """`count` presigned PUTs of unknown size: the quota is checked now and counted at commit."""
         check_count(count)
+        await self.uploads.check_open(owner_id, count)
         await self.uploads.check_room(owner_id)
         return await self._puts(Uploader(owner_id), count)
 
@@ -106,23 +98,37 @@ class EnteUploads:
         """For a guest of an upload-enabled public link: PUTs under the owner's folder of that collection.
         The owner's quota is enforced when the guest commits (metadata); the sweeper removes what never is."""
         check_count(count)
+        await self.uploads.check_open(uploader.owner_id, count)
         return await self._puts(uploader, count)
 
     async def _puts(self, uploader: Uploader, count: int) -> list[UploadURL]:
         records = [self._new(uploader, UploadKind.ENTE) for _ in range(count)]
         await self.uploads.record(records)
-        driver, expires = self.uploads.driver, self.uploads.presign_seconds
-        return [UploadURL(r.object_key, await driver.presign_put(r.object_key, expires=expires)) for r in records]
+        driver = self.uploads.driver
+        return [UploadURL(r.object_key, await driver.presign_put(
+            r.object_key, expires=self.uploads.url_seconds(r, self.uploads.single_put_seconds))) for r in records]
 
     async def multipart_urls(self, owner_id: int, count: int) -> MultipartURLs:
         """One object in `count` parts (sizes unknown), with a completeURL the client POSTs S3's XML to."""
         check_parts(count)
+        await self.uploads.check_open(owner_id)
         await self.uploads.check_room(owner_id)
-        record = await self.uploads.open(self._new(Uploader(owner_id), UploadKind.ENTE_MULTIPART, parts=count))
-        return await self._sign_all(record, [None] * count, [None] * count)
+        return await self._unsized(Uploader(owner_id), count)
+
+    async def seed_multipart_urls(self, owner_id: int, objects: int, parts: int) -> list[MultipartURLs]:
+        """Seed 000's reading of the route: `objects` objects of `parts` parts each, within the URLs one
+        answer may sign."""
+        check_signed(objects, parts)
+        await self.uploads.check_open(owner_id, objects)
+        await self.uploads.check_room(owner_id)
+        return [await self._unsized(Uploader(owner_id), parts) for _ in range(objects)]
 
     async def guest_multipart_urls(self, uploader: Uploader, count: int) -> MultipartURLs:
         check_parts(count)
+        await self.uploads.check_open(uploader.owner_id)
+        return await self._unsized(uploader, count)
+
+    async def _unsized(self, uploader: Uploader, count: int) -> MultipartURLs:
         record = await self.uploads.open(self._new(uploader, UploadKind.ENTE_MULTIPART, parts=count))
         return await self._sign_all(record, [None] * count, [None] * count)
 
@@ -131,11 +137,13 @@ class EnteUploads:
         if not 1 <= content_length <= min(MAX_FILE_SIZE, MAX_PART_SIZE):
             raise InvalidInput("contentLength must be between 1 byte and 5 GiB for one PUT")
         checksum = content_md5(md5)
+        await self.uploads.check_open(owner_id)
         record = self._new(Uploader(owner_id), UploadKind.ENTE, total=content_length)
         await self.uploads.hold(owner_id, record.id, content_length)
         await self.uploads.record([record])
-        url = await self.uploads.driver.presign_put(record.object_key, expires=self.uploads.presign_seconds,
-                                                    content_md5=checksum, content_length=content_length)
+        url = await self.uploads.driver.presign_put(
+            record.object_key, expires=self.uploads.url_seconds(record, self.uploads.single_put_seconds),
+            content_md5=checksum, content_length=content_length)
         return UploadURL(record.object_key, url)
 
     async def multipart_url(self, owner_id: int, content_length: int, part_length: int,
@@ -154,6 +162,7 @@ class EnteUploads:
             raise InvalidInput(f"partMd5s has {len(part_md5s)} entries, but the sizes make {count} parts")
         checksums: list[str | None] = [content_md5(m) for m in part_md5s]
         lengths: list[int | None] = [min(part_length, content_length - i * part_length) for i in range(count)]
+        await self.uploads.check_open(owner_id)
         record = self._new(Uploader(owner_id), UploadKind.ENTE_MULTIPART, total=content_length, parts=count,
                            part_size=part_length)
         await self.uploads.hold(owner_id, record.id, content_length)
@@ -162,7 +171,7 @@ class EnteUploads:
 
     async def _sign_all(self, record: UploadSession, checksums: list[str | None], lengths: list[int | None]
                         ) -> MultipartURLs:
-        driver, expires = self.uploads.driver, self.uploads.presign_seconds
+        driver, expires = self.uploads.driver, self.uploads.url_seconds(record, self.uploads.presign_seconds)
         assert record.multipart_upload_id is not None
         upload_id = record.multipart_upload_id
         urls = [await driver.presign_part(record.object_key, upload_id, n, expires=expires,

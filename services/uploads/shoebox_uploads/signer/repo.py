@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_lib.errors import NotFound
-from shoebox_uploads.models import LIVE, SessionStatus, UploadKind, UploadSession
+from shoebox_uploads.models import LIVE, WRITABLE, SessionStatus, UploadKind, UploadSession
 
 
 async def get(session: AsyncSession, session_id: str, *, lock: bool = False) -> UploadSession | None:
@@ -68,3 +68,17 @@ async def verifying(session: AsyncSession, limit: int) -> Sequence[UploadSession
         select(UploadSession).where(UploadSession.status == SessionStatus.VERIFYING)
         .order_by(UploadSession.claimed_at).limit(limit)
     )).scalars().all()
+
+
+async def lock_owner(session: AsyncSession, owner_id: int) -> None:
+    """Serialise the opening of one owner's sessions until the transaction ends (so a count holds)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"uploads:open:{owner_id}"})
+
+
+async def writable_count(session: AsyncSession, owner_id: int, now: datetime) -> int:
+    """The owner's sessions that can still take writes: open or being completed, not past their expiry."""
+    found = (await session.execute(
+        select(func.count()).select_from(UploadSession).where(
+            UploadSession.owner_id == owner_id, UploadSession.status.in_(WRITABLE), UploadSession.expires_at > now)
+    )).scalar_one()
+    return int(found)

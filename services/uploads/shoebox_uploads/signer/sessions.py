@@ -19,7 +19,7 @@ from shoebox_lib.storage import StorageDriver
 from shoebox_lib.storage.base import MAX_OBJECT_SIZE, PartInfo
 from shoebox_uploads.models import SessionStatus, UploadKind, UploadSession
 from shoebox_uploads.settings import UploadsSettings
-from shoebox_uploads.signer import outcomes, repo
+from shoebox_uploads.signer import limits, outcomes, repo
 from shoebox_uploads.signer.completion import Completion
 from shoebox_uploads.signer.library import Library
 from shoebox_uploads.signer.rules import choose_part_size, ensure_open, ensure_part_number, new_session_id
@@ -39,6 +39,7 @@ class SignedPart:
     part_number: int
     url: str
     expires_at: datetime
+    seconds: int  # the URL's lifetime
 
 
 class Uploads:
@@ -53,6 +54,20 @@ class Uploads:
 
     def presign_expiry(self) -> datetime:
         return datetime.now(UTC) + timedelta(seconds=self.presign_seconds)
+
+    @property
+    def single_put_seconds(self) -> int:
+        """The lifetime of a URL for one whole object (see `UploadsSettings.single_put_seconds`)."""
+        return min(self.settings.single_put_seconds, self.presign_seconds)
+
+    def single_put_expiry(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.single_put_seconds)
+
+    def url_seconds(self, record: UploadSession, longest: int) -> int:
+        """A URL's lifetime: `longest`, but never past the session's end, so that no URL outlives the session
+        (nor the quota hold it ends with), even before the sweeper has aborted its upload."""
+        left = math.ceil((record.expires_at - datetime.now(UTC)).total_seconds())  # to the second
+        return max(1, min(longest, left))
 
     def lifetime(self) -> datetime:
         """When a session that holds no bytes ends."""
@@ -73,10 +88,35 @@ class Uploads:
 
     # --- opening ------------------------------------------------------------------------------------
 
-    async def record(self, records: Sequence[UploadSession]) -> None:
-        """Record sessions that storage need not hear of until the client writes (single PUTs and POSTs)."""
+    async def check_open(self, owner_id: int, count: int = 1) -> None:
+        """Refuse, before anything is held or signed, `count` more sessions past the owner's limit of open
+        uploads. `record` checks again under a lock, so concurrent openings cannot pass it together."""
+        limit = self.settings.max_open_sessions
         async with self.db.transaction() as session:
+            already = await repo.writable_count(session, owner_id, datetime.now(UTC))
+        if already + count > limit:
+            raise limits.refused(already, limit)
+
+    async def record(self, records: Sequence[UploadSession]) -> None:
+        """Record sessions that storage need not hear of until the client writes (single PUTs and POSTs).
+
+        Past the owner's limit of open uploads they are refused (`TooManyOpenUploads`): recorded as failed,
+        with the `upload.ended` that gives back any hold already taken for them."""
+        if not records:
+            return
+        owner_id = records[0].owner_id
+        assert all(r.owner_id == owner_id for r in records)
+        limit = self.settings.max_open_sessions
+        async with self.db.transaction() as session:
+            await repo.lock_owner(session, owner_id)
+            already = await repo.writable_count(session, owner_id, datetime.now(UTC))
+            over = already + len(records) > limit
             session.add_all(records)
+            if over:
+                for record in records:
+                    await outcomes.end(session, record, SessionStatus.FAILED, "too many open uploads")
+        if over:
+            raise limits.refused(already, limit)
 
     async def open(self, record: UploadSession) -> UploadSession:
         """Record a multipart session before storage hears of it, so the sweeper never mistakes a new
@@ -106,6 +146,7 @@ class Uploads:
             raise Conflict("This image has already been uploaded")
         if item.size != total_bytes:
             raise InvalidInput(f"total_bytes ({total_bytes}) differs from the image's size_bytes ({item.size})")
+        await self.check_open(owner_id)
         session_id = new_session_id()
         expires_at = await self.hold(owner_id, session_id, total_bytes)
         part_size = choose_part_size(total_bytes)
@@ -137,12 +178,19 @@ class Uploads:
         record = await self.get(owner_id, session_id, kinds)
         if key is not None and record.object_key != key:
             raise NotFound("Upload session not found")
+        return (await self.sign_parts(record, [part_number]))[0]
+
+    async def sign_parts(self, record: UploadSession, part_numbers: Sequence[int]) -> list[SignedPart]:
+        """URLs for these parts of the session's multipart upload, none outliving the session."""
         ensure_open(record)
-        ensure_part_number(record, part_number)
+        for part_number in part_numbers:
+            ensure_part_number(record, part_number)
         assert record.multipart_upload_id is not None
-        url = await self.driver.presign_part(record.object_key, record.multipart_upload_id, part_number,
-                                             expires=self.presign_seconds)
-        return SignedPart(part_number, url, self.presign_expiry())
+        seconds = self.url_seconds(record, self.presign_seconds)
+        expires_at = datetime.now(UTC) + timedelta(seconds=seconds)
+        return [SignedPart(n, await self.driver.presign_part(record.object_key, record.multipart_upload_id, n,
+                                                             expires=seconds), expires_at, seconds)
+                for n in part_numbers]
 
     async def list_parts(self, owner_id: int, session_id: str, kinds: Collection[UploadKind] = V1
                          ) -> tuple[UploadSession, list[PartInfo]]:

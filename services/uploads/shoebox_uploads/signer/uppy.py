@@ -14,6 +14,7 @@ type; an app adds `size` with one `setFileMeta` call). So:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,10 +24,12 @@ from shoebox_lib.errors import InvalidInput, NotFound
 from shoebox_lib.storage.base import MAX_OBJECT_SIZE, MAX_PART_SIZE, PartInfo, PresignedPost
 from shoebox_uploads.models import SessionStatus, UploadKind, UploadSession
 from shoebox_uploads.signer.completion import DEFAULT_TYPE
+from shoebox_uploads.signer.limits import check_part_numbers
 from shoebox_uploads.signer.rules import max_parts, new_session_id
 from shoebox_uploads.signer.sessions import SignedPart, Uploads
 
 MULTIPART = (UploadKind.UPPY,)
+DIGITS = re.compile(r"[0-9]{1,19}")
 # Where a multipart upload waits for the item it becomes, below the owner's prefix.
 FOLDER = "uppy"
 
@@ -35,10 +38,13 @@ def declared_size(metadata: dict[str, Any]) -> int | None:
     value = metadata.get("size")
     if value is None or value == "":
         return None
-    try:
-        size = int(str(value))
-    except ValueError:
-        raise InvalidInput("metadata.size must be a whole number of bytes") from None
+    # A JSON number, or ASCII digits as the query string sends it (`int` alone also reads "٣").
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str) and DIGITS.fullmatch(value):
+        size = int(value)
+    else:
+        raise InvalidInput("metadata.size must be a whole number of bytes")
     if not 0 <= size <= MAX_OBJECT_SIZE:
         raise InvalidInput("metadata.size is outside what storage accepts")
     return size
@@ -53,6 +59,7 @@ def filename_of(filename: str | None, metadata: dict[str, Any]) -> str:
 class FormUpload:
     post: PresignedPost
     expires_at: datetime
+    seconds: int  # the form's lifetime
 
 
 class UppyUploads:
@@ -71,6 +78,7 @@ class UppyUploads:
                      metadata: dict[str, Any]) -> UploadSession:
         uploads = self.uploads
         size = declared_size(metadata)
+        await uploads.check_open(owner_id)
         session_id = new_session_id()
         if size is not None:
             expires_at = await uploads.hold(owner_id, session_id, size)
@@ -93,6 +101,12 @@ class UppyUploads:
 
     async def sign_part(self, owner_id: int, upload_id: str, key: str, part_number: int) -> SignedPart:
         return await self.uploads.sign_part(owner_id, upload_id, part_number, MULTIPART, key=key)
+
+    async def sign_parts(self, owner_id: int, upload_id: str, key: str, part_numbers: list[int]) -> list[SignedPart]:
+        """Companion's batch: each distinct part number once, within what one answer may sign."""
+        numbers = list(dict.fromkeys(part_numbers))
+        check_part_numbers(numbers)
+        return await self.uploads.sign_parts(await self.session(owner_id, upload_id, key), numbers)
 
     async def list_parts(self, owner_id: int, upload_id: str, key: str) -> list[PartInfo]:
         await self.session(owner_id, upload_id, key)
@@ -120,6 +134,7 @@ class UppyUploads:
         if size > MAX_PART_SIZE:
             raise InvalidInput("One request carries at most 5 GiB; use multipart")
         uploads = self.uploads
+        await uploads.check_open(owner_id)
         session_id = new_session_id()
         content_type = content_type or DEFAULT_TYPE
         name = filename_of(filename, metadata)
@@ -128,9 +143,11 @@ class UppyUploads:
         record = UploadSession(
             id=session_id, kind=UploadKind.UPPY_FORM, owner_id=owner_id, item_id=item_id,
             object_key=keys.item_original(owner_id, item_id, session_id), total_bytes=size,
-            content_type=content_type, filename=name, status=SessionStatus.OPEN, expires_at=uploads.presign_expiry(),
+            content_type=content_type, filename=name, status=SessionStatus.OPEN,
+            expires_at=uploads.single_put_expiry(),
         )
         await uploads.record([record])
-        post = await uploads.driver.presign_post(record.object_key, expires=uploads.presign_seconds,
-                                                 content_length=size, content_type=content_type)
-        return FormUpload(post, record.expires_at)
+        seconds = uploads.url_seconds(record, uploads.single_put_seconds)
+        post = await uploads.driver.presign_post(record.object_key, expires=seconds, content_length=size,
+                                                 content_type=content_type)
+        return FormUpload(post, record.expires_at, seconds)
