@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
+from shoebox.services import SERVICES as SERVICES  # re-exported: the table and its owners go together
+from shoebox.services import build_all
 from shoebox_lib.internal import INTERNAL_PREFIX
+from shoebox_lib.settings import Settings
 from shoebox_lib.storage.filesystem import URL_PREFIX as STORAGE_URL_PREFIX
 from shoebox_lib.web import ServiceApp
 from shoebox_lib.web.access import Access, RouteInfo
-
-SERVICES = ("auth", "metadata", "uploads", "replicator", "compute")
 
 # The filesystem storage driver's data plane is not a service, but it is routed like one.
 DATAPLANE = "dataplane"
@@ -133,9 +134,6 @@ def _refuse_reserved(entry: Entry) -> None:
 def declared_services() -> Mapping[str, ServiceApp]:
     """The services as this source declares them: their apps built from default settings (which connects
     to nothing and starts nothing), built once per process."""
-    from shoebox.services import build_all
-    from shoebox_lib.settings import Settings
-
     # Development mode: building an app must not depend on the shell's production secrets.
     return build_all(Settings(environment="development"))
 

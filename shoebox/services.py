@@ -5,15 +5,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from shoebox import routing
 from shoebox_lib.db import Migrations
 from shoebox_lib.settings import Settings
 from shoebox_lib.web import ServiceApp
 
+SERVICES = ("auth", "metadata", "uploads", "replicator", "compute")
+
 
 def _module(name: str) -> object:
-    if name not in routing.SERVICES:
-        raise ValueError(f"unknown service {name!r}; one of {', '.join(routing.SERVICES)}")
+    if name not in SERVICES:
+        raise ValueError(f"unknown service {name!r}; one of {', '.join(SERVICES)}")
     return importlib.import_module(f"shoebox_{name}.app")
 
 
@@ -30,9 +31,9 @@ def factory(name: str) -> Callable[[Settings], ServiceApp]:
 def build_all(settings: Settings) -> dict[str, ServiceApp]:
     """Every service's app (auth first: the others verify tokens against its keys). Nothing connects
     until an app's lifespan starts."""
-    return {name: factory(name)(settings) for name in routing.SERVICES}
+    return {name: factory(name)(settings) for name in SERVICES}
 
 
 async def migrate_all(settings: Settings) -> None:
-    for name in routing.SERVICES:
+    for name in SERVICES:
         await migrations(name).upgrade_async(settings.database_url)

@@ -22,7 +22,7 @@ from shoebox_lib.events import Envelope
 from shoebox_lib.internal import InternalClient
 from shoebox_lib.settings import Settings
 from shoebox_lib.storage import Storage
-from shoebox_lib.web.app import HealthCheck
+from shoebox_lib.web.health import HealthCheck
 
 log = logging.getLogger(__name__)
 

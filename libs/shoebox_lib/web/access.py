@@ -8,8 +8,8 @@ table and the authorization tests are derived from the routers rather than kept 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any

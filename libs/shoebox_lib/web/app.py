@@ -7,7 +7,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shoebox_lib.auth.dependencies import require_admin
 from shoebox_lib.web.access import FaceIndex, Mount, RouteInfo, mount, route_infos
 from shoebox_lib.web.errors import install_error_handlers
+from shoebox_lib.web.health import HealthCheck
 from shoebox_lib.web.request_id import RequestIdMiddleware, request_id_var
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HealthCheck = Callable[[], Awaitable[None]]
 
 REQUESTS = Counter("shoebox_http_requests_total", "HTTP requests answered", ["service", "method", "status"])
 LATENCY = Histogram("shoebox_http_request_seconds", "HTTP request latency", ["service", "method"])
