@@ -3,6 +3,8 @@ applies (auth's `account.quota_set`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import func, select
 
@@ -22,7 +24,7 @@ async def deleted(core: Core, user_id: int) -> None:
         await core.container.reports.user_deleted(session, UserDeleted(user_id=user_id))
 
 
-async def count(core: Core, model: type[object], *where: object) -> int:
+async def count(core: Core, model: type[object], *where: Any) -> int:
     async with core.db.transaction() as session:
         return int((await session.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
 

@@ -164,12 +164,12 @@ async def test_integers_past_bigint_are_a_400_in_the_faces_shape(api: RunningSys
                 await found.expect_400(method, path.replace("some-token", link), what, ENTE_ERROR,
                                        {**header(who), "X-Auth-Access-Token": link}, body=bad)
     for parameters, who in ((ENTE_PARAMETERS, token), (ADMIN_PARAMETERS, admin)):
-        for method, path, params, body in parameters:
+        for method, path, params, sent in parameters:
             for beyond in BEYOND:
                 where = path.replace("{}", str(beyond)).replace("some-token", link)
                 query = {k: (str(beyond) if v == "{}" else v) for k, v in params.items()}
                 await found.expect_400(method, where, f"{params or path} = {beyond}", ENTE_ERROR,
-                                       {**header(who), "X-Auth-Access-Token": link}, body=body, params=query)
+                                       {**header(who), "X-Auth-Access-Token": link}, body=sent, params=query)
     assert found.checked > 100
     assert not found.wrong, "\n".join(found.wrong)
     # The example the issue found: nothing reached PostgreSQL.
