@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import schemathesis
-from schemathesis import Case, HookContext, Response
+from schemathesis import APIOperation, Case, HookContext, Response
 from schemathesis.core.failures import Failure
 
 from shoebox.testing.fuzzing import AIMED_ENV, CALLER_ENV, CHECKS, HOSTILE_MARK, LOG_ENV, MINT_ENV, Record
@@ -32,6 +32,7 @@ from shoebox.testing.hostile import Request, hostile_requests
 from shoebox.testing.openapi import operation_of
 from shoebox_lib.web.access import ACCESS_KEY, Access
 
+AnyCase = Case[APIOperation[Any, Any, Any, Any]]  # hooks take a case of any operation
 TOKEN_ACCESS = frozenset({Access.USER, Access.ADMIN})
 ACCOUNT_FIELDS = ("user_id", "userID")  # how the admin routes name the account they change
 NOBODY = 2**31 - 1
@@ -89,16 +90,16 @@ def _aimed() -> dict[str, dict[str, Any]]:
     return aimed
 
 
-def _access(case: Case) -> str:
+def _access(case: AnyCase) -> str:
     return str(case.operation.definition.raw.get(ACCESS_KEY, ""))
 
 
-def _label(case: Case) -> str:
+def _label(case: AnyCase) -> str:
     return f"{case.method.upper()} {case.operation.path}"
 
 
 @schemathesis.hook
-def before_add_examples(context: HookContext, examples: list[Case]) -> None:
+def before_add_examples(context: HookContext, examples: list[AnyCase]) -> None:
     operation = context.operation
     if operation is None:
         return
@@ -122,7 +123,7 @@ def before_add_examples(context: HookContext, examples: list[Case]) -> None:
 
 
 @schemathesis.hook
-def before_call(context: HookContext, case: Case, kwargs: dict[str, Any]) -> None:
+def before_call(context: HookContext, case: AnyCase, kwargs: dict[str, Any]) -> None:
     token = STATE.current_token()
     case.headers["Authorization"] = f"Bearer {token}"
     case.headers["X-Auth-Token"] = token
@@ -130,7 +131,7 @@ def before_call(context: HookContext, case: Case, kwargs: dict[str, Any]) -> Non
         _spare_the_caller(case)
 
 
-def _spare_the_caller(case: Case) -> None:
+def _spare_the_caller(case: AnyCase) -> None:
     """An admin route aimed at the caller's own account is aimed at nobody instead."""
     caller = os.environ.get(CALLER_ENV)
     body = case.body if isinstance(case.body, dict) else {}
@@ -141,7 +142,7 @@ def _spare_the_caller(case: Case) -> None:
 
 
 @schemathesis.hook
-def after_call(context: HookContext, case: Case, response: Response) -> None:
+def after_call(context: HookContext, case: AnyCase, response: Response) -> None:
     STATE.write({"kind": Record.CALL, "operation": _label(case), "status": response.status_code})
     if response.status_code == 401 and _access(case) in TOKEN_ACCESS:
         sent = case.headers.get("X-Auth-Token")
@@ -150,7 +151,7 @@ def after_call(context: HookContext, case: Case, response: Response) -> None:
 
 
 @schemathesis.hook
-def filter_failure(context: HookContext, failure: Failure, case: Case, response: Response) -> bool:
+def filter_failure(context: HookContext, failure: Failure, case: AnyCase, response: Response) -> bool:
     """Every failed check, written down (the engine calls this hook for each; it keeps them all)."""
     checks = type(failure).checks
     check = next((c for c in checks if c in CHECKS), checks[0] if checks else failure.code)
@@ -172,7 +173,7 @@ def filter_failure(context: HookContext, failure: Failure, case: Case, response:
 
 
 @schemathesis.hook
-def after_network_error(context: HookContext, case: Case, request: Any) -> None:
+def after_network_error(context: HookContext, case: AnyCase, request: Any) -> None:
     STATE.write({"kind": Record.NETWORK_ERROR, "operation": _label(case),
                  "request": {"method": getattr(request, "method", ""), "url": getattr(request, "url", "")}})
 
