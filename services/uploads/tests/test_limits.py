@@ -3,8 +3,6 @@ writing nowhere (issue 9, quota escaped in storage), through every face."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlalchemy import func, select
 
@@ -23,13 +21,12 @@ async def sessions_of(api: RunningSystem, owner: int) -> int:
 async def test_one_request_signs_a_bounded_number_of_urls(api: RunningSystem) -> None:
     token = await api.user_token("amy")
     owner = await owner_id(api, token)
-    started = time.monotonic()
     for params in ({"count": 50, "parts": 10_000}, {"count": 2, "parts": 5001}, {"count": 51, "parts": 1},
                    {"count": 10_001}, {"count": 1, "parts": 10_001}):
         refused = await api.client.get("/files/multipart-upload-urls", params=params, headers=ente_headers(token))
         assert refused.status_code == 400, params
         assert set(refused.json()) >= {"code", "message"}
-    assert time.monotonic() - started < 5  # refused before anything is signed
+        assert len(refused.content) < 1024  # refused before anything is signed
     assert await sessions_of(api, owner) == 0  # and before any upload is opened
     seed = await api.client.get("/files/multipart-upload-urls", params={"count": 2, "parts": 5000},
                                 headers=ente_headers(token))
