@@ -27,6 +27,7 @@ from shoebox_lib.web.health import HealthCheck
 log = logging.getLogger(__name__)
 
 Task = Callable[[], Awaitable[None]]
+STOP_SECONDS = 10.0
 
 
 async def every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
@@ -133,18 +134,27 @@ class Runtime:
     async def stop(self) -> None:
         for task in self._running:
             task.cancel()
+        # Bounded: a task that does not end when cancelled (a library swallowing the cancellation) must
+        # not keep the process from stopping; it is named so it can be found.
+        _, stuck = await asyncio.wait(self._running, timeout=STOP_SECONDS) if self._running else (set(), set())
+        for task in stuck:
+            log.warning("%s: %s did not stop within %ss of being cancelled", self.name, task.get_name(),
+                        STOP_SECONDS)
         for task in self._running:
-            with suppress(asyncio.CancelledError, Exception):
-                await task
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved, so asyncio does not report it again at exit
         self._running.clear()
         with suppress(Exception):
-            await self.bus.close()
+            await asyncio.wait_for(self.bus.close(), STOP_SECONDS)
         if self.storage is not None:
             await self.storage.close()
         await self.http.aclose()
         for client in self._internal_clients:
             await client.aclose()
-        await self.db.close()
+        try:
+            await asyncio.wait_for(self.db.close(), STOP_SECONDS)
+        except TimeoutError:
+            log.warning("%s: the database pool did not close within %ss", self.name, STOP_SECONDS)
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:

@@ -51,8 +51,9 @@ async def run_system(settings: Settings) -> AsyncIterator[RunningSystem]:
     await migrate_all(settings)
     app = build_app(settings)
     port = int(settings.public_url.rsplit(":", 1)[1])
+    # A request still running at the end of a test must not hold the shutdown for ever.
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
-                                                 forwarded_allow_ips=""))
+                                           forwarded_allow_ips="", timeout_graceful_shutdown=10))
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
