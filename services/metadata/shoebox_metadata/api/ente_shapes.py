@@ -13,6 +13,7 @@ from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shoebox_lib.errors import InvalidInput
+from shoebox_lib.storage.base import check_key
 from shoebox_lib.web.inputs import BIGINT_MAX, Id64, Int64, NonNegative64, Text, bounded_json
 from shoebox_metadata.kinds import CollectionType, Role
 from shoebox_metadata.library.files import NewFile
@@ -47,15 +48,15 @@ def _numbers_within_bigint(value: Any) -> Any:
 Attributes64 = Annotated[dict[str, Any], bounded_json(MAX_ATTRIBUTES), AfterValidator(_numbers_within_bigint)]
 
 
-_KEY = re.compile(r"[A-Za-z0-9!_.*'()/-]{1,1024}")  # what storage names (`shoebox_lib.storage.base`)
-
-
 def _object_key(value: str) -> str:
-    """A key storage could name: `..`, `//`, a leading `/`, a space or a control character is the client's
-    error before anything looks it up. (Whether the key was handed out to the caller is the core's check; an
-    empty key is reported by the core as missing.)"""
-    if value and (not _KEY.fullmatch(value) or any(part in ("", ".", "..") for part in value.split("/"))):
-        raise ValueError("must be an object key handed out by the upload signer")
+    """A key storage could name (`check_key`): `..`, `//`, a leading `/`, a space or a control character is
+    the client's error before anything looks it up. (Whether the key was handed out to the caller is the
+    core's check; an empty key is reported by the core as missing.)"""
+    if value:
+        try:
+            check_key(value)
+        except ValueError:
+            raise ValueError("must be an object key handed out by the upload signer") from None
     return value
 
 
