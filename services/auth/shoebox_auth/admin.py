@@ -10,21 +10,36 @@ from sqlalchemy import delete, select
 
 from shoebox_auth.models import BUS, EnteEmailCode, User
 from shoebox_auth.passwords import hash_password
-from shoebox_auth.service import ALL_PERMISSIONS, AuthService, Permission
+from shoebox_auth.service import AuthService
 from shoebox_auth.sessions import revoke_in
 from shoebox_lib.bus import emit
 from shoebox_lib.db import Database
 from shoebox_lib.errors import InvalidInput, NotFound
 from shoebox_lib.events import UserDeleted
 
-GRANTABLE: frozenset[str] = frozenset(ALL_PERMISSIONS) | {Permission.ALL}
+MAX_PERMISSIONS = 64
+MAX_PERMISSION_LENGTH = 64
 
 
 def check_permissions(permissions: list[str]) -> list[str]:
-    unknown = sorted(set(permissions) - GRANTABLE)
-    if unknown:
-        raise InvalidInput(f"Unknown permissions: {', '.join(unknown)}")
-    return sorted(set(permissions))
+    """CL keeps permissions as free-form names (its SDK grants `read:jobs`, `write:jobs`) and answers with
+    them as given, so any sane name is kept, in the order given, each once. The names Shoebox acts on are
+    `Permission`'s; the others are carried and echoed, never interpreted. Names travel comma-joined (CL's
+    form, and `PUT /users/{id}`), so a name with a comma could not come back as itself."""
+    kept = list(dict.fromkeys(name.strip() for name in permissions))
+    for name in kept:
+        if not name:
+            raise InvalidInput("A permission must not be empty")
+        if len(name) > MAX_PERMISSION_LENGTH:
+            raise InvalidInput(f"A permission must be at most {MAX_PERMISSION_LENGTH} characters")
+        if "," in name:
+            raise InvalidInput("A permission must not contain a comma")
+        # isprintable() refuses control, format and separator characters other than the space.
+        if not name.isprintable():
+            raise InvalidInput("A permission must not contain control characters")
+    if len(kept) > MAX_PERMISSIONS:
+        raise InvalidInput(f"A user can have at most {MAX_PERMISSIONS} permissions")
+    return kept
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 class Permission(StrEnum):
-    """CL's permissions, as stored in a user's `permissions` and carried in tokens."""
+    """The CL permissions Shoebox acts on. A user's `permissions` (stored, carried in tokens) may also hold
+    other free-form names CL's clients grant (`read:jobs`); those are kept and echoed, never interpreted."""
 
     MEDIA_STORE_READ = "media_store_read"
     MEDIA_STORE_WRITE = "media_store_write"
@@ -32,8 +33,6 @@ class Permission(StrEnum):
     ALL = "*"  # the bootstrap admin's: every permission, present and future
 
 
-ALL_PERMISSIONS = (Permission.MEDIA_STORE_READ, Permission.MEDIA_STORE_WRITE, Permission.AI_INFERENCE_SUPPORT,
-                   Permission.ADMIN)
 DEFAULT_PERMISSIONS = [Permission.MEDIA_STORE_READ, Permission.MEDIA_STORE_WRITE]
 
 

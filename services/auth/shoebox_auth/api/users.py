@@ -19,7 +19,8 @@ router = APIRouter(tags=["cl-admin"])  # mounted for admins only
 
 
 def parse_permissions(value: str) -> list[str]:
-    """CL sends a JSON array (`["a","b"]`) or a comma list (`a,b`); an empty string clears them."""
+    """CL sends a JSON array (`["a","b"]`) or a comma list (`a,b`); an empty string clears them. Empty names
+    inside a list are kept here so that the core refuses them rather than a typo passing unseen."""
     text = value.strip()
     if not text:
         return []
@@ -30,8 +31,8 @@ def parse_permissions(value: str) -> list[str]:
             raise InvalidInput("permissions is not a valid JSON array") from None
         if not isinstance(parsed, list) or not all(isinstance(p, str) for p in parsed):
             raise InvalidInput("permissions must be a list of strings")
-        return [p.strip() for p in parsed if p.strip()]
-    return [p.strip() for p in text.split(",") if p.strip()]
+        return [name for name in parsed]
+    return text.split(",")
 
 
 @router.post("/users/", status_code=201)
