@@ -30,6 +30,25 @@ def check_key(key: str) -> str:
     return key
 
 
+def check_prefix(prefix: str) -> str:
+    """A listing's prefix: empty, or the start of a key, which may end in "/" (S3 prefixes are plain string
+    prefixes, not directories: `d/1` also matches `d/10/…`)."""
+    if prefix and not _KEY.fullmatch(prefix):
+        raise ValueError(f"invalid key prefix: {prefix!r}")
+    if prefix:
+        check_key(prefix.removesuffix("/"))
+    return prefix
+
+
+def is_key(key: str) -> bool:
+    """Whether a name found in a bucket is a key the drivers can address (listings skip the others)."""
+    try:
+        check_key(key)
+    except ValueError:
+        return False
+    return True
+
+
 def normalise_etag(etag: str) -> str:
     """Clients send ETags quoted or not (Uppy sends both in one request); compare them unquoted."""
     return etag.strip().strip('"')
@@ -97,6 +116,15 @@ class ObjectInfo:
     size: int
     etag: str
     content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object as a bucket listing sees it."""
+
+    key: str
+    size: int
+    last_modified: datetime  # aware, UTC
 
 
 @dataclass(frozen=True)
@@ -215,6 +243,12 @@ class StorageDriver(ABC):
     async def put_stream(self, key: str, chunks: AsyncIterator[bytes], *, content_type: str | None = None
                          ) -> ObjectInfo:
         """Write an object from a stream (workers and the replicator, never the control plane)."""
+
+    @abstractmethod
+    def list_objects(self, prefix: str = "") -> AsyncIterator[StoredObject]:
+        """Every object whose key starts with `prefix`, read page by page as the caller goes (a bucket is
+        never held whole), in no promised order. Only names that are keys (`check_key`) are listed: the
+        others cannot be read or deleted through a driver anyway."""
 
     @abstractmethod
     def get_stream(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:

@@ -8,6 +8,8 @@ Layout of a bucket (`<storage_path>/<bucket>/`):
     .shoebox/tmp/                        files being written; renamed into place once complete
     .shoebox/cors.json                   the bucket's CORS rules (kept for `get_cors`; see the data plane)
 
+A listing walks the bucket's directory and leaves `.shoebox/` out.
+
 Keys under `.shoebox/` are refused, so internal state can never be read or written as an object.
 A sidecar names the inode of the file it describes: a sidecar left stale by a crash (or read while a
 concurrent overwrite is half done) is recognised and the ETag recomputed instead of trusted.
@@ -19,6 +21,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import re
@@ -27,7 +30,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,13 +52,17 @@ from shoebox_lib.storage.base import (
     PartInfo,
     PresignedPost,
     StorageDriver,
+    StoredObject,
     check_completion,
     check_key,
     check_part_number,
+    check_prefix,
     content_disposition,
+    is_key,
 )
 
 CHUNK_SIZE = 1024 * 1024
+LIST_BATCH = 1000  # objects found per trip to the worker thread while listing
 URL_PREFIX = "/_storage"
 INTERNAL_DIR = ".shoebox"
 
@@ -511,6 +518,39 @@ class FilesystemDriver(StorageDriver):
             return None  # a sidecar lost in a crash: the checksum is unknown, not wrong
         return str(meta["sha256"])
 
+    async def list_objects(self, prefix: str = "") -> AsyncIterator[StoredObject]:
+        check_prefix(prefix)
+        found = self._walk(prefix)
+        try:
+            while batch := await _run(_next_batch, found):
+                for stored in batch:
+                    yield stored
+        finally:
+            found.close()
+
+    def _walk(self, prefix: str) -> Generator[StoredObject]:
+        """The objects under `prefix`, found by a walk that runs in a worker thread, one batch at a time."""
+        # A prefix is not a directory ("a/b" matches "a/bc/d"): start at the deepest directory it names
+        # whole and go only into directories that can hold a match.
+        start, _, _ = prefix.rpartition("/")
+        if start.split("/", 1)[0] == INTERNAL_DIR:
+            return
+        for dirpath, dirnames, filenames in os.walk(self.root / start):
+            directory = Path(dirpath).relative_to(self.root).as_posix()
+            base = "" if directory == "." else f"{directory}/"
+            dirnames[:] = sorted(d for d in dirnames if f"{base}{d}" != INTERNAL_DIR
+                                 and _may_match(f"{base}{d}/", prefix))
+            for name in sorted(filenames):
+                key = f"{base}{name}"
+                if not key.startswith(prefix) or not is_key(key):
+                    continue
+                try:
+                    st = os.lstat(os.path.join(dirpath, name))
+                except FileNotFoundError:
+                    continue  # deleted while the walk went by
+                if stat.S_ISREG(st.st_mode):
+                    yield StoredObject(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+
     async def set_cors(self, rules: list[CorsRule]) -> None:
         # The data plane answers every origin (a presigned URL is the access control, not the origin);
         # the rules are kept so an operator can read back what was set, as on S3.
@@ -689,6 +729,15 @@ class FilesystemDriver(StorageDriver):
         found = await _run(self._find_upload, key, upload_id)
         if found is not None:
             await _run(shutil.rmtree, found[0], True)
+
+
+def _may_match(directory: str, prefix: str) -> bool:
+    """Whether keys under `directory` (ending in "/") can start with `prefix`."""
+    return directory.startswith(prefix) or prefix.startswith(directory)
+
+
+def _next_batch(found: Iterator[StoredObject]) -> list[StoredObject]:
+    return list(itertools.islice(found, LIST_BATCH))
 
 
 def _expiry(expires: int) -> int:

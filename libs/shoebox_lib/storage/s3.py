@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import aioboto3
@@ -23,10 +23,13 @@ from shoebox_lib.storage.base import (
     PartInfo,
     PresignedPost,
     StorageDriver,
+    StoredObject,
     check_completion,
     check_key,
     check_part_number,
+    check_prefix,
     content_disposition,
+    is_key,
     normalise_etag,
 )
 
@@ -226,6 +229,13 @@ class S3Driver(StorageDriver):
 
     async def delete(self, key: str) -> None:
         await self._client.delete_object(Bucket=self.bucket, Key=check_key(key))
+
+    async def list_objects(self, prefix: str = "") -> AsyncIterator[StoredObject]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=check_prefix(prefix)):
+            for found in page.get("Contents", []):
+                if is_key(found["Key"]):
+                    yield StoredObject(found["Key"], found["Size"], found["LastModified"].astimezone(UTC))
 
     async def get_stream(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
         try:
