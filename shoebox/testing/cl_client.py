@@ -19,11 +19,19 @@ import base64
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
 import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict, TypeAdapter
+
+from shoebox.testing import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSystem
+from shoebox_auth.service import AuthService
+from shoebox_lib.storage import Storage
 
 REFRESH_MARGIN_SECONDS = 60
 
@@ -505,3 +513,66 @@ class ClClient:
     async def delete_collection_route(self) -> httpx.Response:
         """Seed 004's `DELETE /entities/collection`: every entity of the store."""
         return await self.send("DELETE", "/entities/collection")
+
+
+# ---- the callers a CL face test tells apart, on a running system
+
+
+@dataclass(frozen=True)
+class ClCallers:
+    """Signed in through CL's own routes: the admin, users holding each store permission (and one holding
+    only a free-form name), and the tokens that must open nothing."""
+
+    admin: ClClient
+    reader: ClClient  # media_store_read
+    writer: ClClient  # media_store_write
+    editor: ClClient  # both
+    nobody: ClClient  # a valid token with no store permission ("read:jobs" only)
+    anonymous: ClClient  # no token
+    expired: ClClient  # the editor's claims, validly signed, expired an hour ago
+    forged: ClClient  # the editor's claims signed by a key that is not the system's
+    garbage: ClClient  # not a JWT at all
+
+
+async def cl_callers(system: RunningSystem, prefix: str = "cl") -> ClCallers:
+    http = system.client
+    admin = ClClient(http)
+    await admin.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    people: dict[str, ClClient] = {}
+    for name, permissions in (("reader", ["media_store_read"]), ("writer", ["media_store_write"]),
+                              ("editor", ["media_store_read", "media_store_write"]), ("nobody", ["read:jobs"])):
+        username, password = f"{prefix}-{name}", f"{prefix}-{name}-password"
+        await admin.create_user(username, password, permissions=permissions)
+        person = ClClient(http)
+        await person.login(username, password)
+        people[name] = person
+    editor_token = people["editor"].token
+    assert editor_token is not None
+    claims = dict(jwt.decode(editor_token, options={"verify_signature": False}))
+    auth: AuthService = system.services["auth"].app.state.container.auth
+    kid, key = await auth.keys.signing_key()
+    now = int(time.time())
+    expired = jwt.encode({**claims, "iat": now - 7200, "exp": now - 3600}, key, algorithm="ES256",
+                         headers={"kid": kid})
+    forged = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": kid})
+    return ClCallers(admin=admin, reader=people["reader"], writer=people["writer"], editor=people["editor"],
+                     nobody=people["nobody"], anonymous=ClClient(http), expired=ClClient(http, expired),
+                     forged=ClClient(http, forged), garbage=ClClient(http, "not-a-token"))
+
+
+def store_storage(system: RunningSystem) -> Storage:
+    """The storage metadata writes the store's objects to (whichever driver the system runs on)."""
+    storage: Storage = system.services["metadata"].app.state.container.objects.storage
+    return storage
+
+
+async def stored_keys(system: RunningSystem, prefix: str = "") -> set[str]:
+    """Every object key under `prefix` on the primary tier."""
+    return {stored.key async for stored in store_storage(system).primary.list_objects(prefix)}
+
+
+async def open_multipart_uploads(system: RunningSystem) -> list[str]:
+    """Multipart uploads still open on the primary tier (S3 keeps a half-sent upload's parts until aborted)."""
+    later = datetime.now(UTC) + timedelta(days=1)
+    return [upload.key for upload in
+            await store_storage(system).primary.list_multipart_uploads(initiated_before=later)]
