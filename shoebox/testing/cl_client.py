@@ -201,21 +201,25 @@ FileArg = tuple[str, bytes, str | None]  # filename, content, content type
 class ClClient:
     """One CL caller (a token, or none) over an `httpx.AsyncClient` whose base URL is the one port."""
 
-    def __init__(self, http: httpx.AsyncClient, token: str | None = None, *, base: Base = Base.ENTITIES) -> None:
+    def __init__(self, http: httpx.AsyncClient, token: str | None = None, *, base: Base = Base.ENTITIES,
+                 auth_http: httpx.AsyncClient | None = None) -> None:
         self.http = http
         self.token = token
         self.base = base
+        # Sign-in and refresh go here when auth runs apart from the store (a benchmark's `shoebox serve`);
+        # on the one port it is the same connection.
+        self.auth_http = auth_http or http
         self.me: ClUser | None = None
 
     # ---- callers
 
     def as_token(self, token: str | None) -> ClClient:
         """The same connection as another caller (None: no token)."""
-        return ClClient(self.http, token, base=self.base)
+        return ClClient(self.http, token, base=self.base, auth_http=self.auth_http)
 
     def alias(self) -> ClClient:
         """The same caller on seed 002's `/entity/` routes."""
-        return ClClient(self.http, self.token, base=Base.ENTITY)
+        return ClClient(self.http, self.token, base=Base.ENTITY, auth_http=self.auth_http)
 
     async def headers(self) -> dict[str, str]:
         if self.token is None:
@@ -243,13 +247,15 @@ class ClClient:
 
     async def login(self, username: str, password: str) -> ClUser:
         """Sign in with the OAuth2 password form and, as CL's client does after every login, read `/users/me`."""
-        response = await self.http.post("/auth/token", data={"username": username, "password": password})
+        response = await self.auth_http.post("/auth/token", data={"username": username, "password": password})
         self.token = expect(response, ClToken).access_token
-        self.me = await self.users_me()
+        self.me = expect(await self.auth_http.get("/users/me", headers={"Authorization": f"Bearer {self.token}"}),
+                         ClUser)
         return self.me
 
     async def refresh(self) -> str:
-        response = await self.http.post("/auth/token/refresh", headers={"Authorization": f"Bearer {self.token}"})
+        response = await self.auth_http.post("/auth/token/refresh",
+                                             headers={"Authorization": f"Bearer {self.token}"})
         self.token = expect(response, ClToken).access_token
         return self.token
 
