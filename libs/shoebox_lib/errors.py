@@ -56,6 +56,13 @@ class PayloadTooLarge(ShoeboxError):
     code = "PAYLOAD_TOO_LARGE"
 
 
+class Unprocessable(ShoeboxError):
+    """Well-formed, but the rules of what it describes refuse it (CL's 422s: a collection with a file)."""
+
+    status_code = 422
+    code = "UNPROCESSABLE"
+
+
 class QuotaExceeded(ShoeboxError):
     status_code = 426  # what Ente answers when storage is full
     code = "STORAGE_LIMIT_EXCEEDED"

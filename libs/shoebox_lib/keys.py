@@ -5,6 +5,7 @@
   - `u/<owner>/<folder>/<session>`: an upload not yet tied to an item (`e` for Ente, `uppy`);
   - `u/<owner>/p/<collection>/…`: what guests of a public link upload into that collection;
   - `u/<owner>/fd/<item>/<type>/<object>`: Ente file data (preview videos and images) of an item;
+- `s/<space>/o/<upload>`: a file uploaded into a shared space (CL's store) through the API;
 - `d/<owner>/i/<item>/<name>.<ext>`: what compute derived from an item (thumbnails and the like).
 """
 
@@ -48,6 +49,11 @@ def owns_key(owner_id: int, key: str) -> bool:
     object that belongs to another kind of record (file data)."""
     return key.startswith(user_prefix(owner_id)) and not key.startswith(
         f"{user_prefix(owner_id)}{FILE_DATA_FOLDER}/")
+
+
+def space_original(space_id: int, upload_id: str) -> str:
+    """Fresh per upload: a replaced file's new bytes never overwrite the old ones while they are in use."""
+    return f"s/{space_id}/o/{upload_id}"
 
 
 def derived(owner_id: int, item_id: int, name: str, extension: str) -> str:

@@ -251,8 +251,9 @@ class StorageDriver(ABC):
         others cannot be read or deleted through a driver anyway."""
 
     @abstractmethod
-    def get_stream(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
-        """Read an object as a stream; raises `NotFound` if it is missing."""
+    def get_stream(self, key: str, *, chunk_size: int = 1024 * 1024, start: int = 0, end: int | None = None
+                   ) -> AsyncIterator[bytes]:
+        """Read an object, or its bytes [start, end), as a stream; raises `NotFound` if it is missing."""
 
     async def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> ObjectInfo:
         async def one() -> AsyncIterator[bytes]:

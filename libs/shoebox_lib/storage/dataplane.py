@@ -49,7 +49,7 @@ class _LengthRequired(ShoeboxError):
     code = "MissingContentLength"
 
 
-class _RangeNotSatisfiable(ShoeboxError):
+class RangeNotSatisfiable(ShoeboxError):
     status_code = 416
     code = "InvalidRange"
 
@@ -93,7 +93,7 @@ def dataplane_app(settings: Settings) -> Starlette:
 async def _error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, ShoeboxError):
         raise exc
-    headers = {"Content-Range": f"bytes */{exc.size}"} if isinstance(exc, _RangeNotSatisfiable) else None
+    headers = {"Content-Range": f"bytes */{exc.size}"} if isinstance(exc, RangeNotSatisfiable) else None
     return JSONResponse({"error": exc.code, "message": exc.message}, exc.status_code, headers=headers)
 
 
@@ -237,7 +237,7 @@ async def _get(request: Request, driver: FilesystemDriver, grant: Grant) -> Resp
     if handle is None:
         raise NotFound(f"no object {grant.key!r}", code="NoSuchKey")
     try:
-        start, end = _range(request.headers.get("range"), handle.info.size)
+        start, end = byte_range(request.headers.get("range"), handle.info.size)
     except BaseException:
         handle.close()
         raise
@@ -265,7 +265,7 @@ def _object_headers(info: ObjectInfo, grant: Grant) -> dict[str, str]:
     return headers
 
 
-def _range(header: str | None, size: int) -> tuple[int, int]:
+def byte_range(header: str | None, size: int) -> tuple[int, int]:
     """The bytes [start, end) a Range header asks for; the whole object for no, several or malformed
     ranges (which RFC 9110 lets a server ignore)."""
     match = _RANGE.fullmatch(header) if header else None
@@ -282,7 +282,7 @@ def _range(header: str | None, size: int) -> tuple[int, int]:
         if last != "" and int(last) < start:
             return 0, size
     if start >= end:
-        raise _RangeNotSatisfiable(f"the object is {size} bytes; the range {header!r} selects none of them",
+        raise RangeNotSatisfiable(f"the object is {size} bytes; the range {header!r} selects none of them",
                                    size=size)
     return start, end
 

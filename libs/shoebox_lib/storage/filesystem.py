@@ -457,12 +457,14 @@ class FilesystemDriver(StorageDriver):
             raise
         return OpenObject(fd, info)
 
-    async def get_stream(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+    async def get_stream(self, key: str, *, chunk_size: int = CHUNK_SIZE, start: int = 0, end: int | None = None
+                         ) -> AsyncIterator[bytes]:
         handle = await self.open_object(key)
         if handle is None:
             raise NotFound(f"no object {key!r} in bucket {self.bucket!r}")
         try:
-            async for chunk in handle.read(chunk_size=chunk_size):
+            stop = handle.info.size if end is None else min(end, handle.info.size)
+            async for chunk in handle.read(min(start, stop), stop, chunk_size=chunk_size):
                 yield chunk
         finally:
             handle.close()

@@ -237,9 +237,14 @@ class S3Driver(StorageDriver):
                 if is_key(found["Key"]):
                     yield StoredObject(found["Key"], found["Size"], found["LastModified"].astimezone(UTC))
 
-    async def get_stream(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+    async def get_stream(self, key: str, *, chunk_size: int = 1024 * 1024, start: int = 0, end: int | None = None
+                         ) -> AsyncIterator[bytes]:
+        if end is not None and end <= start:
+            return
+        ranged: dict[str, Any] = {} if (start, end) == (0, None) else {
+            "Range": f"bytes={start}-{'' if end is None else end - 1}"}
         try:
-            found = await self._client.get_object(Bucket=self.bucket, Key=check_key(key))
+            found = await self._client.get_object(Bucket=self.bucket, Key=check_key(key), **ranged)
         except ClientError as exc:
             if _code(exc) in _MISSING:
                 raise NotFound(f"no object {key!r} in bucket {self.bucket!r}") from None

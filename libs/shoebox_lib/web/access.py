@@ -12,12 +12,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from shoebox_lib.auth.dependencies import require_admin, require_principal
+from shoebox_lib.auth.dependencies import optional_principal, require_admin, require_principal
+from shoebox_lib.auth.principal import Principal
+from shoebox_lib.errors import Forbidden
 from shoebox_lib.internal import INTERNAL_PREFIX, require_internal
 from shoebox_lib.web.faces import Face
 
@@ -31,6 +33,9 @@ class Access(StrEnum):
     LINK = "link"  # a public link's own token (checked by the route, against the link)
     ADMIN = "admin"  # a token of an admin account
     INTERNAL = "internal"  # another Shoebox service, signed with the installation secret; never routed from outside
+    # A shared space (CL's store): a token that is sent is verified; the route decides from the space's mode
+    # (open reads, or reads and writes by permission) whether the caller may go on.
+    SPACE = "space"
 
 
 _GUARDS: dict[Access, Callable[..., Any] | None] = {
@@ -39,6 +44,7 @@ _GUARDS: dict[Access, Callable[..., Any] | None] = {
     Access.USER: require_principal,
     Access.ADMIN: require_admin,
     Access.INTERNAL: require_internal,
+    Access.SPACE: optional_principal,
 }
 
 
@@ -57,6 +63,8 @@ class Mount:
     face: Face
     access: Access
     max_body_size: int | None = DEFAULT_MAX_BODY
+    # What an ADMIN route tells an account that is not an admin's, where the face's server words it its own way.
+    admin_refusal: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,9 +106,19 @@ def mount(app: FastAPI, mounted: Mount) -> None:
         # Read back by the error handlers (`scope["route"]`) and by `route_infos`.
         route.face = mounted.face  # type: ignore[attr-defined]
         route.access = mounted.access  # type: ignore[attr-defined]
-    guard = _GUARDS[mounted.access]
+    guard = _admin_guard(mounted.admin_refusal) if mounted.admin_refusal and mounted.access is Access.ADMIN \
+        else _GUARDS[mounted.access]
     app.include_router(mounted.router, dependencies=[Depends(guard)] if guard else None,
                        max_body_size=mounted.max_body_size)
+
+
+def _admin_guard(refusal: str) -> Callable[..., Any]:
+    async def guard(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
+        if not principal.is_admin:
+            raise Forbidden(refusal)
+        return principal
+
+    return guard
 
 
 def route_infos(service: str, mounts: Iterable[Mount]) -> list[RouteInfo]:

@@ -17,6 +17,7 @@ from shoebox_lib.web import Face, ServiceApp, create_app
 from shoebox_lib.web.access import Access, Mount
 from shoebox_metadata import __version__
 from shoebox_metadata.api import (
+    cl_store,
     ente,
     ente_authenticator,
     ente_filedata,
@@ -29,6 +30,7 @@ from shoebox_metadata.api import (
 )
 from shoebox_metadata.container import Container
 from shoebox_metadata.models import BUS, SCHEMA
+from shoebox_metadata.settings import MetadataSettings
 from shoebox_metadata.users import Users
 
 NAME = "metadata"
@@ -50,17 +52,23 @@ MOUNTS = [
     Mount(seed.router, Face.ENTE, Access.USER),
     Mount(seed.link_router, Face.ENTE, Access.LINK),
     Mount(seed.admin_router, Face.ENTE, Access.ADMIN),
+    # CL's store. The admin's routes first: `DELETE /entities/collection` is not an entity's id.
+    Mount(cl_store.public_router, Face.CL, Access.PUBLIC),
+    Mount(cl_store.admin_router, Face.CL, Access.ADMIN, admin_refusal=cl_store.ADMIN_REFUSAL),
+    Mount(cl_store.router, Face.CL, Access.SPACE),
+    Mount(cl_store.upload_router, Face.CL, Access.SPACE, max_body_size=None),
 ]
 
 
-def create_service(settings: Settings | None = None) -> ServiceApp:
+def create_service(settings: Settings | None = None, metadata_settings: MetadataSettings | None = None
+                   ) -> ServiceApp:
     settings = settings or get_settings()
     runtime = Runtime(settings, NAME, BUS)
     assert runtime.storage is not None
     container = Container.build(
         runtime.db, runtime.storage, Users(runtime.internal("auth", settings.auth_url)),
         default_quota=settings.default_quota_bytes, presign_seconds=settings.presign_expiry_seconds,
-        secret=settings.secret_key, public_url=settings.public_url,
+        secret=settings.secret_key, public_url=settings.public_url, store=metadata_settings or MetadataSettings(),
     )
     runtime.container = container
     runtime.apply_once(METADATA_UPLOAD_COMPLETED, container.reports.upload_completed)

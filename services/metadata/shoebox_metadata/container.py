@@ -18,6 +18,10 @@ from shoebox_metadata.library.reports import Reports
 from shoebox_metadata.library.shares import Shares
 from shoebox_metadata.library.trash import Trash
 from shoebox_metadata.quota import Quotas
+from shoebox_metadata.settings import MetadataSettings
+from shoebox_metadata.store.audit import Audit
+from shoebox_metadata.store.entities import Entities
+from shoebox_metadata.store.modes import Modes
 from shoebox_metadata.users import Users
 
 
@@ -35,18 +39,27 @@ class Container:
     users: Users
     authenticator: Authenticator
     file_data: FileDataStore
+    entities: Entities
+    modes: Modes
+    audit: Audit
 
     @classmethod
     def build(cls, db: Database, storage: Storage, users: Users, *, default_quota: int, presign_seconds: int,
-              secret: str, public_url: str) -> Container:
+              secret: str, public_url: str, store: MetadataSettings | None = None) -> Container:
         """Every core over one database and storage (what the service runs, and what core tests use)."""
         quotas = Quotas(db, default_quota)
         clock = Clock(default_quota)
         objects = Objects(storage, presign_seconds)
         files = Files(db, objects, quotas, clock)
+        store = store or MetadataSettings()
         return cls(
             quotas=quotas, objects=objects, items=Items(db, objects), files=files,
             collections=Collections(db, clock), shares=Shares(db, clock), trash=Trash(db, quotas, clock),
             links=Links(db, files, objects, clock, secret, public_url), reports=Reports(quotas, clock), users=users,
             authenticator=Authenticator(db, clock), file_data=FileDataStore(db, objects, clock),
+            entities=Entities(db, storage, quotas, clock, max_upload=store.store_max_upload_bytes,
+                              quota_bytes=store.store_quota_bytes),
+            modes=Modes(db, auth_disabled=store.store_auth_disabled, read_auth_enabled=store.store_read_auth_enabled,
+                        forced="store_read_auth_enabled" in store.model_fields_set),
+            audit=Audit(db, storage, grace_seconds=store.store_orphan_grace_seconds),
         )

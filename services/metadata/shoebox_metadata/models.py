@@ -8,15 +8,18 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Identity,
     Index,
     Integer,
     MetaData,
+    Sequence,
     String,
     Text,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -33,13 +36,25 @@ class Base(DeclarativeBase):
 
 BUS = bus_tables(Base.metadata)
 
+# Items and collections draw their ids from one sequence: CL's entities are both, in one id space, and an
+# id only ever increases and is never reused.
+LIBRARY_IDS = Sequence("library_ids", schema=SCHEMA, metadata=Base.metadata, start=10000)
+
 
 class Item(Base):
     """A file in the library: a photo, a video, or an end-to-end-encrypted blob."""
 
     __tablename__ = "items"
+    __table_args__ = (
+        # A shared space's file content is stored once among its live files (CL's duplicate check, decided
+        # by the database so that two concurrent uploads cannot both pass it).
+        Index("uq_items_live_md5", "owner_id", "md5", unique=True,
+              postgresql_where=text("md5 IS NOT NULL AND status = 'stored'")),
+        Index("ix_items_owner_created", "owner_id", "created_at", "id"),
+    )
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(start=10000), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, LIBRARY_IDS, primary_key=True,
+                                    server_default=LIBRARY_IDS.next_value())
     owner_id: Mapped[int] = mapped_column(BigInteger, index=True)
     filename: Mapped[str] = mapped_column(String(1024))
     content_type: Mapped[str | None] = mapped_column(String(255))
@@ -72,6 +87,15 @@ class Item(Base):
     pub_magic_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # The owner's change clock when this item last changed (microseconds).
     updation_time: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What a shared space (CL's store) keeps of a file besides the above.
+    description: Mapped[str | None] = mapped_column(Text)
+    md5: Mapped[str | None] = mapped_column(String(32))  # hex MD5 of the file's bytes
+    media_type: Mapped[str | None] = mapped_column(String(16))  # a `store.kinds.MediaType`
+    extension: Mapped[str | None] = mapped_column(String(16))
+    duration: Mapped[float | None] = mapped_column(Float)  # seconds
+    taken_at: Mapped[int | None] = mapped_column(BigInteger)  # ms, from the file's EXIF
+    added_by: Mapped[int | None] = mapped_column(BigInteger)
+    updated_by: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Variant(Base):
@@ -138,8 +162,10 @@ class Collection(Base):
     """An album or folder; nested through parent_id; its name plaintext (v1, CL) or encrypted (Ente)."""
 
     __tablename__ = "collections"
+    __table_args__ = (Index("ix_collections_owner_created", "owner_id", "created_at", "id"),)
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(start=1000), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, LIBRARY_IDS, primary_key=True,
+                                    server_default=LIBRARY_IDS.next_value())
     owner_id: Mapped[int] = mapped_column(BigInteger, index=True)
     type: Mapped[str] = mapped_column(String(32), default=CollectionType.ALBUM)
     name: Mapped[str | None] = mapped_column(Text)
@@ -156,6 +182,14 @@ class Collection(Base):
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     updation_time: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # A shared space's collections (CL's): a description, who did what, and a soft delete that can be
+    # undone (`is_deleted` above is Ente's: gone for good).
+    description: Mapped[str | None] = mapped_column(Text)
+    added_by: Mapped[int | None] = mapped_column(BigInteger)
+    updated_by: Mapped[int | None] = mapped_column(BigInteger)
+    is_trashed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
+                                                 onupdate=func.now())
 
 
 class CollectionFile(Base):
@@ -320,3 +354,14 @@ class FileDataUpload(Base):
     object_id: Mapped[str] = mapped_column(String(64))
     multipart_upload_id: Mapped[str | None] = mapped_column(String(1024))
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # microseconds
+
+
+class SpacePreference(Base):
+    """How a shared space is opened (CL's store: whether reading it needs a permission), and who last set it."""
+
+    __tablename__ = "space_preferences"
+
+    space_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    read_auth_enabled: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[int | None] = mapped_column(BigInteger)  # ms
+    updated_by: Mapped[str | None] = mapped_column(String(255))

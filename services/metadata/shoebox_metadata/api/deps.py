@@ -6,6 +6,8 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from shoebox_lib.auth.dependencies import optional_principal
+from shoebox_lib.auth.principal import Principal
 from shoebox_metadata.authenticator.service import Authenticator
 from shoebox_metadata.container import Container
 from shoebox_metadata.filedata.service import FileDataStore
@@ -17,6 +19,10 @@ from shoebox_metadata.library.objects import Objects
 from shoebox_metadata.library.shares import Shares
 from shoebox_metadata.library.trash import Trash
 from shoebox_metadata.quota import Quotas
+from shoebox_metadata.store.audit import Audit
+from shoebox_metadata.store.entities import Entities
+from shoebox_metadata.store.kinds import StorePermission
+from shoebox_metadata.store.modes import Actor, Modes
 from shoebox_metadata.users import Users
 
 
@@ -79,3 +85,34 @@ LinksDep = Annotated[Links, Depends(_links)]
 UsersDep = Annotated[Users, Depends(_users)]
 AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
 FileDataDep = Annotated[FileDataStore, Depends(_file_data)]
+
+
+def _entities(request: Request) -> Entities:
+    return container(request).entities
+
+
+def _modes(request: Request) -> Modes:
+    return container(request).modes
+
+
+def _audit(request: Request) -> Audit:
+    return container(request).audit
+
+
+EntitiesDep = Annotated[Entities, Depends(_entities)]
+ModesDep = Annotated[Modes, Depends(_modes)]
+AuditDep = Annotated[Audit, Depends(_audit)]
+Caller = Annotated[Principal | None, Depends(optional_principal)]
+
+
+async def _store_reader(modes: ModesDep, caller: Caller) -> Actor:
+    return await modes.check(caller, StorePermission.READ)
+
+
+async def _store_writer(modes: ModesDep, caller: Caller) -> Actor:
+    return await modes.check(caller, StorePermission.WRITE)
+
+
+# CL's store: who may read or write it depends on its mode (a token that is sent is verified first, always).
+StoreReader = Annotated[Actor, Depends(_store_reader)]
+StoreWriter = Annotated[Actor, Depends(_store_writer)]

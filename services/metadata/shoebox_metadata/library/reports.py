@@ -28,7 +28,8 @@ from shoebox_metadata.models import BUS, Item, Variant
 from shoebox_metadata.quota import Quotas
 
 # Variants compute makes for media it can read; each starts as "processing" once the original is stored.
-DERIVED_VARIANTS = ("thumb",)
+THUMBNAIL_VARIANT = "thumb"
+DERIVED_VARIANTS = (THUMBNAIL_VARIANT,)
 THUMBNAIL_TASK = "thumbnail"
 METADATA_TASK = "metadata"
 # What a metadata job's result holds besides what it extracted.
@@ -38,6 +39,19 @@ MEASURED = ("width", "height", "format")
 def is_processable(content_type: str | None, encrypted: bool) -> bool:
     """Compute never sees inside end-to-end-encrypted files."""
     return not encrypted and bool(content_type) and str(content_type).startswith("image/")
+
+
+async def announce_stored(session: AsyncSession, item: Item) -> None:
+    """An original is stored and counted: compute makes what it can of it, the replicator copies it."""
+    if item.object_key is None or item.size is None:
+        raise ValueError(f"item {item.id} is not stored")
+    if is_processable(item.content_type, item.encrypted):
+        for name in DERIVED_VARIANTS:
+            await repo.expect_variant(session, item.id, name)
+    await emit(session, BUS, ItemStored(
+        item_id=item.id, owner_id=item.owner_id, object_key=item.object_key, size=item.size,
+        content_type=item.content_type, encrypted=item.encrypted,
+    ))
 
 
 class Reports:
@@ -65,13 +79,7 @@ class Reports:
         # it is counted even if the hold has lapsed.
         await self.quotas.store(session, item.owner_id, event.size, reservation_ids=[event.upload_id],
                                 enforce=False)
-        if is_processable(item.content_type, item.encrypted):
-            for name in DERIVED_VARIANTS:
-                await repo.expect_variant(session, item.id, name)
-        await emit(session, BUS, ItemStored(
-            item_id=item.id, owner_id=item.owner_id, object_key=event.object_key, size=event.size,
-            content_type=item.content_type, encrypted=item.encrypted,
-        ))
+        await announce_stored(session, item)
 
     async def job_completed(self, session: AsyncSession, event: JobCompleted) -> None:
         if event.item_id is None:
