@@ -29,9 +29,10 @@ NGINX_CONF = Path("deploy/nginx/nginx.conf")
 K8S_GATEWAY = Path("deploy/k8s/50-gateway.yaml")
 NGINX_IMAGE = "nginx:1.27-alpine"
 
-# Bytes pass through these routes by design (the data plane; the CL face's upload through the API,
-# `POST /entities`, once it is served), so they take bodies of any size; elsewhere bodies are JSON.
-UNLIMITED_BODY = frozenset({routing.DATAPLANE_PREFIX})
+# Bytes pass through these routes by design (the data plane; CL's uploads through the API, `POST
+# /entities` and `PUT /entities/{id}`, and seed 002's `/entity/` alias of them), so they take bodies of
+# any size (the services keep their own limits); elsewhere bodies are JSON.
+UNLIMITED_BODY = frozenset({routing.DATAPLANE_PREFIX, "/entities", "/entities/", "/entity/"})
 BODY_LIMIT = "16m"
 
 # What the services accept as a caller's request id (shoebox_lib.web.request_id): the gateway passes
