@@ -51,6 +51,9 @@ class Item(Base):
         Index("uq_items_live_md5", "owner_id", "md5", unique=True,
               postgresql_where=text("md5 IS NOT NULL AND status = 'stored'")),
         Index("ix_items_owner_created", "owner_id", "created_at", "id"),
+        # What the store audit asks of every object it lists: does a row name it?
+        Index("ix_items_object_key", "object_key"),
+        Index("ix_items_thumbnail_object_key", "thumbnail_object_key"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, LIBRARY_IDS, primary_key=True,

@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 
 from shoebox_lib.auth import AdminUser
 from shoebox_lib.errors import Unprocessable
@@ -29,6 +31,8 @@ from shoebox_metadata.api.cl_store_shapes import (
     EntityList,
     EntityPatch,
     InsightStatus,
+    LegacyEntity,
+    LegacyEntityList,
     Pagination,
     Preferences,
     PreferencesUpdated,
@@ -40,6 +44,7 @@ from shoebox_metadata.api.deps import AuditDep, EntitiesDep, ModesDep, StoreRead
 from shoebox_metadata.store.entities import UNSET, Changes, Entities, Fields, Media, OnDuplicate
 from shoebox_metadata.store.listing import EntityFilter
 from shoebox_metadata.store.modes import Actor
+from shoebox_metadata.store.views import EntityView
 
 ADMIN_REFUSAL = "Insufficient permissions. Admin access required"
 CURRENT = "/entities"
@@ -70,7 +75,6 @@ async def insight_status(entities: EntitiesDep) -> InsightStatus:
 # --- reading -------------------------------------------------------------------------------------------
 
 @router.get(CURRENT, response_model=EntityList)
-@router.get(LEGACY + "/", response_model=EntityList)
 async def list_entities(
     entities: EntitiesDep, _reader: StoreReader,
     page: Annotated[int, Query(ge=1, le=10**9)] = 1,
@@ -101,6 +105,21 @@ async def list_entities(
                       pagination=Pagination.of(page, page_size, found.total))
 
 
+@router.get(LEGACY + "/", response_model=LegacyEntityList)
+async def list_entities_legacy(
+    entities: EntitiesDep, _reader: StoreReader,
+    page: Annotated[int, Query(ge=1, le=10**9)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
+    filter_param: Annotated[Text | None, Query(max_length=1000)] = None,
+    search_query: Annotated[Text | None, Query(max_length=1000)] = None,
+) -> LegacyEntityList:
+    del filter_param
+    found = await entities.search(EntityFilter(search_query=search_query), page, page_size, version=version)
+    return LegacyEntityList(items=[LegacyEntity.of(v) for v in found.items],
+                            pagination=Pagination.of(page, page_size, found.total))
+
+
 @router.get(f"{CURRENT}/lookup", response_model=Entity)
 async def lookup_entity(entities: EntitiesDep, _reader: StoreReader,
                         md5: Annotated[Text | None, Query(max_length=128)] = None,
@@ -109,10 +128,15 @@ async def lookup_entity(entities: EntitiesDep, _reader: StoreReader,
 
 
 @router.get(CURRENT + "/{entity_id}", response_model=Entity)
-@router.get(LEGACY + "/{entity_id}", response_model=Entity)
 async def get_entity(entity_id: EntityPath, entities: EntitiesDep, _reader: StoreReader,
                      version: Annotated[int | None, Query(ge=1, le=10**9)] = None) -> Entity:
     return Entity.of(await entities.get(entity_id, version=version))
+
+
+@router.get(LEGACY + "/{entity_id}", response_model=LegacyEntity)
+async def get_entity_legacy(entity_id: EntityPath, entities: EntitiesDep, _reader: StoreReader,
+                            version: Annotated[int | None, Query(ge=1, le=10**9)] = None) -> LegacyEntity:
+    return LegacyEntity.of(await entities.get(entity_id, version=version))
 
 
 @router.get(CURRENT + "/{entity_id}/versions", response_model=list[Version])
@@ -150,70 +174,94 @@ async def _send(request: Request, entities: Entities, media: Media) -> Response:
 
 # --- writing -------------------------------------------------------------------------------------------
 
-async def _create(request: Request, entities: Entities, actor: Actor, on_duplicate: OnDuplicate,
-                  response: Response) -> Entity:
+async def _create(request: Request, entities: Entities, actor: Actor, on_duplicate: OnDuplicate
+                  ) -> tuple[EntityView, int]:
+    """The new entity and its status: 201, or 200 with the entity that holds the content already. Seed
+    002's form may leave `is_collection` out (a file)."""
+    legacy = on_duplicate is OnDuplicate.REFUSE
     form = await read_entity_form(request, entities, file_fields=CREATE_FILE_FIELDS)
     try:
-        is_collection = form.flag("is_collection", required=True)
+        is_collection = form.flag("is_collection", required=not legacy)
         fields = Fields(label=form.text("label"), description=form.text("description"),
                         parent_id=form.entity_id("parent_id"))
         if is_collection:
-            response.status_code = 201
-            return Entity.of(await entities.create_collection(actor, fields))
+            return await entities.create_collection(actor, fields), 201
         if form.staged is None:
             raise Unprocessable("A file entity needs a file (media_file)")
         created = await entities.create_file(actor, fields, form.staged, on_duplicate)
     except BaseException:
         await entities.discard(form.staged)
         raise
-    response.status_code = 201 if created.created else 200
-    return Entity.of(created.entity)
+    return created.entity, 201 if created.created else 200
 
 
 @upload_router.post(CURRENT, response_model=Entity, status_code=201,
                     responses={200: {"model": Entity, "description": "the content is stored already"}})
 async def create_entity(request: Request, response: Response, entities: EntitiesDep, actor: StoreWriter) -> Entity:
-    return await _create(request, entities, actor, OnDuplicate.EXISTING, response)
+    view, response.status_code = await _create(request, entities, actor, OnDuplicate.EXISTING)
+    return Entity.of(view)
 
 
-@upload_router.post(LEGACY + "/", response_model=Entity, status_code=201)
+@upload_router.post(LEGACY + "/", response_model=LegacyEntity, status_code=201,
+                    responses={409: {"description": "the content is stored already"}})
 async def create_entity_legacy(request: Request, response: Response, entities: EntitiesDep,
-                               actor: StoreWriter) -> Entity:
-    return await _create(request, entities, actor, OnDuplicate.REFUSE, response)
+                               actor: StoreWriter) -> LegacyEntity:
+    view, response.status_code = await _create(request, entities, actor, OnDuplicate.REFUSE)
+    return LegacyEntity.of(view)
 
 
-@upload_router.put(CURRENT + "/{entity_id}", response_model=Entity)
-@upload_router.put(LEGACY + "/{entity_id}", response_model=Entity)
-async def replace_entity(entity_id: EntityPath, request: Request, entities: EntitiesDep,
-                         actor: StoreWriter) -> Entity:
-    form: EntityForm = await read_entity_form(request, entities, file_fields=REPLACE_FILE_FIELDS)
+async def _replace(request: Request, entities: Entities, actor: Actor, entity_id: int, file_fields: tuple[str, ...]
+                   ) -> EntityView:
+    form: EntityForm = await read_entity_form(request, entities, file_fields=file_fields)
     try:
         is_collection = form.flag("is_collection", required=True)
         label = form.text("label")
         if label is None:
             raise Unprocessable("label is required")
         fields = Fields(label=label, description=form.text("description"), parent_id=form.entity_id("parent_id"))
-        return Entity.of(await entities.replace(actor, entity_id, is_collection=bool(is_collection),
-                                                fields=fields, staged=form.staged))
+        return await entities.replace(actor, entity_id, is_collection=bool(is_collection), fields=fields,
+                                      staged=form.staged)
     except BaseException:
         await entities.discard(form.staged)
         raise
 
 
-@router.patch(CURRENT + "/{entity_id}", response_model=Entity,
-              openapi_extra={"requestBody": {"content": {
-                  "application/json": {"schema": EntityPatch.model_json_schema()},
-                  "application/x-www-form-urlencoded": {"schema": EntityPatch.model_json_schema()}}}})
-@router.patch(LEGACY + "/{entity_id}", response_model=Entity)
+@upload_router.put(CURRENT + "/{entity_id}", response_model=Entity)
+async def replace_entity(entity_id: EntityPath, request: Request, entities: EntitiesDep,
+                         actor: StoreWriter) -> Entity:
+    return Entity.of(await _replace(request, entities, actor, entity_id, REPLACE_FILE_FIELDS))
+
+
+@upload_router.put(LEGACY + "/{entity_id}", response_model=LegacyEntity)
+async def replace_entity_legacy(entity_id: EntityPath, request: Request, entities: EntitiesDep,
+                                actor: StoreWriter) -> LegacyEntity:
+    return LegacyEntity.of(await _replace(request, entities, actor, entity_id, CREATE_FILE_FIELDS))
+
+
+_PATCH_BODY = {"requestBody": {"content": {
+    "application/json": {"schema": EntityPatch.model_json_schema()},
+    "application/x-www-form-urlencoded": {"schema": EntityPatch.model_json_schema()}}}}
+
+
+@router.patch(CURRENT + "/{entity_id}", response_model=Entity, openapi_extra=_PATCH_BODY)
 async def patch_entity(entity_id: EntityPath, request: Request, entities: EntitiesDep, actor: StoreWriter) -> Entity:
     return Entity.of(await entities.patch(actor, entity_id, await _changes(request)))
+
+
+@router.patch(LEGACY + "/{entity_id}", response_model=LegacyEntity, openapi_extra=_PATCH_BODY)
+async def patch_entity_legacy(entity_id: EntityPath, request: Request, entities: EntitiesDep,
+                              actor: StoreWriter) -> LegacyEntity:
+    return LegacyEntity.of(await entities.patch(actor, entity_id, await _changes(request)))
 
 
 async def _changes(request: Request) -> Changes:
     """A PATCH as a form (CL's current clients) or as JSON (seed 004); "" or null clears a field."""
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind == "application/json":
-        sent = EntityPatch.model_validate_json(await request.body() or b"{}")
+        try:
+            sent = EntityPatch.model_validate_json(await request.body() or b"{}").fields()
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
         given = sent.model_fields_set
         return Changes(
             label=(sent.label or None) if "label" in given else UNSET,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -61,6 +62,41 @@ class Entity(BaseModel):
         return cls(**asdict(view))
 
 
+def _iso(value_ms: int | None) -> str | None:
+    if value_ms is None:
+        return None
+    return datetime.fromtimestamp(value_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class LegacyEntity(BaseModel):
+    """Seed 002's entity (the `/entity/` alias): its times are ISO 8601 text, not milliseconds."""
+
+    id: int
+    is_collection: bool
+    label: str | None
+    description: str | None
+    parent_id: int | None
+    added_date: str | None
+    updated_date: str | None
+    create_date: str | None
+    file_size: int | None
+    height: int | None
+    width: int | None
+    duration: float | None
+    mime_type: str | None
+    type: str | None
+    extension: str | None
+    md5: str | None
+    file_path: str | None
+    is_deleted: bool
+
+    @classmethod
+    def of(cls, view: EntityView) -> LegacyEntity:
+        fields = {k: v for k, v in asdict(view).items() if k in cls.model_fields}
+        return cls(**{**fields, "added_date": _iso(view.added_date), "updated_date": _iso(view.updated_date),
+                      "create_date": _iso(view.create_date)})
+
+
 class Pagination(BaseModel):
     page: int
     page_size: int
@@ -78,6 +114,11 @@ class Pagination(BaseModel):
 
 class EntityList(BaseModel):
     items: list[Entity]
+    pagination: Pagination
+
+
+class LegacyEntityList(BaseModel):
+    items: list[LegacyEntity]
     pagination: Pagination
 
 
@@ -127,7 +168,8 @@ class ReadAuthChange(BaseModel):
 
 
 class EntityPatch(BaseModel):
-    """Seed 004's JSON PATCH: only the fields sent change; null or "" clears one."""
+    """Seed 004's JSON PATCH: only the fields sent change; null or "" clears one. Seed 002 wraps the same
+    fields in `body`."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -135,6 +177,10 @@ class EntityPatch(BaseModel):
     description: Text | None = None
     parent_id: Int64 | None = None
     is_deleted: bool | None = None
+    body: EntityPatch | None = None
+
+    def fields(self) -> EntityPatch:
+        return self.body.fields() if self.body is not None else self
 
 
 class OrphanedFile(BaseModel):

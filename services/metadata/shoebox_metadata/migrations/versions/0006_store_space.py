@@ -41,6 +41,8 @@ def upgrade() -> None:
     op.create_index("uq_items_live_md5", "items", ["owner_id", "md5"], unique=True, schema="metadata",
                     postgresql_where=sa.text("md5 IS NOT NULL AND status = 'stored'"))
     op.create_index("ix_items_owner_created", "items", ["owner_id", "created_at", "id"], schema="metadata")
+    op.create_index("ix_items_object_key", "items", ["object_key"], schema="metadata")
+    op.create_index("ix_items_thumbnail_object_key", "items", ["thumbnail_object_key"], schema="metadata")
 
     for column in (
         sa.Column("description", sa.Text(), nullable=True),
@@ -69,6 +71,8 @@ def downgrade() -> None:
     op.drop_index("ix_collections_owner_created", table_name="collections", schema="metadata")
     for name in ("updated_at", "is_trashed", "updated_by", "added_by", "description"):
         op.drop_column("collections", name, schema="metadata")
+    op.drop_index("ix_items_thumbnail_object_key", table_name="items", schema="metadata")
+    op.drop_index("ix_items_object_key", table_name="items", schema="metadata")
     op.drop_index("ix_items_owner_created", table_name="items", schema="metadata")
     op.drop_index("uq_items_live_md5", table_name="items", schema="metadata")
     for name in ("updated_by", "added_by", "taken_at", "duration", "extension", "media_type", "md5", "description"):
