@@ -139,7 +139,8 @@ class JobCompleted(Payload):
 
 
 class ItemDeleted(Payload):
-    """metadata → replicator: an item is gone for good; remove its objects from every tier."""
+    """metadata → replicator: an item is gone for good, or these objects of it were replaced (a CL file's
+    new bytes); remove them from every tier."""
 
     event_type: ClassVar[str] = "item.deleted"
     item_id: int
