@@ -202,8 +202,9 @@ class ClClient:
     """One CL caller (a token, or none) over an `httpx.AsyncClient` whose base URL is the one port."""
 
     def __init__(self, http: httpx.AsyncClient, token: str | None = None, *, base: Base = Base.ENTITIES,
-                 auth_http: httpx.AsyncClient | None = None) -> None:
+                 auth_http: httpx.AsyncClient | None = None, auto_refresh: bool = True) -> None:
         self.http = http
+        self.auto_refresh = auto_refresh  # off for a caller whose token must arrive as it is (an expired one)
         self.token = token
         self.base = base
         # Sign-in and refresh go here when auth runs apart from the store (a benchmark's `shoebox serve`);
@@ -215,17 +216,18 @@ class ClClient:
 
     def as_token(self, token: str | None) -> ClClient:
         """The same connection as another caller (None: no token)."""
-        return ClClient(self.http, token, base=self.base, auth_http=self.auth_http)
+        return ClClient(self.http, token, base=self.base, auth_http=self.auth_http, auto_refresh=self.auto_refresh)
 
     def alias(self) -> ClClient:
         """The same caller on seed 002's `/entity/` routes."""
-        return ClClient(self.http, self.token, base=Base.ENTITY, auth_http=self.auth_http)
+        return ClClient(self.http, self.token, base=Base.ENTITY, auth_http=self.auth_http,
+                        auto_refresh=self.auto_refresh)
 
     async def headers(self) -> dict[str, str]:
         if self.token is None:
             return {}
         expiry = token_expiry(self.token)
-        if expiry is not None and expiry - time.time() < REFRESH_MARGIN_SECONDS:
+        if self.auto_refresh and expiry is not None and expiry - time.time() < REFRESH_MARGIN_SECONDS:
             await self.refresh()
         return {"Authorization": f"Bearer {self.token}"}
 
@@ -485,7 +487,7 @@ class ClClient:
         return expect(await self.put_entity(entity_id, is_collection=is_collection, label=label,
                                             description=description, parent_id=parent_id, file=file), ClEntity)
 
-    async def patch_entity(self, entity_id: int, fields: Mapping[str, str | bool | int | None], *,
+    async def patch_entity(self, entity_id: int, fields: Mapping[str, Any], *,
                            as_json: bool = False) -> httpx.Response:
         """A form (CL's current code; booleans as "true"/"false", "" clears) or a JSON object (seed 004)."""
         if as_json:
@@ -562,8 +564,9 @@ async def cl_callers(system: RunningSystem, prefix: str = "cl") -> ClCallers:
                          headers={"kid": kid})
     forged = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": kid})
     return ClCallers(admin=admin, reader=people["reader"], writer=people["writer"], editor=people["editor"],
-                     nobody=people["nobody"], anonymous=ClClient(http), expired=ClClient(http, expired),
-                     forged=ClClient(http, forged), garbage=ClClient(http, "not-a-token"))
+                     nobody=people["nobody"], anonymous=ClClient(http),
+                     expired=ClClient(http, expired, auto_refresh=False), forged=ClClient(http, forged),
+                     garbage=ClClient(http, "not-a-token"))
 
 
 def store_storage(system: RunningSystem) -> Storage:
