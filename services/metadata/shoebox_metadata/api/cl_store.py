@@ -34,11 +34,13 @@ from shoebox_metadata.api.cl_store_shapes import (
     LegacyEntity,
     LegacyEntityList,
     Pagination,
+    PatchFields,
     Preferences,
     PreferencesUpdated,
     ReadAuthChange,
     Root,
     Version,
+    inline_schema,
 )
 from shoebox_metadata.api.deps import AuditDep, EntitiesDep, ModesDep, StoreReader, StoreWriter
 from shoebox_metadata.store.entities import UNSET, Changes, Entities, Fields, Media, OnDuplicate
@@ -239,8 +241,8 @@ async def replace_entity_legacy(entity_id: EntityPath, request: Request, entitie
 
 
 _PATCH_BODY = {"requestBody": {"content": {
-    "application/json": {"schema": EntityPatch.model_json_schema()},
-    "application/x-www-form-urlencoded": {"schema": EntityPatch.model_json_schema()}}}}
+    "application/json": {"schema": inline_schema(EntityPatch)},
+    "application/x-www-form-urlencoded": {"schema": inline_schema(PatchFields)}}}}
 
 
 @router.patch(CURRENT + "/{entity_id}", response_model=Entity, openapi_extra=_PATCH_BODY)

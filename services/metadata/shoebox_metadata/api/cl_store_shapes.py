@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -167,9 +167,8 @@ class ReadAuthChange(BaseModel):
     enabled: bool
 
 
-class EntityPatch(BaseModel):
-    """Seed 004's JSON PATCH: only the fields sent change; null or "" clears one. Seed 002 wraps the same
-    fields in `body`."""
+class PatchFields(BaseModel):
+    """Seed 004's JSON PATCH: only the fields sent change; null or "" clears one."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -177,10 +176,35 @@ class EntityPatch(BaseModel):
     description: Text | None = None
     parent_id: Int64 | None = None
     is_deleted: bool | None = None
-    body: EntityPatch | None = None
 
-    def fields(self) -> EntityPatch:
-        return self.body.fields() if self.body is not None else self
+
+class EntityPatch(PatchFields):
+    """The fields, or seed 002's same fields wrapped in `body`."""
+
+    body: PatchFields | None = None
+
+    def fields(self) -> PatchFields:
+        return self.body if self.body is not None else self
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON Schema with its `$defs` written in place, for an OpenAPI body declared by hand
+    (a `#/$defs/…` pointer would resolve against the whole document, where there are none)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
 
 
 class OrphanedFile(BaseModel):

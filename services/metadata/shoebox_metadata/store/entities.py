@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Final
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import ColumnElement, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -118,6 +118,11 @@ class Media:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _millisecond_now() -> ColumnElement[datetime]:
+    """CL's times are milliseconds: kept so, the order of a listing is exactly the order of `added_date`."""
+    return func.date_trunc("milliseconds", func.now())
 
 
 def _is_duplicate(exc: IntegrityError) -> bool:
@@ -231,7 +236,7 @@ class Entities:
             collection = Collection(
                 owner_id=STORE_SPACE, type=CollectionType.FOLDER, name=fields.label, description=fields.description,
                 parent_id=fields.parent_id, added_by=actor.user_id, updated_by=actor.user_id, attributes={},
-                updation_time=now, is_trashed=False,
+                updation_time=now, is_trashed=False, created_at=_millisecond_now(),
             )
             session.add(collection)
             await session.flush()
@@ -274,7 +279,8 @@ class Entities:
                 now = await self.clock.next(session, STORE_SPACE)
                 item = Item(owner_id=STORE_SPACE, declared_size=received.size, status=ItemStatus.STORED, tags=[],
                             extracted={}, title=fields.label, description=fields.description,
-                            added_by=actor.user_id, updated_by=actor.user_id, updation_time=now)
+                            added_by=actor.user_id, updated_by=actor.user_id, updation_time=now,
+                            created_at=_millisecond_now())
                 self._fill(item, staged)
                 session.add(item)
                 await session.flush()

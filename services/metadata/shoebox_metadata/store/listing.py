@@ -81,7 +81,7 @@ def _files(f: EntityFilter) -> Select[int, datetime, bool]:
     if f.date_from is not None:
         conditions.append(Item.created_at >= _at(f.date_from))
     if f.date_to is not None:
-        conditions.append(Item.created_at <= _at(f.date_to))
+        conditions.append(Item.created_at < _at(f.date_to + 1))
     if f.parent_id == TOP_LEVEL:
         conditions.append(not_(in_collection))
     elif f.parent_id is not None:
@@ -102,7 +102,7 @@ def _collections(f: EntityFilter) -> Select[int, datetime, bool]:
     if f.date_from is not None:
         conditions.append(Collection.created_at >= _at(f.date_from))
     if f.date_to is not None:
-        conditions.append(Collection.created_at <= _at(f.date_to))
+        conditions.append(Collection.created_at < _at(f.date_to + 1))
     if f.parent_id == TOP_LEVEL:
         conditions.append(Collection.parent_id.is_(None))
     elif f.parent_id is not None:
