@@ -4,6 +4,7 @@ deletion of everything, and seed 002's `/entity/` alias."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from datetime import datetime
@@ -11,7 +12,7 @@ from datetime import datetime
 import pytest
 
 from shoebox.testing import RunningSystem
-from shoebox.testing.cl_client import ClCallers, ClClient, ClEntity, cl_callers, detail_of
+from shoebox.testing.cl_client import ClCallers, ClClient, ClEntity, cl_callers, detail_of, stored_keys
 
 MS_PER_S = 1000
 
@@ -262,13 +263,15 @@ async def test_list_filters_and_order(store: ClClient, cl: ClCallers) -> None:
     assert (await store.get_entities(extra={"filter_param": "anything"})).status_code == 200
 
 
-async def test_delete_everything(cl: ClCallers) -> None:
+async def test_delete_everything(cl: ClCallers, api: RunningSystem) -> None:
     made_ids = []
     for n in range(3):
         made = await cl.editor.create_collection(f"doomed {n}")
         child = await cl.editor.create_collection(f"doomed child {n}", parent_id=made.id)
         made_ids += [made.id, child.id]
-    made_ids.append((await cl.editor.upload(b"doomed file bytes", filename="doomed.bin")).id)
+    doomed_file = await cl.editor.upload(b"doomed file bytes", filename="doomed.bin")
+    made_ids.append(doomed_file.id)
+    assert doomed_file.file_path in await stored_keys(api)
     assert (await cl.editor.list_entities()).pagination.total_items == 7
 
     assert (await cl.admin.delete_collection_route()).status_code == 204
@@ -282,6 +285,9 @@ async def test_delete_everything(cl: ClCallers) -> None:
     assert newest.id > max(made_ids)
     for gone in made_ids:
         assert (await cl.editor.get_entity(gone)).status_code == 404
+    async with asyncio.timeout(60):  # the file's object leaves storage after the commit, by events
+        while doomed_file.file_path in await stored_keys(api):
+            await asyncio.sleep(0.1)
 
 
 async def test_ids_are_never_reused(store: ClClient) -> None:

@@ -161,6 +161,22 @@ async def test_preview_once_compute_made_it(store: ClClient) -> None:
     assert max(shown.size) <= 400
     album = await store.create_collection("no preview")
     assert (await store.get_preview(album.id)).status_code in (400, 404)
+    # with nothing left to do for the store's files, the pipeline reports itself idle
+    async with asyncio.timeout(60):
+        while (await store.insight_status()).status != "idle":
+            await asyncio.sleep(0.2)
+
+
+async def test_m_insight_is_running_while_a_file_waits_for_compute(store: ClClient) -> None:
+    """Compute owes every new image a thumbnail: right after an upload there is work, later there is none.
+    Both states are polled for (bounded), not timed."""
+    statuses: list[str] = []
+    async with asyncio.timeout(60):
+        while "running" not in statuses:  # a new image each time, so each one is new work
+            await store.upload(make_png(100 + len(statuses), 100), filename="work.png", content_type="image/png")
+            statuses.append((await store.insight_status()).status)
+        while (await store.insight_status()).status != "idle":
+            await asyncio.sleep(0.1)
 
 
 async def test_a_collection_has_no_media(store: ClClient) -> None:
