@@ -18,9 +18,18 @@ What every cell must get:
   through only where the collaborator is, the collaborator only where the owner is;
 - a LINK route: every caller without the link gets what the anonymous caller gets, a refusal; the guest
   is let through; with the link, one of the owner's resources the link does not open gets exactly what
-  a made-up one gets.
+  a made-up one gets;
+- a SPACE route (CL's store: one space every account with the store's permissions shares, owned by no
+  person), in the store's default mode (reads need `media_store_read`, writes `media_store_write`): 401
+  for every caller without a valid token, as above; 403 for an account without the store's permissions;
+  every account with them (ordinary accounts have both) and the admin are let through (a route's own 4xx,
+  such as 404 for a made-up id or 422 for an incomplete form, is let through: no 401 or 403). The space is
+  nobody's own, so existence is not hidden: each of them gets exactly what the owner (who made the world's
+  entities) gets, not what a made-up id gets.
 Requests that change things run on a fresh world per caller who may be let through, so no cell sees
-another's changes.
+another's changes (the store's entities of each world are its own, with bytes of their own). The space's
+rows come last: the admin's routes that empty the whole space or switch its mode run before any row reads
+the store's entities, and the world sends those switches as the mode the store already has.
 """
 
 from __future__ import annotations
@@ -37,7 +46,8 @@ import httpx
 import pytest
 
 from shoebox.testing import RunningSystem
-from shoebox.testing.callers import SHAREES, UNAUTHENTICATED, Callers, Who, sign_in_everyone
+from shoebox.testing.callers import SHAREES, STORE_ACCOUNTS, UNAUTHENTICATED, Callers, Who, sign_in_everyone
+from shoebox.testing.instances import Unresolvable
 from shoebox.testing.openapi import Operation, openapi_path, operation_of
 from shoebox.testing.world import Aim, Prepared, Unfillable, World, request_for
 from shoebox_lib.web.access import Access, RouteInfo
@@ -116,7 +126,26 @@ class Walk:
         if route.access is Access.PUBLIC:
             return [await self.cell(route, operation, who, self.world(route, fresh=False), with_link=who is Who.GUEST)
                     for who in Who]
+        if route.access is Access.SPACE:
+            return await self.space_route(route, operation)
         return await self.token_route(route, operation)
+
+    async def space_route(self, route: RouteInfo, operation: Operation) -> list[Cell]:
+        """The store is shared: every account with its permissions is let through to the owner's entities,
+        each on a world of its own when the request changes things."""
+        root = (await self.system.client.get("/")).json()
+        assert root.get("auth_required") is True, f"the store is not in its default mode for {route.method} " \
+                                                  f"{route.path}: {root}"
+        first = self.world(route, fresh=True)
+        cells = [await self.cell(route, operation, who, first, with_link=who is Who.GUEST)
+                 for who in (*UNAUTHENTICATED, Who.NO_STORE)]
+        for who in STORE_ACCOUNTS:
+            world = self.world(route, fresh=True)
+            real = await self.cell(route, operation, who, world)
+            if who is Who.OWNER and real.request.aimed:
+                cells.append(await self.cell(route, operation, who, self.world(route, fresh=True), Aim.MISSING))
+            cells.append(real)
+        return cells
 
     async def internal(self, route: RouteInfo) -> list[Cell]:
         path = re.sub(r"\{[^}]+\}", "1", openapi_path(route.path))
@@ -202,6 +231,18 @@ def violations(route: RouteInfo, cells: list[Cell]) -> list[str]:
     for cell in cells:
         if cell.who in UNAUTHENTICATED and cell.status != 401:
             wrong(cell, "401")
+    if route.access is Access.SPACE:
+        owner = by[(Who.OWNER, Aim.REAL)]
+        for cell in cells:
+            if cell.who is Who.NO_STORE and cell.status != 403:
+                wrong(cell, "403: the account holds none of the store's permissions")
+            if cell.who not in STORE_ACCOUNTS or cell.aim is not Aim.REAL:
+                continue
+            if cell.status in (401, 403):
+                wrong(cell, "to be let through: the account holds the store's permissions")
+            elif cell.status != owner.status:
+                wrong(cell, f"what the owner gets ({owner.status}): the space is shared, nothing in it is hidden")
+        return found
     if route.access is Access.ADMIN:
         # Ente's server refuses a signed-in non-admin with its middleware's 401; every other face says 403.
         refusal = (401, 403) if route.face is Face.ENTE else (403,)
@@ -237,7 +278,7 @@ def unaimed(route: RouteInfo, cells: list[Cell]) -> str | None:
     """A row whose aim proves nothing: the owner's own resource answers like a made-up one."""
     by = {(c.who, c.aim): c for c in cells}
     real, missing = by.get((Who.OWNER, Aim.REAL)), by.get((Who.OWNER, Aim.MISSING))
-    if route.access is Access.USER and real and missing and real.status == missing.status:
+    if route.access in (Access.USER, Access.SPACE) and real and missing and real.status == missing.status:
         return f"{route.method} {route.path}: the owner gets {real.status} for their own and for a made-up id"
     guest, anonymous = by.get((Who.GUEST, Aim.REAL)), by.get((Who.ANONYMOUS, Aim.REAL))
     if route.access is Access.LINK and guest and anonymous and guest.status == anonymous.status:
@@ -263,11 +304,14 @@ async def test_every_route_answers_every_caller_as_declared(api: RunningSystem) 
     api.client.event_hooks["request"].append(count)
     rows: dict[RouteInfo, list[Cell]] = {}
     unfillable: list[str] = []
-    for route in declared(api):
+    # The space's rows last (a stable sort): see the module's docstring.
+    for route in sorted(declared(api), key=lambda route: route.access is Access.SPACE):
         try:
             rows[route] = await walk.route(route)
         except Unfillable as exc:
             unfillable.append(str(exc))
+        except Unresolvable as exc:
+            unfillable.append(f"{route.method} {route.path}: its declaration is broken: {exc}")
     wrong: dict[str, list[str]] = defaultdict(list)
     for route, cells in rows.items():
         for problem in violations(route, cells):

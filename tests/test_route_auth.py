@@ -2,7 +2,8 @@
 
 Who may call a route is declared where its router is mounted (`Mount(router, face, access)`), and this test
 reads it back from there rather than from a list of its own: every USER or ADMIN route must answer 401 to
-an anonymous caller and to forged tokens, every LINK route must refuse a missing or forged link, and every
+an anonymous caller and to forged tokens, and so must every SPACE route (CL's store) in the store's
+default mode, where reads need a token too; every LINK route must refuse a missing or forged link, and every
 INTERNAL route must refuse a caller without a service's signature, asked directly (from outside, nothing
 routes them at all). New routes are covered automatically.
 """
@@ -42,6 +43,8 @@ def concrete(path: str) -> str:
 
 async def test_every_non_public_route_needs_a_token(api: RunningSystem) -> None:
     public = with_access(api, Access.PUBLIC, Access.LINK)
+    store = (await api.client.get("/")).json()
+    assert store["auth_required"] is True, f"CL's store starts with reads that need a token: {store}"
     checked = []
     for route in declared(api):
         if (route.method, route.path) in public:
@@ -49,7 +52,7 @@ async def test_every_non_public_route_needs_a_token(api: RunningSystem) -> None:
         if route.access is Access.INTERNAL:
             await refuses_unsigned(api, route)
         else:
-            assert route.access in (Access.USER, Access.ADMIN), route
+            assert route.access in (Access.USER, Access.ADMIN, Access.SPACE), route
             for headers in ({}, {"Authorization": "Bearer not-a-jwt"}, {"X-Auth-Token": "x.y.z"}):
                 response = await api.client.request(route.method, concrete(route.path), headers=headers)
                 assert response.status_code == 401, f"{route.method} {route.path} with {headers}: {response.text}"

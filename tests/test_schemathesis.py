@@ -52,6 +52,7 @@ async def test_no_5xx_and_answers_conform_to_their_models(api: RunningSystem, tm
     print(report)
     assert run.summary.get("complete"), f"schemathesis did not finish:\n{run.output[-4000:]}"
     assert not run.hook_errors, f"shoebox.testing.schemathesis_hooks failed:\n{run.output[-6000:]}"
+    assert not run.broken_declarations, report
     assert run.requests > 1000, f"schemathesis sent too few requests to mean anything:\n{report}\n{run.output[-4000:]}"
     assert not run.server_errors, report
     assert not run.conformance_failures, report

@@ -1,6 +1,10 @@
 """Every kind of caller a route must tell apart, signed in on a running system: an owner and the people
-around them (another user, the sharees of an album, a public link's guest, an admin), and the tokens that
-must open nothing (a revoked session, a deactivated account, an expired token, a forged one)."""
+around them (another user, the sharees of an album, a public link's guest, an admin, an account without
+CL's store permissions), and the tokens that must open nothing (a revoked session, a deactivated account,
+an expired token, a forged one).
+
+Ordinary accounts hold CL's store permissions (`media_store_read`, `media_store_write`: auth's defaults);
+the one account made without them shows what the store refuses."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ class Who(StrEnum):
     DEACTIVATED = "deactivated user"  # a token issued before an admin deactivated the account
     EXPIRED = "expired token"  # the owner's claims, validly signed, expired an hour ago
     FORGED = "forged token"  # the owner's claims signed by a key that is not the system's
+    NO_STORE = "account without store permissions"  # valid token; neither media_store_read nor media_store_write
 
 
 # Callers with no valid token: every route that takes one refuses them with 401.
@@ -36,6 +41,8 @@ UNAUTHENTICATED: tuple[Who, ...] = (Who.ANONYMOUS, Who.REVOKED, Who.DEACTIVATED,
 # Callers with a valid token of an account that is not an admin.
 ORDINARY: tuple[Who, ...] = (Who.OWNER, Who.OTHER, Who.VIEWER, Who.COLLABORATOR)
 SHAREES: tuple[Who, ...] = (Who.VIEWER, Who.COLLABORATOR)
+# Callers that hold CL's store permissions (ordinary accounts have them by default; the admin passes everything).
+STORE_ACCOUNTS: tuple[Who, ...] = (*ORDINARY, Who.ADMIN)
 SHARE_ROLES: dict[Who, str] = {Who.VIEWER: "VIEWER", Who.COLLABORATOR: "COLLABORATOR"}
 
 
@@ -59,12 +66,13 @@ class Callers:
     viewer: Person
     collaborator: Person
     admin: Person
+    unpermitted: Person  # an account without CL's store permissions
     bystander: Person  # someone the requests may name (share with, look up) who is none of the callers
     tokens: dict[Who, str]  # the refused tokens
 
     def person(self, who: Who) -> Person | None:
         return {Who.OWNER: self.owner, Who.OTHER: self.other, Who.VIEWER: self.viewer,
-                Who.COLLABORATOR: self.collaborator, Who.ADMIN: self.admin}.get(who)
+                Who.COLLABORATOR: self.collaborator, Who.ADMIN: self.admin, Who.NO_STORE: self.unpermitted}.get(who)
 
     async def headers(self, system: RunningSystem, who: Who) -> dict[str, str]:
         """The caller's credential: for a person, a token of a new session, so that a request which ends
@@ -100,6 +108,11 @@ async def sign_in_everyone(system: RunningSystem, prefix: str = "") -> Callers:
         await _person(system, f"{prefix}{name}") for name in ("olive", "oscar", "vera", "colin", "bea", "dora")]
     admin_token = await system.token()
     admin = Person("admin", ADMIN_EMAIL, int(str(_claims(admin_token)["sub"])), admin_token)
+    auth: AuthService = system.services["auth"].app.state.container.auth
+    name = f"{prefix}nina"
+    account = await auth.create_user(email=f"{name}@example.com", username=name, password=f"{name}-password-123",
+                                     permissions=[])
+    unpermitted = Person(name, f"{name}@example.com", account.id, await fresh_token(system, account.id))
 
     revoked = await system.token(owner.name, f"{owner.name}-password-123")
     ended = await system.client.delete("/users/sessions/current", headers=bearer(revoked))
@@ -108,7 +121,6 @@ async def sign_in_everyone(system: RunningSystem, prefix: str = "") -> Callers:
                                   data={"is_active": "false"})
     assert off.status_code == 200, off.text
 
-    auth: AuthService = system.services["auth"].app.state.container.auth
     kid, key = await auth.keys.signing_key()
     now = int(time.time())
     stale = {**_claims(owner.token), "iat": now - 7200, "exp": now - 3600}
@@ -117,7 +129,7 @@ async def sign_in_everyone(system: RunningSystem, prefix: str = "") -> Callers:
                         headers={"kid": kid})
     tokens = {Who.REVOKED: revoked, Who.DEACTIVATED: deactivated.token, Who.EXPIRED: expired, Who.FORGED: forged}
     await _until_refused(system, [revoked, deactivated.token])
-    return Callers(owner, other, viewer, collaborator, admin, bystander, tokens)
+    return Callers(owner, other, viewer, collaborator, admin, unpermitted, bystander, tokens)
 
 
 # One route of each service that takes a token and names nothing: a refused token gets 401 from each.

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from shoebox.testing import RunningSystem
 from shoebox.testing.hostile import HOSTILE_INTEGERS, HOSTILE_OBJECT_KEYS, HOSTILE_TEXT
+from shoebox.testing.instances import Unresolvable
 from shoebox.testing.openapi import declares_model, openapi_path, operations, public_document
 from shoebox.testing.world import Unfillable, World, fill
 from shoebox_auth.service import AuthService, Origin
@@ -61,6 +62,7 @@ class Record(StrEnum):
     FAILURE = "failure"
     ROTATION = "rotation"
     NETWORK_ERROR = "network_error"
+    BROKEN_DECLARATION = "broken_declaration"  # an operation whose schemas do not resolve: no hostile examples
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class FuzzRun:
     output: str = ""
     seconds: float = 0.0
     skipped_conformance: Counter[str] = field(default_factory=Counter)
+    broken_declarations: dict[str, str] = field(default_factory=dict)  # operation: why its schemas do not resolve
 
     @property
     def server_errors(self) -> list[Finding]:
@@ -279,7 +282,7 @@ async def aimed_requests(system: RunningSystem, world: World, document: dict[str
     for operation in operations(document):
         try:
             filled = await fill(operation, services[(operation.method, operation.path)], document, world)
-        except Unfillable:
+        except (Unfillable, Unresolvable):  # the hooks report a broken declaration
             continue
         aimed[operation.label] = {"path_parameters": filled.path_parameters, "query": filled.query,
                                   "body": filled.body}
@@ -337,6 +340,8 @@ def _read_log(run: FuzzRun, path: Path, causes: ServerErrors, declared: dict[str
             run.statuses[record["status"]] += 1
         elif kind is Record.ROTATION:
             run.rotations += 1
+        elif kind is Record.BROKEN_DECLARATION:
+            run.broken_declarations[record["operation"]] = record["message"]
         elif kind is Record.NETWORK_ERROR:
             run.requests += 1
             run.findings.append(Finding(Check.NETWORK, record["operation"], None, "Network error", "",
@@ -388,6 +393,8 @@ def describe(run: FuzzRun) -> str:
         lines.append(f"  schemathesis counted: {cases}")
     if run.skipped_conformance:
         lines.append(f"  not counted (no declared model): {dict(run.skipped_conformance)}")
+    for operation, message in sorted(run.broken_declarations.items()):
+        lines.append(f"  {operation}: its declaration is broken ({message}); no hostile examples")
     for error in run.tool_errors:
         lines.append(f"  schemathesis could not run some cases: {error['title']} x{error['count']} (see st.log)")
     for title, findings in (("5xx and broken connections", run.server_errors),

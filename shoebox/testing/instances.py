@@ -30,6 +30,11 @@ def no_fill(name: str, schema: Mapping[str, Any], path: JsonPath) -> Any:
     return UNSET
 
 
+class Unresolvable(ValueError):
+    """A `$ref` that names nothing in the document: the declaration itself is broken (a `#/...` reference is
+    a pointer from the document's root, whatever schema it sits in)."""
+
+
 class Resolver:
     """Follows `$ref`s within one document."""
 
@@ -40,8 +45,12 @@ class Resolver:
         seen = 0
         while "$ref" in schema:
             target: Any = self.document
-            for part in str(schema["$ref"]).removeprefix("#/").split("/"):
-                target = target[part.replace("~1", "/").replace("~0", "~")]
+            ref = str(schema["$ref"])
+            for part in ref.removeprefix("#/").split("/"):
+                try:
+                    target = target[part.replace("~1", "/").replace("~0", "~")]
+                except (KeyError, IndexError, TypeError):
+                    raise Unresolvable(f"$ref {ref!r} resolves to nothing in the document") from None
             schema = target
             seen += 1
             if seen > 32:

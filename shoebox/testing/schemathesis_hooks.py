@@ -2,13 +2,16 @@
 nowhere else: importing this module registers them.
 
 - Every request carries the caller's token, as `Authorization: Bearer` and as Ente's `X-Auth-Token`. The
-  fuzzer may end its own session (`/users/logout`, …): a 401 on a route that takes a token means the
-  token is spent, and the next request gets a fresh one from the test process (`MINT_ENV`).
+  fuzzer may end its own session (`/users/logout`, …): a 401 on a route that takes a token (USER, ADMIN,
+  and SPACE: CL's store verifies every token sent) means the token is spent, and the next request gets a
+  fresh one from the test process (`MINT_ENV`).
 - The caller never changes its own account through the admin routes: deactivating, demoting or deleting
   itself would leave the rest of the run testing refusals.
 - The examples phase also sends, for every operation, its request aimed at the caller's own resources
   (`AIMED_ENV`) and its smallest request, each with one value at a time made hostile
   (`shoebox.testing.hostile`), then the aimed request itself.
+- An operation whose schemas do not resolve gets no examples of ours; it is written down for the test to
+  report (the server's declaration is broken).
 - Every answer and every failed check (`filter_failure`, which the engine calls for each) is written,
   one JSON object a line, to `LOG_ENV`'s file.
 """
@@ -29,11 +32,13 @@ from schemathesis.core.failures import Failure
 
 from shoebox.testing.fuzzing import AIMED_ENV, CALLER_ENV, CHECKS, HOSTILE_MARK, LOG_ENV, MINT_ENV, Record
 from shoebox.testing.hostile import Request, hostile_requests
+from shoebox.testing.instances import Unresolvable
 from shoebox.testing.openapi import operation_of
 from shoebox_lib.web.access import ACCESS_KEY, Access
 
 AnyCase = Case[APIOperation[Any, Any, Any, Any]]  # hooks take a case of any operation
-TOKEN_ACCESS = frozenset({Access.USER, Access.ADMIN})
+# Routes the caller's token opens; a SPACE route (CL's store) verifies a token that is sent, so one it refuses is spent.
+TOKEN_ACCESS = frozenset({Access.USER, Access.ADMIN, Access.SPACE})
 ACCOUNT_FIELDS = ("user_id", "userID")  # how the admin routes name the account they change
 NOBODY = 2**31 - 1
 BODY_EXCERPT = 600
@@ -107,11 +112,15 @@ def before_add_examples(context: HookContext, examples: list[AnyCase]) -> None:
     declared = operation_of(document, operation.method.lower(), operation.path, operation.definition.raw)
     requests: list[Request] = []
     aimed = _aimed().get(declared.label)
-    if aimed is not None:  # the caller's own resources: hostile values reach past the lookups
-        base = Request(aimed["path_parameters"], aimed["query"], aimed["body"], declared.media_type, "aimed: ")
-        requests += [*hostile_requests(declared, document, base), Request(
-            base.path_parameters, base.query, base.body, base.media_type, "aimed at the caller's own resources")]
-    requests += hostile_requests(declared, document)
+    try:
+        if aimed is not None:  # the caller's own resources: hostile values reach past the lookups
+            base = Request(aimed["path_parameters"], aimed["query"], aimed["body"], declared.media_type, "aimed: ")
+            requests += [*hostile_requests(declared, document, base), Request(
+                base.path_parameters, base.query, base.body, base.media_type, "aimed at the caller's own resources")]
+        requests += hostile_requests(declared, document)
+    except Unresolvable as exc:  # the server's declaration is broken: the test reports it, the run goes on
+        STATE.write({"kind": Record.BROKEN_DECLARATION, "operation": declared.label, "message": str(exc)})
+        return
     for request in requests:
         mark = {HOSTILE_MARK: request.varied}
         if request.media_type is None:

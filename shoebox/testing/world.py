@@ -1,7 +1,12 @@
 """A small world of the owner's resources for tests that aim every route at something real: an album
 shared with a viewer and a collaborator and opened by a public link, a file in it, a private album and
 file, a link to one file, a pending v1 image with its upload session, an Uppy upload, an Ente upload not
-yet committed, a second session, and an account for the admin routes to change.
+yet committed, a second session, an account for the admin routes to change, and in CL's store (the space
+every account with the store's permissions shares) a collection the owner made through the CL face and a
+small image in it (bytes of its own in each world, so that no world's upload is another's duplicate).
+
+The store's mode is the default one whatever the admin's routes are sent: the world answers their mode
+switches with the mode they already have (reads need a token).
 
 Resources are made when a request first needs them, so a fresh `World` per request that changes things
 costs only what that request names. `fill` (and `request_for`, ready to send) fills a declared operation's
@@ -10,12 +15,18 @@ parameters and body from the world by name; a required one the world has no valu
 
 from __future__ import annotations
 
+import asyncio
+import io
+import os
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
+
+from PIL import Image
 
 from shoebox.testing import RunningSystem
 from shoebox.testing.callers import Callers, bearer, fresh_token
@@ -33,6 +44,10 @@ PARAMETER_CONSTANTS: Mapping[str, Any] = {
     "part_number": 1, "skip": 0, "limit": 10, "sinceTime": "0", "count": 1, "variant": "original", "partNumbers": "1",
     "filename": "a.png", "type": "image/png",
 }
+# Body fields that switch CL's store mode: sent as the mode it has by default, so that it stays (reads need a token).
+BODY_CONSTANTS: Mapping[str, Any] = {"guest_mode": "false", "enabled": True}
+MISSING_MD5 = "0" * 32
+PREVIEW_WAIT_SECONDS = 30.0
 
 
 class Kind(StrEnum):
@@ -48,6 +63,9 @@ class Kind(StrEnum):
     OBJECT = "ente upload"  # two object keys signed for the owner (a file and its thumbnail), not committed
     SESSION = "second session"  # another session of the owner
     ACCOUNT = "account"  # an ordinary account for the admin routes to change or delete
+    STORE_COLLECTION = "store collection"  # a collection of CL's store, made by the owner through the CL face
+    STORE_FILE = "store file"  # a small PNG in the store collection, uploaded by the owner
+    STORE_PREVIEW = "previewed store file"  # the store file once compute has made its preview
 
 
 SHARED: frozenset[Kind] = frozenset({Kind.ALBUM, Kind.FILE})
@@ -77,6 +95,11 @@ SLOTS: Mapping[str, Slot] = {
     "user_id": Slot(Kind.ACCOUNT, "user_id", MISSING_ID),
     "upload_id": Slot(Kind.UPPY, "upload_id", f"upl_{MISSING_ID}"),
     "key": Slot(Kind.UPPY, "key", f"u/{MISSING_ID}/uppy/missing"),
+    # CL's store: an entity is the file (a file answers every entity route, media included), a parent the
+    # collection, an md5 the file's.
+    "entity_id": Slot(Kind.STORE_FILE, "id", MISSING_ID),
+    "parent_id": Slot(Kind.STORE_COLLECTION, "id", MISSING_ID),
+    "md5": Slot(Kind.STORE_FILE, "md5", MISSING_MD5),
 }
 
 
@@ -92,6 +115,8 @@ def slot_for(operation: Operation, service: str, location: Location | None, name
             return Slot(Kind.ACCOUNT, "user_id", MISSING_ID)
         if name == "email":
             return Slot(Kind.ACCOUNT, "email", f"missing-{MISSING_ID}@example.com")
+    if name == "entity_id" and operation.path.endswith("/preview"):  # compute makes a preview after the upload
+        return Slot(Kind.STORE_PREVIEW, "id", MISSING_ID)
     if name == "token":
         if location is Location.QUERY:
             return Slot(Kind.SESSION, "session_id", f"ses_{MISSING_ID}")
@@ -131,7 +156,7 @@ class World:
         if name == "email":  # whom to share with, ask about or sign in as: someone uninvolved
             return self.callers.bystander.email
         if location is None:
-            return UNSET  # the schema's smallest value will do
+            return BODY_CONSTANTS.get(name, UNSET)  # else the schema's smallest value will do
         return PARAMETER_CONSTANTS.get(name, UNSET)
 
     async def get(self, kind: Kind) -> dict[str, Any]:
@@ -185,7 +210,35 @@ class World:
             name = f"acct{secrets.token_hex(4)}"
             user = await auth.create_user(email=f"{name}@example.com", username=name, password=f"{name}-password")
             return {"user_id": user.id, "email": user.email}
+        if kind is Kind.STORE_COLLECTION:
+            made = await self._ok("POST", "/entities", data={"is_collection": "true",
+                                                             "label": f"world {secrets.token_hex(4)}"})
+            return {"id": made["id"]}
+        if kind is Kind.STORE_FILE:
+            parent = (await self.get(Kind.STORE_COLLECTION))["id"]
+            made = await self._ok("POST", "/entities", data={
+                "is_collection": "false", "label": f"world {secrets.token_hex(4)}", "parent_id": str(parent)},
+                files={"media_file": ("world.png", await asyncio.to_thread(_unique_png), "image/png")})
+            return {"id": made["id"], "md5": made["md5"]}
+        if kind is Kind.STORE_PREVIEW:
+            made = await self.get(Kind.STORE_FILE)
+            await self._until_previewed(made["id"])
+            return made
         raise AssertionError(kind)
+
+    async def _until_previewed(self, entity_id: int) -> None:
+        """Wait (a while, not forever) until compute has made the store file's preview. Without one the
+        preview's row still tells who is let through; it is then noted as a row whose aim proves little."""
+        deadline = time.monotonic() + PREVIEW_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            response = await self.system.client.get(f"/entities/{entity_id}/preview",
+                                                    headers=bearer(await self.owner_token()))
+            if response.status_code == 200:
+                return
+            if response.status_code != 404:
+                raise AssertionError(f"building the world: the preview of store entity {entity_id}: "
+                                     f"{response.status_code} {response.text}")
+            await asyncio.sleep(0.1)
 
     async def owner_token(self) -> str:
         # A new session each time: a request of the matrix may have ended any session made before.
@@ -195,6 +248,14 @@ class World:
         response = await self.system.client.request(method, path, headers=bearer(await self.owner_token()), **kwargs)
         assert response.status_code in (200, 201), f"building the world: {method} {path}: {response.text}"
         return response.json()
+
+
+def _unique_png() -> bytes:
+    """An 8x8 PNG of random pixels: its bytes are nobody else's, so the store never takes it for a duplicate."""
+    image = Image.frombytes("RGB", (8, 8), os.urandom(8 * 8 * 3))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
 
 
 @dataclass(frozen=True)
