@@ -192,7 +192,7 @@ async def main() -> None:
 if __name__ == "__main__":
     from benchmarks import library, uploads
 
-    which = sys.argv[1:] or ["api", "library", "uploads"]
+    which = sys.argv[1:] or ["api", "library", "uploads", "cl_store"]
     if "api" in which:
         asyncio.run(main())
     if "library" in which:
@@ -200,3 +200,8 @@ if __name__ == "__main__":
             print(json.dumps(row))
     if "uploads" in which:
         print(json.dumps(asyncio.run(uploads.control_plane_cpu())))
+    if "cl_store" in which:
+        from benchmarks import bench_cl_store
+
+        for row in asyncio.run(bench_cl_store.run()):
+            print(json.dumps(row))
