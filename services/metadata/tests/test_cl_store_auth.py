@@ -313,3 +313,28 @@ async def test_a_refreshed_token_works_and_m_insight_status_is_public(cl: ClCall
     status: dict[str, Any] = (await cl.anonymous.get_insight_status()).json()
     assert status["status"] in ("running", "idle")
     assert (await cl.anonymous.insight_status()).status in ("running", "idle")
+
+
+async def test_user_administration_changes_what_the_store_allows(cl: ClCallers) -> None:
+    made = await cl.admin.create_user("changing", "changing-password", permissions=["media_store_read"])
+    person = cl.admin.as_token(None)
+    await person.login("changing", "changing-password")
+    assert (await person.get_entities()).status_code == 200
+
+    cleared = await cl.admin.put_user(made.id, permissions=[])
+    assert (cleared.status_code, cleared.json()["permissions"]) == (200, [])
+    await person.login("changing", "changing-password")
+    refused(await person.get_entities(), 403, NEED_READ)
+
+    granted = await cl.admin.put_user(made.id, permissions=["media_store_write", "write:jobs"])
+    assert granted.json()["permissions"] == ["media_store_write", "write:jobs"]
+    await person.login("changing", "changing-password")
+    assert (await person.create_collection("now I write")).added_by == str(made.id)
+
+    assert (await cl.admin.delete_user(made.id)).status_code == 204
+    gone = await cl.admin.get_user(made.id)
+    assert (gone.status_code, detail_of(gone)) == (404, "User not found")
+    taken = await cl.admin.post_users("admin-twin", "pw-123456")
+    assert taken.status_code == 201
+    again = await cl.admin.post_users("admin-twin", "pw-123456")
+    assert (again.status_code, detail_of(again)) == (400, "Username already registered")

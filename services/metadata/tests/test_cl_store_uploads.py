@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import io
 import os
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -32,10 +33,15 @@ SPACE_PREFIX = "s/-1/"
 TEN_GIB = 10 * 1024**3
 
 
+UPLOAD_LIMIT = 32 * 1024 * 1024
+
+
 @pytest.fixture(autouse=True)
-def _orphans_without_grace(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The audit may call an unreferenced object orphaned at once (the default waits two days)."""
+def _store_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The audit may call an unreferenced object orphaned at once (the default waits two days), and the
+    upload limit is small enough to pass in a test (every other upload here stays below it)."""
     monkeypatch.setenv("SHOEBOX_METADATA_STORE_ORPHAN_GRACE_SECONDS", "0")
+    monkeypatch.setenv("SHOEBOX_METADATA_STORE_MAX_UPLOAD_BYTES", str(UPLOAD_LIMIT))
 
 
 @pytest.fixture
@@ -330,6 +336,30 @@ async def test_a_ten_gib_content_length_is_refused_before_reading(store: ClClien
            f"Connection: close\r\n\r\n").encode()
     assert (await raw_exchange(system, put)).split(b"\r\n", 1)[0].startswith(b"HTTP/1.1 413")
     assert await store.download(target.id) == b"to be replaced"
+
+
+async def test_a_file_past_the_limit_without_a_content_length_is_refused(store: ClClient,
+                                                                        system: RunningSystem) -> None:
+    """Chunked, so the length is known only by counting: the limit holds all the same, and the bytes
+    received so far are thrown away."""
+    keys = await stored_keys(system, SPACE_PREFIX)
+    boundary = "chunkedboundary"
+    chunk = os.urandom(1024 * 1024)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield form_start(boundary)
+        for _ in range(UPLOAD_LIMIT // len(chunk) + 8):
+            yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = await store.http.post("/entities", content=body(), headers={
+        **await store.headers(), "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 413, response.text
+    assert isinstance(detail_of(response), str)
+    async with asyncio.timeout(60):
+        while await stored_keys(system, SPACE_PREFIX) != keys or await open_multipart_uploads(system):
+            await asyncio.sleep(0.1)
+    assert (await store.list_entities()).pagination.total_items == 0
 
 
 async def test_a_body_that_stops_half_way_leaves_nothing(store: ClClient, system: RunningSystem) -> None:
