@@ -141,7 +141,7 @@ class ServerErrors(logging.Handler):
         exc = record.exc_info[1]
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if "site-packages" not in f.filename]
         where = f" at {_short(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
-        cause = f"{type(exc).__name__}{where}: {_generalized(str(exc)[:160])}"
+        cause = f"{type(exc).__name__}{where}: {_generalized(' '.join(str(exc).split())[:160])}"  # one line
         self.by_request[request_id_var.get()] = cause
         named = re.search(r" on ([A-Z]+) (\S+)$", record.getMessage())
         if named:
