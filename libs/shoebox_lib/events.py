@@ -105,26 +105,6 @@ class ReplicaStored(Payload):
     item_id: int | None = None
 
 
-class WorkRequested(Payload):
-    """compute → its workers, on the work queue of the task type."""
-
-    event_type: ClassVar[str] = "work.requested"
-    job_id: str
-    task_type: str
-    item_id: int | None = None
-    owner_id: int | None = None
-    object_key: str
-    content_type: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-
-    def subject(self) -> str:
-        return f"work.{self.task_type}"
-
-    @classmethod
-    def subject_pattern(cls) -> str:
-        return "work.<task_type>"
-
-
 class JobCompleted(Payload):
     """compute → metadata: a job finished, successfully or not."""
 
@@ -180,6 +160,6 @@ class QuotaSet(Payload):
 
 
 ALL_PAYLOADS: tuple[type[Payload], ...] = (
-    UploadCompleted, UploadEnded, ItemStored, VariantStored, ReplicaStored, WorkRequested, JobCompleted,
+    UploadCompleted, UploadEnded, ItemStored, VariantStored, ReplicaStored, JobCompleted,
     SessionsRevoked, ItemDeleted, UserDeleted, QuotaSet,
 )

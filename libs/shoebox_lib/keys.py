@@ -6,7 +6,8 @@
   - `u/<owner>/p/<collection>/…`: what guests of a public link upload into that collection;
   - `u/<owner>/fd/<item>/<type>/<object>`: Ente file data (preview videos and images) of an item;
 - `s/<space>/o/<upload>`: a file uploaded into a shared space (CL's store) through the API;
-- `d/<owner>/i/<item>/<name>.<ext>`: what compute derived from an item (thumbnails and the like).
+- `d/<owner>/i/<item>/<name>.<ext>`: what compute derived from an item (thumbnails and the like);
+- `j/<job>/<path>`: a compute job's own files (`input/…` as given to the job API, `output/…` as made).
 """
 
 from __future__ import annotations
@@ -58,3 +59,8 @@ def space_original(space_id: int, upload_id: str) -> str:
 
 def derived(owner_id: int, item_id: int, name: str, extension: str) -> str:
     return f"d/{owner_id}/i/{item_id}/{name}.{extension}"
+
+
+def job_file(job_id: str, path: str) -> str:
+    """`path` is the job's own name for the file (`input/photo.jpg`, `output/thumb.jpg`); callers check it."""
+    return f"j/{job_id}/{path}"

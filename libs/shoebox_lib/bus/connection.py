@@ -31,6 +31,13 @@ class Bus:
             raise RuntimeError("the bus is not connected")
         return self._js
 
+    @property
+    def core(self) -> Client:
+        """The connection itself, for core NATS request/reply (compute's worker protocol)."""
+        if self._nc is None:
+            raise RuntimeError("the bus is not connected")
+        return self._nc
+
     def subject(self, suffix: str) -> str:
         return f"{self.prefix}.{suffix}"
 

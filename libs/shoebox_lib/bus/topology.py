@@ -21,7 +21,6 @@ from shoebox_lib.events import (
     UploadEnded,
     UserDeleted,
     VariantStored,
-    WorkRequested,
 )
 
 DAY = 24 * 3600
@@ -48,8 +47,6 @@ class StreamSpec:
 STREAMS = (
     # Domain events: each consuming service has its own durable consumer and sees every event.
     StreamSpec("EVENTS", "events.>", RetentionPolicy.LIMITS, 7 * DAY),
-    # Compute's work queues: one message, one worker.
-    StreamSpec("WORK", "work.>", RetentionPolicy.WORK_QUEUE, 7 * DAY),
     # Poison messages, kept for a person to look at.
     StreamSpec("DEAD", "dead.>", RetentionPolicy.LIMITS, 30 * DAY),
 )
@@ -71,10 +68,6 @@ def _on_event(durable: str, payload: type[Payload]) -> ConsumerSpec:
     return ConsumerSpec(durable, "EVENTS", payload, f"events.{payload.event_type}")
 
 
-def _work(task_type: str) -> ConsumerSpec:
-    return ConsumerSpec(f"compute-work-{task_type}", "WORK", WorkRequested, f"work.{task_type}")
-
-
 # Each durable consumer, named once; services pass these constants, never the strings.
 METADATA_UPLOAD_COMPLETED = _on_event("metadata-upload-completed", UploadCompleted)
 METADATA_UPLOAD_ENDED = _on_event("metadata-upload-ended", UploadEnded)
@@ -88,15 +81,13 @@ REPLICATOR_ITEM_DELETED = _on_event("replicator-item-deleted", ItemDeleted)
 COMPUTE_ITEM_STORED = _on_event("compute-item-stored", ItemStored)
 UPLOADS_ITEM_STORED = _on_event("uploads-item-stored", ItemStored)
 UPLOADS_VARIANT_STORED = _on_event("uploads-variant-stored", VariantStored)
-WORK_THUMBNAIL = _work("thumbnail")
-WORK_METADATA = _work("metadata")
 
 CONSUMERS: dict[str, ConsumerSpec] = {
     spec.durable: spec
     for spec in (
         METADATA_UPLOAD_COMPLETED, METADATA_UPLOAD_ENDED, METADATA_JOB_COMPLETED, METADATA_REPLICA_STORED,
         REPLICATOR_ITEM_STORED, REPLICATOR_VARIANT_STORED, REPLICATOR_ITEM_DELETED, COMPUTE_ITEM_STORED,
-        UPLOADS_ITEM_STORED, UPLOADS_VARIANT_STORED, WORK_THUMBNAIL, WORK_METADATA, METADATA_USER_DELETED,
+        UPLOADS_ITEM_STORED, UPLOADS_VARIANT_STORED, METADATA_USER_DELETED,
         METADATA_QUOTA_SET,
     )
 }

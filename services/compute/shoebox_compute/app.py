@@ -1,32 +1,53 @@
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 from shoebox_compute import __version__
-from shoebox_compute.broker import Broker
+from shoebox_compute.api import jobs
+from shoebox_compute.broker import Broker, builtin_credential
+from shoebox_compute.builtin import register
 from shoebox_compute.container import Container
+from shoebox_compute.dispatcher import Dispatcher
 from shoebox_compute.models import BUS, SCHEMA
-from shoebox_compute.workers import QUEUES, BuiltInWorker
 from shoebox_lib.bus.topology import COMPUTE_ITEM_STORED
 from shoebox_lib.db import Migrations
-from shoebox_lib.runtime import Runtime
+from shoebox_lib.runtime import Runtime, every
 from shoebox_lib.settings import Settings, get_settings
-from shoebox_lib.web import ServiceApp, create_app
+from shoebox_lib.web import Face, ServiceApp, create_app
+from shoebox_lib.web.access import Access, Mount
+from shoebox_lib.worker.runtime import Worker
 
 NAME = "compute"
 MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrations")
+SWEEP_SECONDS = 5.0
+BUILTIN_SLOTS = 2  # jobs the built-in worker runs at once (a thumbnail keeps about one core busy)
+
+# CL's compute face (the job API). The admin's routes before the others, as the store's are.
+MOUNTS = [
+    Mount(jobs.public_router, Face.CL, Access.PUBLIC),
+    Mount(jobs.admin_router, Face.CL, Access.ADMIN, admin_refusal=jobs.ADMIN_REFUSAL),
+    Mount(jobs.router, Face.CL, Access.SPACE),
+    Mount(jobs.upload_router, Face.CL, Access.SPACE, max_body_size=None),
+]
 
 
 def create_service(settings: Settings | None = None) -> ServiceApp:
     settings = settings or get_settings()
     runtime = Runtime(settings, NAME, BUS)
     assert runtime.storage is not None
-    broker = Broker()
+    broker = Broker(runtime.db, runtime.storage, settings.secret_key, settings.presign_expiry_seconds)
+    dispatcher = Dispatcher(runtime.bus, broker)
+    broker.wake = dispatcher.wake
     runtime.apply_once(COMPUTE_ITEM_STORED, broker.on_item_stored)
-    workers = []
-    for task_type, queue in QUEUES.items():
-        worker = BuiltInWorker(runtime.db, runtime.storage.primary, task_type)
-        runtime.consume(queue, worker.handle)
-        workers.append(worker)
-    runtime.container = Container(broker=broker, workers=tuple(workers))
-    return create_app(NAME, __version__, [], runtime=runtime)
+    runtime.background("dispatcher", dispatcher.run)
+    runtime.background("lease-sweeper", lambda: every(SWEEP_SECONDS, broker.expire_leases))
+    runtime.background("worker-registry-sweeper", lambda: every(SWEEP_SECONDS, broker.forget_silent_workers))
+    # The built-in tasks run on the worker runtime any plug-in uses, over the bus, in this process.
+    worker = register(Worker(nats_url=settings.nats_url, prefix=settings.bus_prefix,
+                             credential=builtin_credential(settings.secret_key),
+                             worker_id=f"builtin-{socket.gethostname()}-{os.getpid()}", slots=BUILTIN_SLOTS))
+    runtime.background("builtin-worker", worker.run)
+    runtime.container = Container(broker=broker, dispatcher=dispatcher)
+    return create_app(NAME, __version__, MOUNTS, runtime=runtime)

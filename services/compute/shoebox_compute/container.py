@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shoebox_compute.broker import Broker
-from shoebox_compute.workers import BuiltInWorker
+from shoebox_compute.dispatcher import Dispatcher
 
 
 @dataclass(frozen=True)
 class Container:
     broker: Broker
-    workers: tuple[BuiltInWorker, ...]
+    dispatcher: Dispatcher

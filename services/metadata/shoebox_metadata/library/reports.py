@@ -29,7 +29,7 @@ from shoebox_metadata.quota import Quotas
 
 # Variants compute makes for media it can read; each starts as "processing" once the original is stored.
 THUMBNAIL_VARIANT = "thumb"
-DERIVED_VARIANTS = (THUMBNAIL_VARIANT,)
+DERIVED_VARIANTS = (THUMBNAIL_VARIANT, "medium")
 THUMBNAIL_TASK = "thumbnail"
 METADATA_TASK = "metadata"
 # What a metadata job's result holds besides what it extracted.
@@ -37,8 +37,12 @@ MEASURED = ("width", "height", "format")
 
 
 def is_processable(content_type: str | None, encrypted: bool) -> bool:
-    """Compute never sees inside end-to-end-encrypted files."""
-    return not encrypted and bool(content_type) and str(content_type).startswith("image/")
+    """Compute reads images and videos, and never sees inside end-to-end-encrypted files."""
+    return not encrypted and str(content_type or "").split("/", 1)[0] in ("image", "video")
+
+
+def _dimension(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31 else None
 
 
 async def announce_stored(session: AsyncSession, item: Item) -> None:
@@ -89,9 +93,15 @@ class Reports:
             return  # deleted meanwhile; nothing to record
         if event.task_type == METADATA_TASK and event.status == "completed":
             result = event.result
-            item.width, item.height = result.get("width"), result.get("height")
-            item.format = result.get("format")
+            item.width, item.height = _dimension(result.get("width")), _dimension(result.get("height"))
+            item.format = str(result["format"])[:32] if result.get("format") else None
             item.extracted = {k: v for k, v in result.items() if k not in MEASURED}
+            # The capture time and a video's length, where the file says them (CL's create_date, v1 search).
+            taken_at, duration = result.get("taken_at"), result.get("duration")
+            if isinstance(taken_at, int) and not isinstance(taken_at, bool) and 0 < taken_at < 2**62:
+                item.taken_at = taken_at
+            if isinstance(duration, int | float) and not isinstance(duration, bool) and 0 <= duration < 1e9:
+                item.duration = float(duration)
         elif event.task_type == THUMBNAIL_TASK:
             await self._record_variant(session, item, event)
 
