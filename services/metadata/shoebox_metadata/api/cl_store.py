@@ -176,6 +176,18 @@ async def _send(request: Request, entities: Entities, media: Media) -> Response:
 
 # --- writing -------------------------------------------------------------------------------------------
 
+def _form_body(*file_fields: str, required: tuple[str, ...]) -> dict[str, object]:
+    """The form POST and PUT read themselves (streaming the file), declared for the OpenAPI."""
+    text = {"type": "string"}
+    properties: dict[str, object] = {"is_collection": {"type": "string", "enum": ["true", "false"]},
+                                     "label": text, "description": text, "parent_id": text}
+    plain = {"type": "object", "properties": dict(properties), "required": list(required)}
+    properties.update({name: {"type": "string", "format": "binary"} for name in file_fields})
+    multipart = {"type": "object", "properties": properties, "required": list(required)}
+    return {"requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": multipart},
+        "application/x-www-form-urlencoded": {"schema": plain}}}}
+
 async def _create(request: Request, entities: Entities, actor: Actor, on_duplicate: OnDuplicate
                   ) -> tuple[EntityView, int]:
     """The new entity and its status: 201, or 200 with the entity that holds the content already. Seed
@@ -198,6 +210,7 @@ async def _create(request: Request, entities: Entities, actor: Actor, on_duplica
 
 
 @upload_router.post(CURRENT, response_model=Entity, status_code=201,
+                    openapi_extra=_form_body(*CREATE_FILE_FIELDS, required=("is_collection",)),
                     responses={200: {"model": Entity, "description": "the content is stored already"}})
 async def create_entity(request: Request, response: Response, entities: EntitiesDep, actor: StoreWriter) -> Entity:
     view, response.status_code = await _create(request, entities, actor, OnDuplicate.EXISTING)
@@ -205,6 +218,7 @@ async def create_entity(request: Request, response: Response, entities: Entities
 
 
 @upload_router.post(LEGACY + "/", response_model=LegacyEntity, status_code=201,
+                    openapi_extra=_form_body(*CREATE_FILE_FIELDS, required=()),
                     responses={409: {"description": "the content is stored already"}})
 async def create_entity_legacy(request: Request, response: Response, entities: EntitiesDep,
                                actor: StoreWriter) -> LegacyEntity:
@@ -228,13 +242,15 @@ async def _replace(request: Request, entities: Entities, actor: Actor, entity_id
         raise
 
 
-@upload_router.put(CURRENT + "/{entity_id}", response_model=Entity)
+@upload_router.put(CURRENT + "/{entity_id}", response_model=Entity,
+                   openapi_extra=_form_body(*REPLACE_FILE_FIELDS, required=("is_collection", "label")))
 async def replace_entity(entity_id: EntityPath, request: Request, entities: EntitiesDep,
                          actor: StoreWriter) -> Entity:
     return Entity.of(await _replace(request, entities, actor, entity_id, REPLACE_FILE_FIELDS))
 
 
-@upload_router.put(LEGACY + "/{entity_id}", response_model=LegacyEntity)
+@upload_router.put(LEGACY + "/{entity_id}", response_model=LegacyEntity,
+                   openapi_extra=_form_body(*CREATE_FILE_FIELDS, required=("is_collection", "label")))
 async def replace_entity_legacy(entity_id: EntityPath, request: Request, entities: EntitiesDep,
                                 actor: StoreWriter) -> LegacyEntity:
     return LegacyEntity.of(await _replace(request, entities, actor, entity_id, CREATE_FILE_FIELDS))

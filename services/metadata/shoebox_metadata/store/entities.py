@@ -285,7 +285,7 @@ class Entities:
                 session.add(item)
                 await session.flush()
                 if parent is not None:
-                    self._join(session, parent, item, now, actor)
+                    await self._join(session, parent, item, now, actor)
                 await self.quotas.store(session, STORE_SPACE, received.size)
                 await announce_stored(session, item)
                 return Created(await self._record(session, item, actor, Change.CREATED), True)
@@ -440,7 +440,7 @@ class Entities:
         if current is not None:
             current.is_deleted, current.updation_time = True, now
         if parent is not None:
-            self._join(session, parent, row, now, actor)
+            await self._join(session, parent, row, now, actor)
 
     @staticmethod
     async def _height(session: AsyncSession, collection: Collection) -> int:
@@ -453,7 +453,12 @@ class Entities:
         return height
 
     @staticmethod
-    def _join(session: AsyncSession, parent: Collection, item: Item, now: int, actor: Actor) -> None:
+    async def _join(session: AsyncSession, parent: Collection, item: Item, now: int, actor: Actor) -> None:
+        """Put a file in a collection, reviving the row of an earlier stay there if it had one."""
+        earlier = await session.get(CollectionFile, (parent.id, item.id), with_for_update=True)
+        if earlier is not None:
+            earlier.is_deleted, earlier.updation_time = False, now
+            return
         session.add(CollectionFile(collection_id=parent.id, item_id=item.id, is_deleted=False, updation_time=now,
                                    added_by=actor.user_id if actor.user_id is not None else STORE_SPACE,
                                    added_at=now))

@@ -115,8 +115,8 @@ def _union(f: EntityFilter) -> Select[*tuple[Any, ...]]:
     parts = []
     if f.is_collection is not True:
         parts.append(_files(f))
-    if not f.files_only:
-        parts.append(_collections(f))
+    if f.is_collection is not False:
+        parts.append(_collections(f))  # matches nothing under a filter on what only files have
     return parts[0] if len(parts) == 1 else select(union_all(*parts).subquery())
 
 
