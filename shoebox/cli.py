@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from shoebox import routing
+from shoebox import routing, worker_command
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
                                                 "(secrets masked) and where it came from")
     config.add_argument("--json", action="store_true", help="as JSON, with each setting's default and meaning")
 
+    worker_command.add_parser(commands)
+
     args = parser.parse_args(argv)
     if args.command == "dev":
         from shoebox.dev import run_dev
@@ -52,6 +54,8 @@ def main(argv: list[str] | None = None) -> None:
         from shoebox.config_report import print_config
 
         print_config(args.json)
+    elif args.command == "worker":
+        worker_command.run(args)
     elif args.command == "rotate-keys":
         print(asyncio.run(_rotate_keys(args.force)))
 

@@ -360,21 +360,23 @@ async def test_job_failed_is_final_and_any_other_exception_is_retryable(
     assert "not JSON" in (not_json.error or "")
 
 
-async def test_an_output_the_broker_refuses_fails_the_job_for_good(
+async def test_an_output_the_broker_refuses_fails_the_job_as_retryable(
         broker: FakeBroker, make_worker: Callable[..., Worker]) -> None:
     worker = make_worker()
 
     @worker.task("writer")
     def writer(job: JobContext) -> dict[str, Any]:
         with pytest.raises(ValueError, match="relative"):
-            job.put_output("../escape", b"x", "text/plain")
+            job.put_output("output/../escape", b"x", "text/plain")
+        with pytest.raises(ValueError, match="starts with output/"):
+            job.put_output("input/a.txt", b"x", "text/plain")
         job.put_output("output/a.txt", b"x", "text/plain")
         return {}
 
     broker.refuse_outputs = True
     async with Running(worker):
         done = await broker.completion(await broker.submit("writer"))
-    assert (done.outcome, done.retryable) == (Outcome.FAILED, False)
+    assert (done.outcome, done.retryable) == (Outcome.FAILED, True)
     assert "will not take output 'output/a.txt'" in (done.error or "")
     assert [r.path for r in broker.output_requests] == ["output/a.txt"]
 

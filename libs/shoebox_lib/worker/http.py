@@ -45,37 +45,67 @@ def check_range(offset: int, length: int, size: int) -> int:
     return max(0, min(length, size - offset))
 
 
-def _describe(response: httpx.Response, what: str) -> str:
-    body = response.text[:_ERROR_BODY_CHARS] if response.headers.get("content-length", "1") != "0" else ""
-    return f"{what}: HTTP {response.status_code} {body}".rstrip()
+def _describe(response: httpx.Response, what: str, body: bytes = b"") -> str:
+    text = body[:_ERROR_BODY_CHARS].decode("utf-8", "replace")
+    return f"{what}: HTTP {response.status_code} {text}".rstrip()
 
 
-def _take(chunks: Iterator[bytes], want: int, response: httpx.Response, what: str) -> bytes:
-    """The body of a 206, refusing a server that sends more than the range (or ignored it)."""
-    if response.status_code != 206:
-        raise TransferError(_describe(response, f"{what}: expected a partial answer (206) to a ranged read"))
+def _whole_from_start(response: httpx.Response, offset: int, what: str) -> bool:
+    """Whether the answer's body starts at `offset`: a 206, or a 200 (the whole object, which a server
+    may send for a range covering all of it, RFC 9110) for a read from the start."""
+    if response.status_code == 206:
+        return False
+    if response.status_code == 200 and offset == 0:
+        return True
+    raise TransferError(_describe(response, f"{what}: expected a partial answer (206) to a ranged read"))
+
+
+def _add(buffer: bytearray, chunk: bytes, want: int, whole: bool, what: str) -> bool:
+    """Add a chunk; True once `want` bytes are in (the rest of a whole object is not read)."""
+    buffer += chunk
+    if len(buffer) > want:
+        if not whole:
+            raise TransferError(f"{what}: the server sent more than the {want} bytes asked for")
+        del buffer[want:]
+    return len(buffer) >= want and whole
+
+
+def _check_length(buffer: bytearray, want: int, what: str) -> bytes:
+    if len(buffer) < want:
+        raise TransferError(f"{what}: the object ended early: {len(buffer)} of {want} bytes")
+    return bytes(buffer)
+
+
+def _take(chunks: Iterator[bytes], offset: int, want: int, response: httpx.Response, what: str) -> bytes:
+    whole = _whole_from_start(response, offset, what)
     buffer = bytearray()
     for chunk in chunks:
-        buffer += chunk
-        if len(buffer) > want:
-            raise TransferError(f"{what}: the server sent more than the {want} bytes asked for")
-    if len(buffer) < want:
-        raise TransferError(f"{what}: the object ended early: {len(buffer)} of {want} bytes")
-    return bytes(buffer)
+        if _add(buffer, chunk, want, whole, what):
+            break
+    return _check_length(buffer, want, what)
 
 
-async def _atake(chunks: AsyncIterator[bytes], want: int, response: httpx.Response, what: str) -> bytes:
-    if response.status_code != 206:
-        await response.aread()
-        raise TransferError(_describe(response, f"{what}: expected a partial answer (206) to a ranged read"))
+async def _atake(chunks: AsyncIterator[bytes], offset: int, want: int, response: httpx.Response,
+                 what: str) -> bytes:
+    whole = _whole_from_start(response, offset, what)
     buffer = bytearray()
     async for chunk in chunks:
-        buffer += chunk
-        if len(buffer) > want:
-            raise TransferError(f"{what}: the server sent more than the {want} bytes asked for")
-    if len(buffer) < want:
-        raise TransferError(f"{what}: the object ended early: {len(buffer)} of {want} bytes")
-    return bytes(buffer)
+        if _add(buffer, chunk, want, whole, what):
+            break
+    return _check_length(buffer, want, what)
+
+
+def _head(chunks: Iterator[bytes]) -> bytes:
+    """The start of an error's body, for the message; the rest is not read."""
+    for chunk in chunks:
+        return chunk
+    return b""
+
+
+async def _ahead(chunks: AsyncIterator[bytes]) -> bytes:
+    async for chunk in chunks:
+        return chunk
+    return b""
 
 
 def get_range(client: httpx.Client, url: str, offset: int, want: int, what: str) -> bytes:
@@ -86,12 +116,11 @@ def get_range(client: httpx.Client, url: str, offset: int, want: int, what: str)
         try:
             with client.stream("GET", url, headers=_range_header(offset, want)) as response:
                 if _retryable_status(response.status_code) and attempt + 1 < ATTEMPTS:
-                    response.read()
+                    pass
+                elif response.status_code >= 400:
+                    raise TransferError(_describe(response, what, _head(response.iter_bytes())))
                 else:
-                    if response.status_code >= 400:
-                        response.read()
-                        raise TransferError(_describe(response, what))
-                    return _take(response.iter_bytes(), want, response, what)
+                    return _take(response.iter_bytes(), offset, want, response, what)
         except httpx.TransportError as error:
             if attempt + 1 >= ATTEMPTS:
                 raise TransferError(f"{what}: {type(error).__name__}: {error}") from error
@@ -106,12 +135,11 @@ async def aget_range(client: httpx.AsyncClient, url: str, offset: int, want: int
         try:
             async with client.stream("GET", url, headers=_range_header(offset, want)) as response:
                 if _retryable_status(response.status_code) and attempt + 1 < ATTEMPTS:
-                    await response.aread()
+                    pass
+                elif response.status_code >= 400:
+                    raise TransferError(_describe(response, what, await _ahead(response.aiter_bytes())))
                 else:
-                    if response.status_code >= 400:
-                        await response.aread()
-                        raise TransferError(_describe(response, what))
-                    return await _atake(response.aiter_bytes(), want, response, what)
+                    return await _atake(response.aiter_bytes(), offset, want, response, what)
         except httpx.TransportError as error:
             if attempt + 1 >= ATTEMPTS:
                 raise TransferError(f"{what}: {type(error).__name__}: {error}") from error
@@ -155,7 +183,7 @@ def put(client: httpx.Client, url: str, headers: dict[str, str], body: bytes | B
             if response.is_success:
                 return
             if not (_retryable_status(response.status_code) and attempt + 1 < ATTEMPTS):
-                raise TransferError(_describe(response, what))
+                raise TransferError(_describe(response, what, response.content))
         except httpx.TransportError as error:
             if attempt + 1 >= ATTEMPTS:
                 raise TransferError(f"{what}: {type(error).__name__}: {error}") from error
@@ -170,7 +198,7 @@ async def aput(client: httpx.AsyncClient, url: str, headers: dict[str, str], bod
             if response.is_success:
                 return
             if not (_retryable_status(response.status_code) and attempt + 1 < ATTEMPTS):
-                raise TransferError(_describe(response, what))
+                raise TransferError(_describe(response, what, response.content))
         except httpx.TransportError as error:
             if attempt + 1 >= ATTEMPTS:
                 raise TransferError(f"{what}: {type(error).__name__}: {error}") from error

@@ -27,7 +27,8 @@ A plain function runs in a thread of its own (one per busy slot); an `async def`
   lease period, the job is stopped: `progress()` and `check()` raise `Cancelled`, an async task is
   cancelled, and nothing is completed for it;
 - completes the job: the returned dict is the result; `JobFailed` fails it for good, any other exception
-  fails it as worth another try (`retryable`), which the broker bounds.
+  (a read or an upload that failed, a refused output) fails it as worth another try (`retryable`),
+  which the broker bounds.
 
 A job never holds an input whole unless the function asks (`read_bytes`); `open()` keeps a bounded
 read-ahead buffer. A stopping worker asks its functions to stop, waits a bounded grace, and hands back
@@ -119,8 +120,9 @@ class BrokerRefused(BrokerError):
     """The broker answered with an `ErrorReply` (a bad credential, a path it will not sign, …)."""
 
 
-class OutputRefused(JobFailed):
-    """The broker will not sign an upload for this output; another try would be refused the same way."""
+class OutputRefused(BrokerRefused):
+    """The broker would not sign an upload for this output. Retryable: its refusals do not tell a lost
+    lease or a passing fault from a path it will never take, and paths are checked here first anyway."""
 
 
 def default_worker_id() -> str:
@@ -129,12 +131,15 @@ def default_worker_id() -> str:
 
 
 def check_output_path(path: str) -> str:
-    """A job-relative path such as `output/thumb.jpg`: no absolute paths, no `.`/`..`, no empty parts."""
+    """A job-relative path under `output/` (`output/thumb.jpg`, `output/hls/0.ts`): no `.`/`..` or empty
+    parts, no backslashes or control characters."""
     if not path or len(path) > MAX_OUTPUT_PATH:
         raise ValueError(f"an output path has 1 to {MAX_OUTPUT_PATH} characters: {path[:80]!r}")
     parts = path.split("/")
     if any(part in ("", ".", "..") for part in parts) or "\\" in path or any(ord(c) < 32 for c in path):
         raise ValueError(f"an output path is relative, without empty, '.' or '..' parts: {path!r}")
+    if parts[0] != "output" or len(parts) < 2:
+        raise ValueError(f"an output path starts with output/: {path!r}")
     return path
 
 
