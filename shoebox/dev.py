@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import uvicorn
@@ -17,6 +18,7 @@ import uvicorn
 from shoebox.allinone import AllInOne
 from shoebox.services import build_all, migrate_all
 from shoebox_lib.embedded import EmbeddedNats, EmbeddedPostgres
+from shoebox_lib.embedded.nats import DEFAULT_MQTT_PORT, port_if_free
 from shoebox_lib.logs import configure_logging
 from shoebox_lib.settings import Settings
 
@@ -71,8 +73,13 @@ class DevStack:
             server = self.postgres.start()
             overrides["database_url"] = asyncio.run(_ensure_database(server, DATABASE))
         if not _configured("nats_url"):
-            self.nats = EmbeddedNats(self.data_dir / "nats")
+            # MQTT on the configured port, else on the one CL's clients assume when it is free.
+            mqtt_port = urlsplit(os.environ["SHOEBOX_MQTT_URL"]).port if _configured("mqtt_url") else None
+            self.nats = EmbeddedNats(self.data_dir / "nats", mqtt_port=mqtt_port or port_if_free(DEFAULT_MQTT_PORT),
+                                     mqtt_port_fallback=mqtt_port is None)
             overrides["nats_url"] = self.nats.start()
+            if not _configured("mqtt_url"):
+                overrides["mqtt_url"] = self.nats.mqtt_url
         return Settings(**overrides)
 
     def stop(self) -> None:
@@ -98,6 +105,7 @@ def run_dev(data_dir: Path, port: int, host: str = "127.0.0.1") -> None:
         asyncio.run(migrate_all(settings))
         app = build_app(settings)
         log.info("shoebox is starting on http://%s:%d (data in %s)", host, port, stack.data_dir)
+        log.info("MQTT for CL clients at %s", settings.mqtt_url)
         # forwarded_allow_ips="": no X-Forwarded-For is believed by uvicorn; auth decides whom to trust.
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, forwarded_allow_ips="",
                     lifespan="on", timeout_graceful_shutdown=10)

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         default="shoebox", pattern=r"^[a-z][a-z0-9_]{0,30}$",
         description="Stream and subject names start with this, so two installations (or two tests) can share "
                     "one NATS; default `shoebox`.")
+    mqtt_url: str = Field(
+        default="mqtt://127.0.0.1:1883",
+        description="MQTT (NATS serves it: its `mqtt` block) where the services publish what CL's clients "
+                    "and workers watch: workers, job events, store items, entity status; default the port CL "
+                    "clients assume on this machine (`shoebox dev` uses its embedded NATS's, 1883 when free).")
 
     public_url: str = Field(
         default="http://127.0.0.1:8000",

