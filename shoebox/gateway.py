@@ -30,9 +30,12 @@ K8S_GATEWAY = Path("deploy/k8s/50-gateway.yaml")
 NGINX_IMAGE = "nginx:1.27-alpine"
 
 # Bytes pass through these routes by design (the data plane; CL's uploads through the API, `POST
-# /entities` and `PUT /entities/{id}`, and seed 002's `/entity/` alias of them), so they take bodies of
-# any size (the services keep their own limits); elsewhere bodies are JSON.
-UNLIMITED_BODY = frozenset({routing.DATAPLANE_PREFIX, "/entities", "/entities/", "/entity/"})
+# /entities` and `PUT /entities/{id}`, and seed 002's `/entity/` alias of them; CL's job submissions with
+# their files, `POST /jobs/{task_type}` and seed 004's `/compute/jobs/{task_type}`, whose prefix also holds
+# the jobs' file downloads), so they take bodies of any size (the services keep their own limits);
+# elsewhere bodies are JSON.
+UNLIMITED_BODY = frozenset({routing.DATAPLANE_PREFIX, "/entities", "/entities/", "/entity/", "/jobs/",
+                            "/compute/jobs/"})
 BODY_LIMIT = "16m"
 
 # What the services accept as a caller's request id (shoebox_lib.web.request_id): the gateway passes

@@ -330,7 +330,9 @@ def test_nginx_limits_json_bodies(nginx_gateway: Gateway, path: str) -> None:
 
 
 @pytest.mark.parametrize(("method", "path"), [("PUT", "/_storage/primary/big"), ("POST", "/entities"),
-                                             ("PUT", "/entities/10001"), ("POST", "/entity/")])
+                                             ("PUT", "/entities/10001"), ("POST", "/entity/"),
+                                             ("POST", "/jobs/media_thumbnail"),
+                                             ("POST", "/compute/jobs/media_thumbnail")])
 def test_nginx_streams_unlimited_bodies(nginx_gateway: Gateway, method: str, path: str) -> None:
     """Large bodies pass, and the service sees the request before the client has finished sending it."""
     size, first = 20 * MiB, 256 * 1024

@@ -91,3 +91,29 @@ class UserKey(Contract):
     user_id: Id
     email: str
     public_key: str | None = None
+
+
+# --- metadata: asked by compute (CL's job API) --------------------------------------------------------
+
+STORE_MODE_PATH = "/internal/metadata/store/mode"  # GET: CL's store auth mode, which CL's job API follows
+ITEM_SOURCE_PATH = "/internal/metadata/items/{item_id}/source"  # GET ?reader_id=&store=: bytes a job may read
+
+
+class StoreMode(Contract):
+    """CL's auth mode as the store keeps it: auth disabled (everything open), and whether reads need a token."""
+
+    auth_disabled: bool
+    read_auth_enabled: bool
+
+
+class ItemSource(Contract):
+    """A stored, readable (not end-to-end-encrypted) item's original, for a job to read. Asked with the
+    reader's user id (none when CL's auth is disabled) and whether that reader may read CL's store: an
+    item of the store's space needs `store`, any other item needs its owner as the reader; anything else
+    is a 404, like a missing item."""
+
+    item_id: Id
+    owner_id: Id
+    object_key: str
+    content_type: str | None = None
+    size: int = Field(ge=0)

@@ -10,20 +10,27 @@ from shoebox_lib.contracts import (
     BIGINT_MAX,
     HOLDS_PATH,
     ITEM_PATH,
+    ITEM_SOURCE_PATH,
     ITEMS_PATH,
     LINK_PATH,
+    STORE_MODE_PATH,
     USAGE_PATH,
     Hold,
     HoldRequest,
+    ItemSource,
     LinkCredentials,
     LinkGrant,
     NewUploadItem,
+    StoreMode,
     UploadTarget,
     Usage,
 )
-from shoebox_metadata.api.deps import ItemsDep, LinksDep, QuotasDep
+from shoebox_lib.errors import InvalidInput, NotFound
+from shoebox_metadata.api.deps import ItemsDep, LinksDep, ModesDep, QuotasDep
+from shoebox_metadata.kinds import ItemStatus
 from shoebox_metadata.library.items import NewItem
 from shoebox_metadata.models import Item
+from shoebox_metadata.store.space import STORE_SPACE
 
 router = APIRouter(tags=["internal"])
 
@@ -69,3 +76,29 @@ async def link(body: LinkCredentials, links: LinksDep) -> LinkGrant:
     grant = await links.open(body.access_token, body.access_jwt)
     return LinkGrant(collection_id=grant.collection.id, owner_id=grant.collection.owner_id,
                      enable_collect=grant.link.enable_collect)
+
+
+# --- asked by compute: CL's job API ----------------------------------------------------------------------
+
+@router.get(STORE_MODE_PATH)
+async def store_mode(modes: ModesDep) -> StoreMode:
+    """CL's auth mode (the store's), which CL's job API follows; cached by the caller for a moment."""
+    mode = await modes.current()
+    return StoreMode(auth_disabled=mode.auth_disabled, read_auth_enabled=mode.read_auth_enabled)
+
+
+@router.get(ITEM_SOURCE_PATH)
+async def item_source(items: ItemsDep, item_id: int = Path(ge=0, le=BIGINT_MAX),
+                      reader_id: int | None = Query(default=None, ge=1, le=BIGINT_MAX),
+                      store: bool = False) -> ItemSource:
+    """The original of an item a job may read: one of the reader's own, or an entity of CL's store when
+    the reader may read the store. Anything else is not found, like a missing item."""
+    async with items.db.transaction() as session:
+        item = await session.get(Item, item_id)
+    readable = item is not None and (store if item.owner_id == STORE_SPACE else reader_id == item.owner_id)
+    if item is None or not readable or item.status != ItemStatus.STORED or item.object_key is None:
+        raise NotFound("Item not found")
+    if item.encrypted:
+        raise InvalidInput("The item is end-to-end encrypted: its bytes cannot be processed")
+    return ItemSource(item_id=item.id, owner_id=item.owner_id, object_key=item.object_key,
+                      content_type=item.content_type, size=item.size or 0)

@@ -1,0 +1,1 @@
+"""compute's routes: CL's compute face (the job API, `jobs.py`)."""

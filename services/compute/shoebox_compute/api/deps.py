@@ -1,0 +1,103 @@
+"""The one place compute's routes get their cores from, and who may use CL's job API.
+
+The job API follows CL's auth mode, which the store owns (metadata's `store/modes.py`, read through the
+internal contract and cached for `library.MODE_CACHE_SECONDS`):
+- auth disabled (CL's demo mode): open to everyone, and every job is everyone's;
+- otherwise (guest mode or not): `ai_inference_support` is needed (is_admin passes). Guest mode opens the
+  store's reads only, never the job API.
+A token that is sent is verified first whatever the mode (the mount's `Access.SPACE`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+
+from shoebox_compute.broker import Broker
+from shoebox_compute.container import Container
+from shoebox_compute.library import Library
+from shoebox_compute.models import Job
+from shoebox_compute.retention import Retention
+from shoebox_compute.settings import ComputeSettings
+from shoebox_lib.auth.dependencies import optional_principal
+from shoebox_lib.auth.principal import Principal
+from shoebox_lib.errors import Forbidden, Unauthenticated
+from shoebox_lib.runtime import Runtime
+from shoebox_lib.storage import Storage
+
+JOB_PERMISSION = "ai_inference_support"
+STORE_READ_PERMISSION = "media_store_read"
+
+
+@dataclass(frozen=True)
+class JobFace:
+    """What the job API uses besides the broker; built on a service's first request to it (the service's
+    container is the lead's), then kept on the app."""
+
+    library: Library
+    retention: Retention
+    storage: Storage
+    settings: ComputeSettings
+
+    @classmethod
+    def build(cls, runtime: Runtime) -> JobFace:
+        assert runtime.storage is not None
+        return cls(library=Library(runtime.internal("metadata", runtime.settings.metadata_url)),
+                   retention=Retention(runtime.db, runtime.storage), storage=runtime.storage,
+                   settings=ComputeSettings())
+
+
+def _face(request: Request) -> JobFace:
+    state = request.app.state
+    face = getattr(state, "cl_job_face", None)
+    if face is None:  # no await between the look and the set: one per app
+        face = JobFace.build(cast(Runtime, state.runtime))
+        state.cl_job_face = face
+    return cast(JobFace, face)
+
+
+def _broker(request: Request) -> Broker:
+    return cast(Container, request.app.state.container).broker
+
+
+FaceDep = Annotated[JobFace, Depends(_face)]
+BrokerDep = Annotated[Broker, Depends(_broker)]
+Caller = Annotated[Principal | None, Depends(optional_principal)]
+
+
+@dataclass(frozen=True)
+class JobCaller:
+    """Who calls the job API: a person (None when auth is disabled and no token came), and whether the
+    mode opens every job to everyone."""
+
+    principal: Principal | None
+    open: bool
+    store_readable: bool  # may read CL's store (its entities as job inputs)
+
+    @property
+    def user_id(self) -> int | None:
+        return self.principal.user_id if self.principal else None
+
+    def sees(self, job: Job) -> bool:
+        """Their own jobs; an admin's are all of them (as are everyone's with auth disabled)."""
+        if self.open or (self.principal is not None and self.principal.is_admin):
+            return True
+        return self.principal is not None and job.created_by == self.principal.user_id
+
+
+async def _job_caller(face: FaceDep, caller: Caller) -> JobCaller:
+    mode = await face.library.store_mode()
+    store_readable = mode.auth_disabled or not mode.read_auth_enabled or (
+        caller is not None and caller.can(STORE_READ_PERMISSION))
+    if mode.auth_disabled:
+        return JobCaller(caller, open=True, store_readable=store_readable)
+    if caller is None:
+        raise Unauthenticated("Authentication required")
+    if not caller.can(JOB_PERMISSION):
+        raise Forbidden(f"Insufficient permissions. Required: {JOB_PERMISSION}")
+    return JobCaller(caller, open=False, store_readable=store_readable)
+
+
+JobCallerDep = Annotated[JobCaller, Depends(_job_caller)]

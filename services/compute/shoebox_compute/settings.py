@@ -1,0 +1,25 @@
+"""Settings only compute reads (prefix `SHOEBOX_COMPUTE_`); the shared ones are in shoebox_lib."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GIB = 1024**3
+
+
+class ComputeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOEBOX_COMPUTE_", extra="ignore")
+
+    job_max_upload_bytes: int = Field(
+        default=5 * GIB, ge=1,
+        description="The most bytes the uploaded files of one job (CL's POST /jobs/{task_type}) may hold "
+                    "together (default 5368709120, 5 GiB). A larger Content-Length is refused before any byte "
+                    "is read; a body that grows past it is refused and leaves nothing stored.")
+    job_max_files: int = Field(
+        default=16, ge=1, le=256,
+        description="How many uploaded files one job may take (default 16).")
+
+
+# What `shoebox config` reads from every `shoebox_<service>.settings`.
+SETTINGS_CLASS = ComputeSettings
