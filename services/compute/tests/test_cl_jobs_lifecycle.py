@@ -22,7 +22,7 @@ from PIL import Image
 from shoebox.testing import RunningSystem
 from shoebox.testing.cl_client import detail_of
 from shoebox.testing.cl_compute_client import ClCompute, ComputeCallers, compute_callers
-from shoebox_lib.worker.runtime import Cancelled, JobContext, JobFailed, JobInput, Worker
+from shoebox_lib.worker.runtime import Cancelled, JobContext, JobFailed, Worker
 
 COUNT = "cl_life_count"  # counts an input's bytes, writes a report
 FAIL = "cl_life_fail"
@@ -38,16 +38,8 @@ class Plugin:
     seen: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _read_all(source: JobInput) -> bytes:
-    """The input's bytes in two ranged reads. (One read of the whole object is refused by the runtime on
-    the filesystem driver, whose data plane answers 200, not 206, to a range that covers all of it.)"""
-    if source.size < 2:
-        return source.read_range(0, source.size) if source.size else b""
-    return source.read_range(0, source.size - 1) + source.read_range(source.size - 1, 1)
-
-
 def _count(plugin: Plugin, job: JobContext) -> dict[str, Any]:
-    data = _read_all(job.inputs[0])
+    data = job.inputs[0].read_bytes()
     plugin.seen.append(dict(job.params))
     job.progress(50)
     report = f"{job.inputs[0].name}: {len(data)} bytes\n".encode() * 1000
@@ -186,3 +178,18 @@ async def test_image_conversion_as_cls_sdk_reads_it(cl: ComputeCallers) -> None:
     converted = await compute.download(created.job_id, output_path)
     with Image.open(io.BytesIO(converted)) as image:
         assert (image.format, image.size) == ("WEBP", (64, 48))
+
+
+async def test_media_thumbnail_through_the_seed_spelling(cl: ComputeCallers) -> None:
+    """A built-in task from seed 004's `upload_files`, with CL's `width` and `height` as text."""
+    await cl.runner.wait_for_capability("media_thumbnail")
+    compute = cl.runner.seed()
+    created = await compute.submit("media_thumbnail", files=[("big.png", _png(200, 100), "image/png")],
+                                   params={"width": 50, "height": 50}, priority=9)
+    job = await compute.wait(created.job_id)
+    assert job.status == "completed", job
+    assert job.task_output is not None
+    path = job.task_output["thumbnail_path"]
+    with Image.open(io.BytesIO(await compute.download(created.job_id, path))) as image:
+        assert max(image.size) == 50
+    assert [f.path for f in job.output_files] == [path]
