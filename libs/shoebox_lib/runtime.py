@@ -75,6 +75,7 @@ class Runtime:
         # runs once everything is connected.
         self.container: object | None = None
         self.on_start: list[Task] = []
+        self.on_stop: list[Task] = []  # run first when stopping, each bounded (publishers flushing, say)
 
     def internal(self, target: str, base_url: str) -> InternalClient:
         """A client of another service's internal routes: over HTTP to `base_url`, or in-process when the
@@ -132,6 +133,11 @@ class Runtime:
             self._running.append(asyncio.create_task(self._supervise(name, task), name=f"{self.name}:{name}"))
 
     async def stop(self) -> None:
+        for hook in self.on_stop:
+            try:
+                await asyncio.wait_for(hook(), STOP_SECONDS)
+            except Exception:
+                log.warning("%s: a stop hook failed", self.name, exc_info=True)
         for task in self._running:
             task.cancel()
         # Bounded: a task that does not end when cancelled (a library swallowing the cancellation) must

@@ -13,6 +13,7 @@ from shoebox_compute.dispatcher import Dispatcher
 from shoebox_compute.models import BUS, SCHEMA
 from shoebox_lib.bus.topology import COMPUTE_ITEM_STORED
 from shoebox_lib.db import Migrations
+from shoebox_lib.mqtt_topics import ClMqtt
 from shoebox_lib.runtime import Runtime, every
 from shoebox_lib.settings import Settings, get_settings
 from shoebox_lib.web import Face, ServiceApp, create_app
@@ -49,5 +50,13 @@ def create_service(settings: Settings | None = None) -> ServiceApp:
                              credential=builtin_credential(settings.secret_key),
                              worker_id=f"builtin-{socket.gethostname()}-{os.getpid()}", slots=BUILTIN_SLOTS))
     runtime.background("builtin-worker", worker.run)
+    # What CL's clients watch over MQTT: workers coming and going, and every job's progress.
+    mqtt = ClMqtt.from_settings(settings, NAME)
+    broker.listeners.append(lambda event: mqtt.job_event(event.job_id, event.status, event.progress,
+                                                         at_ms=event.at_ms))
+    broker.worker_listeners.append(lambda status, worker_id: mqtt.worker_left(worker_id) if status is None
+                                   else mqtt.worker_seen(worker_id, status.capabilities,
+                                                         sum(status.idle.values())))
+    runtime.on_stop.append(mqtt.stop)
     runtime.container = Container(broker=broker, dispatcher=dispatcher)
     return create_app(NAME, __version__, MOUNTS, runtime=runtime)

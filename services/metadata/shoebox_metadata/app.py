@@ -11,6 +11,7 @@ from shoebox_lib.bus.topology import (
     METADATA_USER_DELETED,
 )
 from shoebox_lib.db import Migrations
+from shoebox_lib.mqtt_topics import ClMqtt
 from shoebox_lib.runtime import Runtime, every
 from shoebox_lib.settings import Settings, get_settings
 from shoebox_lib.web import Face, ServiceApp, create_app
@@ -65,10 +66,13 @@ def create_service(settings: Settings | None = None, metadata_settings: Metadata
     settings = settings or get_settings()
     runtime = Runtime(settings, NAME, BUS)
     assert runtime.storage is not None
+    mqtt = ClMqtt.from_settings(settings, NAME)
+    runtime.on_stop.append(mqtt.stop)
     container = Container.build(
         runtime.db, runtime.storage, Users(runtime.internal("auth", settings.auth_url)),
         default_quota=settings.default_quota_bytes, presign_seconds=settings.presign_expiry_seconds,
         secret=settings.secret_key, public_url=settings.public_url, store=metadata_settings or MetadataSettings(),
+        mqtt=mqtt,
     )
     runtime.container = container
     runtime.apply_once(METADATA_UPLOAD_COMPLETED, container.reports.upload_completed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shoebox_lib.db import Database
+from shoebox_lib.mqtt_topics import ClMqtt
 from shoebox_lib.storage import Storage
 from shoebox_metadata.authenticator.service import Authenticator
 from shoebox_metadata.clock import Clock
@@ -22,6 +23,7 @@ from shoebox_metadata.settings import MetadataSettings
 from shoebox_metadata.store.audit import Audit
 from shoebox_metadata.store.entities import Entities
 from shoebox_metadata.store.modes import Modes
+from shoebox_metadata.store.notices import StoreNotices
 from shoebox_metadata.users import Users
 
 
@@ -45,20 +47,23 @@ class Container:
 
     @classmethod
     def build(cls, db: Database, storage: Storage, users: Users, *, default_quota: int, presign_seconds: int,
-              secret: str, public_url: str, store: MetadataSettings | None = None) -> Container:
+              secret: str, public_url: str, store: MetadataSettings | None = None,
+              mqtt: ClMqtt | None = None) -> Container:
         """Every core over one database and storage (what the service runs, and what core tests use)."""
         quotas = Quotas(db, default_quota)
         clock = Clock(default_quota)
         objects = Objects(storage, presign_seconds)
         files = Files(db, objects, quotas, clock)
         store = store or MetadataSettings()
+        notices = StoreNotices(mqtt)
         return cls(
             quotas=quotas, objects=objects, items=Items(db, objects), files=files,
             collections=Collections(db, clock), shares=Shares(db, clock), trash=Trash(db, quotas, clock),
-            links=Links(db, files, objects, clock, secret, public_url), reports=Reports(quotas, clock), users=users,
+            links=Links(db, files, objects, clock, secret, public_url),
+            reports=Reports(quotas, clock, after_job=notices.job_reported), users=users,
             authenticator=Authenticator(db, clock), file_data=FileDataStore(db, objects, clock),
             entities=Entities(db, storage, quotas, clock, max_upload=store.store_max_upload_bytes,
-                              quota_bytes=store.store_quota_bytes),
+                              quota_bytes=store.store_quota_bytes, notices=notices),
             modes=Modes(db, auth_disabled=store.store_auth_disabled, read_auth_enabled=store.store_read_auth_enabled,
                         forced="store_read_auth_enabled" in store.model_fields_set),
             audit=Audit(db, storage, grace_seconds=store.store_orphan_grace_seconds),

@@ -33,6 +33,13 @@ class Root(BaseModel):
         return cls(guestMode=on_off(mode.guest_mode), auth_required=mode.reads_need_auth)
 
 
+class IntelligenceData(BaseModel):
+    """What CL's clients read of an entity's processing (CL's ML fields come with ML plug-ins)."""
+
+    overall_status: str
+    last_updated: int
+
+
 class Entity(BaseModel):
     id: int
     is_collection: bool
@@ -56,10 +63,14 @@ class Entity(BaseModel):
     file_path: str | None
     is_deleted: bool
     is_indirectly_deleted: bool
+    intelligence_data: IntelligenceData | None
 
     @classmethod
     def of(cls, view: EntityView) -> Entity:
-        return cls(**asdict(view))
+        fields = {k: v for k, v in asdict(view).items() if k != "overall_status"}
+        intelligence = None if view.overall_status is None else IntelligenceData(
+            overall_status=view.overall_status, last_updated=view.updated_date or 0)
+        return cls(**fields, intelligence_data=intelligence)
 
 
 def _iso(value_ms: int | None) -> str | None:

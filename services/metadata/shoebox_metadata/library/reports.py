@@ -4,6 +4,7 @@ transaction of the event's inbox."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,10 +59,14 @@ async def announce_stored(session: AsyncSession, item: Item) -> None:
     ))
 
 
+JobReported = Callable[[AsyncSession, Item], Awaitable[None]]
+
+
 class Reports:
-    def __init__(self, quotas: Quotas, clock: Clock) -> None:
+    def __init__(self, quotas: Quotas, clock: Clock, after_job: JobReported | None = None) -> None:
         self.quotas = quotas
         self.clock = clock
+        self.after_job = after_job  # told of every job result recorded (the store tells CL's clients)
 
     async def upload_completed(self, session: AsyncSession, event: UploadCompleted) -> None:
         item = await repo.item(session, event.item_id, lock=True)
@@ -104,6 +109,9 @@ class Reports:
                 item.duration = float(duration)
         elif event.task_type == THUMBNAIL_TASK:
             await self._record_variant(session, item, event)
+        if self.after_job is not None:
+            await session.flush()
+            await self.after_job(session, item)
 
     async def _record_variant(self, session: AsyncSession, item: Item, event: JobCompleted) -> None:
         name = str(event.result.get("variant", "thumb"))

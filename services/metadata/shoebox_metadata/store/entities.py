@@ -38,6 +38,7 @@ from shoebox_metadata.store.intake import Received, receive
 from shoebox_metadata.store.kinds import Operation
 from shoebox_metadata.store.listing import EntityFilter, Listing
 from shoebox_metadata.store.modes import Actor
+from shoebox_metadata.store.notices import StoreNotices
 from shoebox_metadata.store.probe import Probed, probe
 from shoebox_metadata.store.space import STORE_SPACE
 from shoebox_metadata.store.views import EntityView, VersionView, collection_view, item_view
@@ -131,8 +132,9 @@ def _is_duplicate(exc: IntegrityError) -> bool:
 
 class Entities:
     def __init__(self, db: Database, storage: Storage, quotas: Quotas, clock: Clock, *, max_upload: int,
-                 quota_bytes: int) -> None:
+                 quota_bytes: int, notices: StoreNotices | None = None) -> None:
         self.db = db
+        self.notices = notices or StoreNotices(None)
         self.storage = storage
         self.quotas = quotas
         self.clock = clock
@@ -288,7 +290,9 @@ class Entities:
                     await self._join(session, parent, item, now, actor)
                 await self.quotas.store(session, STORE_SPACE, received.size)
                 await announce_stored(session, item)
-                return Created(await self._record(session, item, actor, Change.CREATED), True)
+                created = Created(await self._record(session, item, actor, Change.CREATED), True)
+            await self.notices.file_stored(created.entity.id, created.entity.md5, created.entity.overall_status)
+            return created
         except IntegrityError as exc:
             if not _is_duplicate(exc):
                 raise
@@ -324,11 +328,14 @@ class Entities:
                     if staged is not None:
                         await self._replace_content(session, row, staged)
                 row.updated_by, row.updation_time = actor.user_id, now
-                return await self._record(session, row, actor, Change.UPDATED)
+                replaced = await self._record(session, row, actor, Change.UPDATED)
         except IntegrityError as exc:
             if not _is_duplicate(exc):
                 raise
             raise Conflict("Duplicate: another entity holds this content") from None
+        if staged is not None:
+            await self.notices.file_stored(replaced.id, replaced.md5, replaced.overall_status)
+        return replaced
 
     async def patch(self, actor: Actor, entity_id: int, changes: Changes) -> EntityView:
         try:
@@ -527,6 +534,7 @@ class Entities:
         collections = [r for r in rows if isinstance(r, Collection)]
         parents = await repo.parents_of(session, [i.id for i in items])
         counts = await repo.children_counts(session, [c.id for c in collections])
+        states = await repo.processing_states(session, [i.id for i in items])
         above = {*parents.values(), *(c.parent_id for c in collections if c.parent_id is not None)}
         chains = await repo.ancestors(session, list(above))
 
@@ -540,5 +548,6 @@ class Entities:
                                              indirectly_deleted=indirectly(row.parent_id)))
             else:
                 parent = parents.get(row.id)
-                views.append(item_view(row, parent_id=parent, indirectly_deleted=indirectly(parent)))
+                views.append(item_view(row, parent_id=parent, indirectly_deleted=indirectly(parent),
+                                       overall_status=states.get(row.id)))
         return views

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shoebox_metadata.kinds import ItemStatus
+from shoebox_metadata.kinds import ItemStatus, VariantStatus
 from shoebox_metadata.library.repo import is_id
-from shoebox_metadata.models import Collection, CollectionFile, Item, ItemVersion
+from shoebox_metadata.models import Collection, CollectionFile, Item, ItemVersion, Variant
 from shoebox_metadata.store.space import STORE_SPACE
 
 LIVE_ITEM = (ItemStatus.STORED, ItemStatus.TRASHED)
@@ -135,3 +135,18 @@ async def with_md5(session: AsyncSession, md5: str) -> list[Item]:
     return list((await session.execute(select(Item).where(
         Item.owner_id == STORE_SPACE, Item.status == ItemStatus.STORED, Item.md5 == md5).limit(2))).scalars())
 
+
+
+async def processing_states(session: AsyncSession, item_ids: Sequence[int]) -> dict[int, str]:
+    """How far compute is with each file, as CL names it: `processing` while a variant is being made,
+    `failed` if one could not be, else `completed` (a file compute does not read is complete as it is)."""
+    found = {item_id: "completed" for item_id in item_ids}
+    if not item_ids:
+        return found
+    rows = await session.execute(select(Variant.item_id, Variant.status).where(Variant.item_id.in_(item_ids)))
+    for item_id, status in rows.all():
+        if status == VariantStatus.PROCESSING:
+            found[item_id] = "processing"
+        elif status == VariantStatus.FAILED and found[item_id] != "processing":
+            found[item_id] = "failed"
+    return found

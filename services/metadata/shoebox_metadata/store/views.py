@@ -11,7 +11,7 @@ from shoebox_metadata.models import Collection, Item
 from shoebox_metadata.store.kinds import Operation
 
 # What an entity's history keeps at each version: its own fields, not what its neighbours make of it.
-DERIVED_FIELDS = ("children_count", "is_indirectly_deleted")
+DERIVED_FIELDS = ("children_count", "is_indirectly_deleted", "overall_status")
 
 
 def ms(at: datetime | None) -> int | None:
@@ -46,6 +46,7 @@ class EntityView:
     file_path: str | None = None
     children_count: int = 0
     is_indirectly_deleted: bool = False
+    overall_status: str | None = None  # a file's processing, as CL's clients wait on it
 
     def snapshot(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k not in DERIVED_FIELDS and k != "id"}
@@ -65,7 +66,8 @@ def collection_view(collection: Collection, *, children: int = 0, indirectly_del
     )
 
 
-def item_view(item: Item, *, parent_id: int | None, indirectly_deleted: bool = False) -> EntityView:
+def item_view(item: Item, *, parent_id: int | None, indirectly_deleted: bool = False,
+              overall_status: str | None = None) -> EntityView:
     added = ms(item.created_at)
     return EntityView(
         id=item.id, is_collection=False, label=item.title, description=item.description, parent_id=parent_id,
@@ -74,6 +76,7 @@ def item_view(item: Item, *, parent_id: int | None, indirectly_deleted: bool = F
         is_deleted=item.status == ItemStatus.TRASHED, file_size=item.size, height=item.height, width=item.width,
         duration=item.duration, mime_type=item.content_type, type=item.media_type, extension=item.extension,
         md5=item.md5, file_path=item.object_key, is_indirectly_deleted=indirectly_deleted,
+        overall_status=overall_status,
     )
 
 
