@@ -40,16 +40,25 @@ def test_every_route_documents_its_answer(service: ServiceApp) -> None:
             content = answer.get("content", {})
             if status == "204" or not content:
                 continue  # declared without a body
-            schema = content.get("application/json", {}).get("schema", {})
+            if "application/json" not in content:  # bytes (CL's media and previews): declared as such
+                if not all(c.get("schema", {}).get("format") == "binary" for c in content.values()):
+                    wrong.append(f"{route.method} {path}: its {status} bytes are not declared binary ({content})")
+                continue
+            schema = content["application/json"].get("schema", {})
             if _untyped(schema):
                 wrong.append(f"{route.method} {path}: its {status} answer has no model ({schema})")
     assert not wrong, "\n".join(wrong)
+
+
+CL_PREFIXES = ("/entities", "/entity/", "/admin/pref", "/admin/config", "/system/", "/m_insight/")
 
 
 def test_each_route_is_mounted_with_the_face_of_its_path(service: ServiceApp) -> None:
     def expected(path: str) -> Face:
         if path.startswith("/internal/"):
             return Face.INTERNAL
+        if path.startswith(CL_PREFIXES) or path == "/":
+            return Face.CL
         return Face.V1 if path.startswith("/v1/") else Face.ENTE
 
     wrong = [f"{r.method} {r.path}: {r.face}" for r in service.routes() if r.face is not expected(r.path)]

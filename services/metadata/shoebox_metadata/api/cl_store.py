@@ -59,6 +59,7 @@ upload_router = APIRouter(tags=["cl-store"])
 admin_router = APIRouter(tags=["cl-store"])
 
 Query64 = Annotated[NonNegative64 | None, Query()]
+BINARY = {"type": "string", "format": "binary"}
 EntityPath = Id64
 
 
@@ -148,14 +149,16 @@ async def entity_versions(entity_id: EntityPath, entities: EntitiesDep, _reader:
 
 
 @router.get(CURRENT + "/{entity_id}/media", response_class=StreamingResponse,
-            responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "a byte range"}})
+            responses={200: {"content": {"application/octet-stream": {"schema": BINARY}}},
+                       206: {"description": "a byte range",
+                             "content": {"application/octet-stream": {"schema": BINARY}}}})
 async def entity_media(entity_id: EntityPath, request: Request, entities: EntitiesDep,
                        _reader: StoreReader) -> Response:
     return await _send(request, entities, await entities.media(entity_id))
 
 
 @router.get(CURRENT + "/{entity_id}/preview", response_class=StreamingResponse,
-            responses={200: {"content": {"image/*": {}}}})
+            responses={200: {"content": {"image/*": {"schema": BINARY}}}})
 async def entity_preview(entity_id: EntityPath, request: Request, entities: EntitiesDep, _reader: StoreReader,
                          force: bool = False) -> Response:
     del force  # CL regenerates on demand; here compute makes the preview once, from the upload
