@@ -8,9 +8,12 @@ from shoebox_compute import __version__
 from shoebox_compute.api import jobs
 from shoebox_compute.broker import Broker, builtin_credential
 from shoebox_compute.builtin import register
-from shoebox_compute.container import Container
+from shoebox_compute.container import Container, JobFace
 from shoebox_compute.dispatcher import Dispatcher
+from shoebox_compute.library import Library
 from shoebox_compute.models import BUS, SCHEMA
+from shoebox_compute.retention import Retention
+from shoebox_compute.settings import ComputeSettings
 from shoebox_lib.bus.topology import COMPUTE_ITEM_STORED
 from shoebox_lib.db import Migrations
 from shoebox_lib.mqtt_topics import ClMqtt
@@ -34,7 +37,8 @@ MOUNTS = [
 ]
 
 
-def create_service(settings: Settings | None = None) -> ServiceApp:
+def create_service(settings: Settings | None = None, compute_settings: ComputeSettings | None = None
+                   ) -> ServiceApp:
     settings = settings or get_settings()
     runtime = Runtime(settings, NAME, BUS)
     assert runtime.storage is not None
@@ -58,5 +62,8 @@ def create_service(settings: Settings | None = None) -> ServiceApp:
                                    else mqtt.worker_seen(worker_id, status.capabilities,
                                                          sum(status.idle.values())))
     runtime.on_stop.append(mqtt.stop)
-    runtime.container = Container(broker=broker, dispatcher=dispatcher)
+    jobs = JobFace(library=Library(runtime.internal("metadata", settings.metadata_url)),
+                   retention=Retention(runtime.db, runtime.storage), storage=runtime.storage,
+                   settings=compute_settings or ComputeSettings())
+    runtime.container = Container(broker=broker, dispatcher=dispatcher, jobs=jobs)
     return create_app(NAME, __version__, MOUNTS, runtime=runtime)

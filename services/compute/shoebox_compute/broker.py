@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_compute.models import BUS, FileRole, Job, JobFile, JobStatus, Lane, TaskType, Worker, WorkerCredential
@@ -183,7 +183,8 @@ class Broker:
             return
         await self.queue_item_work(session, event, lane=Lane.LIVE, priority=UPLOAD_PRIORITY)
 
-    async def queue_item_work(self, session: AsyncSession, event: ItemStored, *, lane: Lane, priority: int) -> None:
+    async def queue_item_work(self, session: AsyncSession, event: ItemStored, *, lane: Lane, priority: int,
+                              announce: bool = True) -> list[Job]:
         existing = {(t, (p or {}).get("variant")) for t, p in (await session.execute(
             select(Job.task_type, Job.params).where(
                 Job.item_id == event.item_id, Job.object_key == event.object_key,
@@ -197,9 +198,30 @@ class Broker:
             session.add(job)
             queued.append(job)
         await session.flush()
-        for job in queued:
+        for job in queued if announce else ():
             # Woken after commit would be better; a worker woken early finds nothing and polls again.
             await self._announce(job)
+        return queued
+
+    async def reprocess(self) -> int:
+        """Bulk re-processing: every item compute has worked on gets its automatic work again, in the bulk
+        lane, behind whatever new uploads bring (theirs is live). Returns the number of jobs queued."""
+        async with self.db.transaction() as session:
+            latest = (await session.execute(
+                select(Job.item_id, Job.owner_id, Job.object_key, Job.content_type)
+                .where(Job.item_id.is_not(None), Job.owner_id.is_not(None), Job.object_key.is_not(None),
+                       Job.task_type == TaskType.METADATA)
+                .ext(distinct_on(Job.item_id)).order_by(Job.item_id, Job.created_at.desc()))).all()
+            queued: list[Job] = []
+            for item_id, owner_id, object_key, content_type in latest:
+                event = ItemStored(item_id=item_id, owner_id=owner_id, object_key=object_key, size=0,
+                                   content_type=content_type)
+                queued += await self.queue_item_work(session, event, lane=Lane.BULK, priority=DEFAULT_PRIORITY,
+                                                     announce=False)
+        for task_type in {job.task_type for job in queued}:
+            if self.wake is not None:
+                await self.wake(task_type)
+        return len(queued)
 
     async def _announce(self, job: Job) -> None:
         await self._emit_event(job)
@@ -393,6 +415,7 @@ class Broker:
             if job is None:
                 return False
             now = datetime.now(UTC)
+            completion = self._checked(job, completion)
             if completion.outcome is Outcome.FAILED and completion.retryable and job.attempts < job.max_attempts:
                 job.status, job.lease_worker, job.lease_expires = JobStatus.QUEUED, None, None
                 job.error = completion.error
@@ -402,6 +425,24 @@ class Broker:
         if job.status == JobStatus.QUEUED and self.wake is not None:
             await self.wake(job.task_type)
         return True
+
+    def _checked(self, job: Job, completion: Completion) -> Completion:
+        """A completion whose outputs are not the job's to name, or a variant whose result names none of
+        them, is a failure of the worker's (not retried): nothing of it is recorded."""
+        if completion.outcome is Outcome.FAILED:
+            return completion
+        try:
+            for output in completion.outputs:
+                if not output.path.startswith("output/"):
+                    raise ValueError(f"{output.path!r} is not an output path")
+                self.output_key(job, output.path)
+            if job.task_type == TaskType.THUMBNAIL and \
+                    completion.result.get("path") not in {o.path for o in completion.outputs}:
+                raise ValueError("the variant's result names none of its outputs")
+        except ValueError as exc:
+            return completion.model_copy(update={"outcome": Outcome.FAILED, "retryable": False,
+                                                 "error": f"the worker's result was refused: {exc}"})
+        return completion
 
     async def _finish(self, session: AsyncSession, job: Job, completion: Completion, now: datetime) -> None:
         failed = completion.outcome is Outcome.FAILED

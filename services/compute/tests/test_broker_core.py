@@ -21,6 +21,7 @@ from shoebox_compute.broker import (
 )
 from shoebox_compute.models import Job, JobStatus, Lane
 from shoebox_lib.db import Database
+from shoebox_lib.events import ItemStored
 from shoebox_lib.settings import Settings
 from shoebox_lib.storage import Storage
 from shoebox_lib.worker.protocol import Completion, Outcome, OutputFile, OutputRequest, WorkerStatus
@@ -196,3 +197,38 @@ async def test_the_registry_counts_live_workers_and_their_idle_slots(broker: Bro
     assert (capabilities.num_workers, capabilities.idle) == (2, {"thumbnail": 2, TASK: 4})
     await broker.heard(WorkerStatus(worker_id="b", credential="-", capabilities=[TASK], leaving=True), "x")
     assert (await broker.capabilities()).num_workers == 1
+
+
+async def test_a_backfill_never_delays_a_new_uploads_work(broker: Broker) -> None:
+    """Re-processing a library queues its work in the bulk lane; an upload arriving during it goes first."""
+    async with broker.db.transaction() as session:
+        for item_id in range(1, 51):
+            await broker.queue_item_work(session, ItemStored(
+                item_id=item_id, owner_id=1, object_key=f"u/1/i/{item_id}/s/original", size=10,
+                content_type="image/jpeg"), lane=Lane.LIVE, priority=7)
+    while leased := await broker.lease("w", ["thumbnail", "metadata"], 16):  # the library's first pass
+        for job in leased:
+            await broker.complete(done("w", job.job_id, Outcome.FAILED, error="not really an image"))
+    assert await broker.reprocess() == 150  # thumb, medium and metadata of each of the 50 items
+    async with broker.db.transaction() as session:
+        await broker.on_item_stored(session, ItemStored(item_id=99, owner_id=2, object_key="u/2/i/99/s/original",
+                                                        size=10, content_type="image/png"))
+    first = await broker.lease("w", ["thumbnail", "metadata"], 3)
+    async with broker.db.transaction() as session:
+        items = {(await session.get(Job, job.job_id)).item_id for job in first}  # type: ignore[union-attr]
+    assert items == {99}
+    assert await broker.reprocess() == 0, "work already queued is not queued twice"
+
+
+async def test_a_result_naming_outputs_not_its_own_is_refused(broker: Broker) -> None:
+    job = await broker.submit(NewJob(new_job_id(), "thumbnail", {"variant": "thumb"},
+                                     item=ItemRef(7, 3, "u/3/i/7/s/original", "image/jpeg")))
+    await broker.lease("w", ["thumbnail"], 1)
+    completion = done("w", job.id)
+    completion.outputs.append(OutputFile(path="../elsewhere", content_type="image/jpeg", size=3))
+    assert await broker.complete(completion)
+    found = await broker.get(job.id)
+    assert found is not None
+    assert found[0].status == JobStatus.FAILED
+    assert "refused" in (found[0].error or "")
+    assert found[1] == []

@@ -16,46 +16,18 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 
 from shoebox_compute.broker import Broker
-from shoebox_compute.container import Container
-from shoebox_compute.library import Library
+from shoebox_compute.container import Container, JobFace
 from shoebox_compute.models import Job
-from shoebox_compute.retention import Retention
-from shoebox_compute.settings import ComputeSettings
 from shoebox_lib.auth.dependencies import optional_principal
 from shoebox_lib.auth.principal import Principal
 from shoebox_lib.errors import Forbidden, Unauthenticated
-from shoebox_lib.runtime import Runtime
-from shoebox_lib.storage import Storage
 
 JOB_PERMISSION = "ai_inference_support"
 STORE_READ_PERMISSION = "media_store_read"
 
 
-@dataclass(frozen=True)
-class JobFace:
-    """What the job API uses besides the broker; built on a service's first request to it (the service's
-    container is the lead's), then kept on the app."""
-
-    library: Library
-    retention: Retention
-    storage: Storage
-    settings: ComputeSettings
-
-    @classmethod
-    def build(cls, runtime: Runtime) -> JobFace:
-        assert runtime.storage is not None
-        return cls(library=Library(runtime.internal("metadata", runtime.settings.metadata_url)),
-                   retention=Retention(runtime.db, runtime.storage), storage=runtime.storage,
-                   settings=ComputeSettings())
-
-
 def _face(request: Request) -> JobFace:
-    state = request.app.state
-    face = getattr(state, "cl_job_face", None)
-    if face is None:  # no await between the look and the set: one per app
-        face = JobFace.build(cast(Runtime, state.runtime))
-        state.cl_job_face = face
-    return cast(JobFace, face)
+    return cast(Container, request.app.state.container).jobs
 
 
 def _broker(request: Request) -> Broker:

@@ -92,6 +92,10 @@ class CleanupResult(BaseModel):
     freed_space: int
 
 
+class Reprocessed(BaseModel):
+    queued: int
+
+
 class NewCredential(BaseModel):
     """A plug-in worker's credential, shown once: only a hash of its secret is kept."""
 

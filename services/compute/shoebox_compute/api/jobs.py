@@ -24,6 +24,7 @@ from shoebox_compute.api.job_shapes import (
     JobCreated,
     JobShape,
     NewCredential,
+    Reprocessed,
     StorageSize,
 )
 from shoebox_compute.broker import Broker, ItemRef, NewJob, new_job_id
@@ -167,6 +168,13 @@ async def cleanup(face: FaceDep, _admin: CurrentUser,
     """Delete the finished jobs created more than `days` days ago (0: all finished jobs), with their files."""
     cleaned = await face.retention.clean(days)
     return CleanupResult(deleted_count=cleaned.deleted_count, freed_space=cleaned.freed_space)
+
+
+@admin_router.post("/admin/compute/reprocess", response_model=Reprocessed)
+async def reprocess(broker: BrokerDep, _admin: CurrentUser) -> Reprocessed:
+    """Make every item's variants and metadata again (after an upgrade of the tasks, say), in the bulk lane:
+    a new upload's work still goes first."""
+    return Reprocessed(queued=await broker.reprocess())
 
 
 @admin_router.post("/admin/compute/workers/credentials", response_model=NewCredential, status_code=201,
