@@ -17,19 +17,16 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 
 from shoebox_compute.submissions import Staging
 from shoebox_lib.errors import InvalidInput, PayloadTooLarge, Unprocessable
-from shoebox_lib.web.inputs import BIGINT_MAX, no_control_characters
+from shoebox_lib.web.inputs import BIGINT_MAX
+from shoebox_lib.web.plain_form import MULTIPART, URLENCODED, checked_text, read_plain_form
 from shoebox_lib.web.streaming_form import FormField, StreamingForm
 
-URLENCODED = "application/x-www-form-urlencoded"
-MULTIPART = "multipart/form-data"
-FORM_LIMIT = 64 * 1024  # a form without files holds a few short fields
 FORM_OVERHEAD = 1024 * 1024  # what multipart framing and the fields may add around the files
 MAX_FIELDS = 100
 MAX_EXTERNAL_FILES = 16
@@ -147,31 +144,6 @@ def param_value(raw: str) -> Any:
     return raw
 
 
-def _checked(name: str, value: str) -> str:
-    try:
-        return no_control_characters(value)
-    except ValueError:
-        raise Unprocessable(f"{name[:64]} must not contain control characters") from None
-
-
-async def plain_form(request: Request) -> dict[str, str]:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > FORM_LIMIT:
-            raise PayloadTooLarge(f"A form without files holds at most {FORM_LIMIT} bytes")
-    try:
-        pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=MAX_FIELDS)
-    except UnicodeDecodeError:
-        raise InvalidInput("The form is not UTF-8") from None
-    except ValueError:
-        raise InvalidInput(f"The form has more than {MAX_FIELDS} fields") from None
-    values: dict[str, str] = {}
-    for name, value in pairs:
-        values.setdefault(name, _checked(name, value))
-    return values
-
-
 async def read_job_form(request: Request, staging: Staging) -> JobForm:
     """The submission's fields, its files staged. If reading fails, nothing stays staged; after it, the
     caller submits the job or discards the staging."""
@@ -181,7 +153,7 @@ async def read_job_form(request: Request, staging: Staging) -> JobForm:
     content_type = request.headers.get("content-type", "")
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind in ("", URLENCODED):
-        return JobForm(fields=await plain_form(request))
+        return JobForm(fields=await read_plain_form(request))
     if kind != MULTIPART:
         raise InvalidInput(f"Send a form ({URLENCODED} or {MULTIPART}), not {kind}")
     form = JobForm()
@@ -189,7 +161,7 @@ async def read_job_form(request: Request, staging: Staging) -> JobForm:
     try:
         while (part := await reader.next_part()) is not None:
             if isinstance(part, FormField):
-                form.fields.setdefault(part.name, _checked(part.name, part.value))
+                form.fields.setdefault(part.name, checked_text(part.name, part.value))
                 continue
             if not part.filename:
                 await part.skip()  # an empty file input

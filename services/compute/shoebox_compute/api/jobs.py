@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from shoebox_compute.api.deps import BrokerDep, FaceDep, JobCaller, JobCallerDep
-from shoebox_compute.api.job_forms import MULTIPART, plain_form, read_job_form
+from shoebox_compute.api.job_forms import read_job_form
 from shoebox_compute.api.job_shapes import (
     CapabilitiesShape,
     CleanupResult,
@@ -33,6 +33,7 @@ from shoebox_compute.submissions import Staging
 from shoebox_lib.auth import CurrentUser
 from shoebox_lib.errors import NotFound, Unprocessable
 from shoebox_lib.storage.dataplane import byte_range
+from shoebox_lib.web.plain_form import MULTIPART, read_plain_form
 
 ADMIN_REFUSAL = "Insufficient permissions. Admin access required"
 CURRENT = ""
@@ -213,7 +214,7 @@ async def _credential_name(request: Request) -> str:
         value = form.get("name")
         name = value if isinstance(value, str) else ""
     else:
-        name = (await plain_form(request)).get("name", "")
+        name = (await read_plain_form(request)).get("name", "")
     name = name.strip()
     if not name or len(name) > NAME_MAX or not name.isprintable():
         raise Unprocessable(f"name is required: printable, at most {NAME_MAX} characters")

@@ -15,13 +15,13 @@ from shoebox_lib.auth import AdminUser
 from shoebox_lib.errors import Unprocessable
 from shoebox_lib.storage.dataplane import byte_range
 from shoebox_lib.web.inputs import Id64, NonNegative64, Text
+from shoebox_lib.web.plain_form import MULTIPART, form_kind, read_plain_form
 from shoebox_metadata.api.cl_store_forms import (
     CREATE_FILE_FIELDS,
     REPLACE_FILE_FIELDS,
     EntityForm,
     parse_flag,
     read_entity_form,
-    read_plain_form,
 )
 from shoebox_metadata.api.cl_store_shapes import (
     AuditAnswer,
@@ -301,8 +301,7 @@ async def _changes(request: Request) -> Changes:
 
 
 async def _form_values(request: Request) -> dict[str, str]:
-    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if kind == "multipart/form-data":
+    if form_kind(request) == MULTIPART:
         form = await request.form(max_files=0, max_fields=100)
         return {k: v for k, v in form.items() if isinstance(v, str)}
     return await read_plain_form(request)

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Collection as Names
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
 
 from fastapi import Request
 
 from shoebox_lib.errors import InvalidInput, PayloadTooLarge, Unprocessable
-from shoebox_lib.web.inputs import BIGINT_MAX, no_control_characters
+from shoebox_lib.web.inputs import BIGINT_MAX
+from shoebox_lib.web.plain_form import MULTIPART, URLENCODED, checked_text, read_plain_form
 from shoebox_lib.web.streaming_form import FormField, StreamingForm
 from shoebox_metadata.store.entities import Entities, Staged, Upload
 
-FORM_LIMIT = 64 * 1024  # a plain form holds a few short fields
 FORM_OVERHEAD = 1024 * 1024  # what multipart framing and the other fields may add around the file
 TRUE = frozenset({"true", "1", "yes", "on"})
 FALSE = frozenset({"false", "0", "no", "off"})
-URLENCODED = "application/x-www-form-urlencoded"
-MULTIPART = "multipart/form-data"
 # CL's file fields: `media_file`, and the older `image` (which PUT ignores, as CL's server does).
 CREATE_FILE_FIELDS = ("media_file", "image")
 REPLACE_FILE_FIELDS = ("media_file",)
@@ -67,26 +64,6 @@ def parse_id(name: str, value: str | None) -> int | None:
     return int(text)
 
 
-def _checked(name: str, value: str) -> str:
-    try:
-        return no_control_characters(value)
-    except ValueError:
-        raise Unprocessable(f"{name} must not contain control characters") from None
-
-
-async def read_plain_form(request: Request) -> dict[str, str]:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > FORM_LIMIT:
-            raise PayloadTooLarge(f"A form without a file holds at most {FORM_LIMIT} bytes")
-    try:
-        pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
-    except UnicodeDecodeError:
-        raise InvalidInput("The form is not UTF-8") from None
-    return {name: _checked(name, value) for name, value in pairs}
-
-
 async def read_entity_form(request: Request, entities: Entities, *, file_fields: Names[str],
                            is_collection: bool | None = None) -> EntityForm:
     """The form's fields, and its file staged in storage. A form that names a collection, or a parent
@@ -106,7 +83,7 @@ async def read_entity_form(request: Request, entities: Entities, *, file_fields:
     try:
         while (part := await reader.next_part()) is not None:
             if isinstance(part, FormField):
-                form.values.setdefault(part.name, _checked(part.name, part.value))
+                form.values.setdefault(part.name, checked_text(part.name, part.value))
                 continue
             if form.staged is not None or part.name not in file_fields or not part.filename:
                 await part.skip()  # a second file, another field's, or an empty file input
