@@ -202,6 +202,8 @@ async def _create(request: Request, entities: Entities, actor: Actor, on_duplica
         fields = Fields(label=form.text("label"), description=form.text("description"),
                         parent_id=form.entity_id("parent_id"))
         if is_collection:
+            if form.staged is not None:  # the file came before the form said what it makes
+                raise Unprocessable("A collection cannot have a file")
             return await entities.create_collection(actor, fields), 201
         if form.staged is None:
             raise Unprocessable("A file entity needs a file (media_file)")
