@@ -192,7 +192,7 @@ async def main() -> None:
 if __name__ == "__main__":
     from benchmarks import library, uploads
 
-    which = sys.argv[1:] or ["api", "library", "uploads", "cl_store"]
+    which = sys.argv[1:] or ["api", "library", "uploads", "cl_store", "compute"]
     if "api" in which:
         asyncio.run(main())
     if "library" in which:
@@ -204,4 +204,9 @@ if __name__ == "__main__":
         from benchmarks import bench_cl_store
 
         for row in asyncio.run(bench_cl_store.run()):
+            print(json.dumps(row))
+    if "compute" in which:
+        from benchmarks import bench_compute
+
+        for row in asyncio.run(bench_compute.run()):
             print(json.dumps(row))
