@@ -26,7 +26,6 @@ from shoebox_lib.worker.runtime import Worker
 NAME = "compute"
 MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrations")
 SWEEP_SECONDS = 5.0
-BUILTIN_SLOTS = 2  # jobs the built-in worker runs at once (a thumbnail keeps about one core busy)
 
 # CL's compute face (the job API). The admin's routes before the others, as the store's are.
 MOUNTS = [
@@ -49,11 +48,14 @@ def create_service(settings: Settings | None = None, compute_settings: ComputeSe
     runtime.background("dispatcher", dispatcher.run)
     runtime.background("lease-sweeper", lambda: every(SWEEP_SECONDS, broker.expire_leases))
     runtime.background("worker-registry-sweeper", lambda: every(SWEEP_SECONDS, broker.forget_silent_workers))
+    compute_settings = compute_settings or ComputeSettings()
     # The built-in tasks run on the worker runtime any plug-in uses, over the bus, in this process.
-    worker = register(Worker(nats_url=settings.nats_url, prefix=settings.bus_prefix,
-                             credential=builtin_credential(settings.secret_key),
-                             worker_id=f"builtin-{socket.gethostname()}-{os.getpid()}", slots=BUILTIN_SLOTS))
-    runtime.background("builtin-worker", worker.run)
+    if compute_settings.builtin_slots:
+        worker = register(Worker(nats_url=settings.nats_url, prefix=settings.bus_prefix,
+                                 credential=builtin_credential(settings.secret_key),
+                                 worker_id=f"builtin-{socket.gethostname()}-{os.getpid()}",
+                                 slots=compute_settings.builtin_slots))
+        runtime.background("builtin-worker", worker.run)
     # What CL's clients watch over MQTT: workers coming and going, and every job's progress.
     mqtt = ClMqtt.from_settings(settings, NAME)
     broker.listeners.append(lambda event: mqtt.job_event(event.job_id, event.status, event.progress,
@@ -64,6 +66,6 @@ def create_service(settings: Settings | None = None, compute_settings: ComputeSe
     runtime.on_stop.append(mqtt.stop)
     jobs = JobFace(library=Library(runtime.internal("metadata", settings.metadata_url)),
                    retention=Retention(runtime.db, runtime.storage), storage=runtime.storage,
-                   settings=compute_settings or ComputeSettings())
+                   settings=compute_settings)
     runtime.container = Container(broker=broker, dispatcher=dispatcher, jobs=jobs)
     return create_app(NAME, __version__, MOUNTS, runtime=runtime)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,6 +21,10 @@ class ComputeSettings(BaseSettings):
     job_max_files: int = Field(
         default=16, ge=1, le=256,
         description="How many uploaded files one job may take (default 16).")
+    builtin_slots: int = Field(
+        default_factory=lambda: max(2, os.cpu_count() or 2), ge=0, le=64,
+        description="How many jobs the built-in worker of each compute process runs at once (default: the "
+                    "machine's cores, at least 2; 0 runs no built-in worker, leaving every task to plug-ins).")
 
 
 # What `shoebox config` reads from every `shoebox_<service>.settings`.
