@@ -81,7 +81,18 @@ async def _create(task_type: str, request: Request, caller: JobCaller, face: Fac
         raise
 
 
-@upload_router.post(CURRENT + "/jobs/{task_type}", response_model=JobCreated)
+def _job_form(file_field: str) -> dict[str, object]:
+    """The submission the route reads itself (streaming its files), declared for the OpenAPI: the known
+    fields; a task's own fields are any others."""
+    fields: dict[str, object] = {"priority": {"type": "integer", "minimum": 0, "maximum": 10},
+                                 "item_id": {"type": "string"}, "external_files": {"type": "string"}}
+    files = {file_field: {"type": "array", "items": {"type": "string", "format": "binary"}}}
+    return {"requestBody": {"content": {
+        "multipart/form-data": {"schema": {"type": "object", "properties": {**fields, **files}}},
+        "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": fields}}}}}
+
+
+@upload_router.post(CURRENT + "/jobs/{task_type}", response_model=JobCreated, openapi_extra=_job_form("file"))
 async def create_job(task_type: TaskTypePath, request: Request, caller: JobCallerDep, face: FaceDep,
                      broker: BrokerDep) -> JobCreated:
     """CL's current server: multipart `file` (or a plain form), `priority`, the task's own fields."""
@@ -89,7 +100,8 @@ async def create_job(task_type: TaskTypePath, request: Request, caller: JobCalle
     return JobCreated(job_id=job.id, status=JobStatus.QUEUED.value, task_type=job.task_type)
 
 
-@upload_router.post(SEED + "/jobs/{task_type}", response_model=JobCreated, status_code=201)
+@upload_router.post(SEED + "/jobs/{task_type}", response_model=JobCreated, status_code=201,
+                    openapi_extra=_job_form("upload_files"))
 async def create_job_seed(task_type: TaskTypePath, request: Request, caller: JobCallerDep, face: FaceDep,
                           broker: BrokerDep) -> JobCreated:
     """Seed 004: `upload_files` (repeated) and `external_files`, 201."""
