@@ -26,6 +26,12 @@ What every cell must get:
   such as 404 for a made-up id or 422 for an incomplete form, is let through: no 401 or 403). The space is
   nobody's own, so existence is not hidden: each of them gets exactly what the owner (who made the world's
   entities) gets, not what a made-up id gets.
+- a SPACE route of CL's job API (`JOB_PREFIXES`), whose jobs belong to their creator though the mode is the
+  store's: 401 for every caller without a valid token; 403 naming `ai_inference_support` for every account
+  without it (the account without the store's permissions, and the sharees, who hold the store's
+  permissions only); the owner is let through to their own job; another user holding the permission is let
+  through, but gets for the owner's job exactly what a made-up id gets (existence never leaks); the admin
+  sees every job: it gets what the owner gets.
 Requests that change things run on a fresh world per caller who may be let through, so no cell sees
 another's changes (the store's entities of each world are its own, with bytes of their own). The space's
 rows come last: the admin's routes that empty the whole space or switch its mode run before any row reads
@@ -46,7 +52,16 @@ import httpx
 import pytest
 
 from shoebox.testing import RunningSystem
-from shoebox.testing.callers import SHAREES, STORE_ACCOUNTS, UNAUTHENTICATED, Callers, Who, sign_in_everyone
+from shoebox.testing.callers import (
+    JOB_ACCOUNTS,
+    SHAREES,
+    STORE_ACCOUNTS,
+    UNAUTHENTICATED,
+    WITHOUT_JOB_PERMISSION,
+    Callers,
+    Who,
+    sign_in_everyone,
+)
 from shoebox.testing.instances import Unresolvable
 from shoebox.testing.openapi import Operation, openapi_path, operation_of
 from shoebox.testing.world import Aim, Prepared, Unfillable, World, request_for
@@ -56,6 +71,18 @@ from shoebox_lib.web.faces import Face
 pytestmark = pytest.mark.timeout(900)
 
 REFUSALS_WITHOUT_LINK = (401, 403, 404, 410)
+# The SPACE routes whose resources belong to their creator (CL's job API, both spellings: `/jobs/…`,
+# `/compute/jobs/…`) rather than to the shared space (CL's store). The mounts do not declare the difference
+# (both are `Access.SPACE`), so it is named here, in this one place, and checked against the service that
+# serves the job API.
+JOB_PREFIXES = ("/jobs/", "/compute/")
+JOB_SERVICE = "compute"
+JOB_PERMISSION = "ai_inference_support"
+
+
+def job_route(route: RouteInfo) -> bool:
+    """A SPACE route of CL's job API: a caller sees only their own jobs (the admin all of them)."""
+    return route.access is Access.SPACE and route.path.startswith(JOB_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -126,9 +153,34 @@ class Walk:
         if route.access is Access.PUBLIC:
             return [await self.cell(route, operation, who, self.world(route, fresh=False), with_link=who is Who.GUEST)
                     for who in Who]
+        if job_route(route):
+            return await self.job_route(route, operation)
         if route.access is Access.SPACE:
             return await self.space_route(route, operation)
         return await self.token_route(route, operation)
+
+    async def job_route(self, route: RouteInfo, operation: Operation) -> list[Cell]:
+        """Jobs are their creator's: the other user and the admin aim at the owner's job (the other user at a
+        made-up one too), the owner at their own and at a made-up one; requests that change things run on
+        a world of their own for each caller who may be let through."""
+        root = (await self.system.client.get("/")).json()
+        assert root.get("auth_required") is True, f"the store is not in its default mode for {route.method} " \
+                                                  f"{route.path}: {root}"
+        first = self.world(route, fresh=True)
+        cells = [await self.cell(route, operation, who, first, with_link=who is Who.GUEST)
+                 for who in (*UNAUTHENTICATED, *WITHOUT_JOB_PERMISSION)]
+        other = await self.cell(route, operation, Who.OTHER, first)
+        if other.request.aimed:  # before it: a stranger let through wrongly may change the owner's job
+            cells.append(await self.cell(route, operation, Who.OTHER, first, Aim.MISSING))
+        cells.append(other)
+        cells.append(await self.cell(route, operation, Who.ADMIN, self.world(route, fresh=True)))
+        world = self.world(route, fresh=True)
+        owner = await request_for(operation, route.service, self.documents[route.service], world,
+                                  await self.callers.headers(self.system, Who.OWNER))
+        if owner.aimed:
+            cells.append(await self.cell(route, operation, Who.OWNER, self.world(route, fresh=True), Aim.MISSING))
+        cells.append(await self.send(route, Who.OWNER, Aim.REAL, owner))
+        return cells
 
     async def space_route(self, route: RouteInfo, operation: Operation) -> list[Cell]:
         """The store is shared: every account with its permissions is let through to the owner's entities,
@@ -231,6 +283,20 @@ def violations(route: RouteInfo, cells: list[Cell]) -> list[str]:
     for cell in cells:
         if cell.who in UNAUTHENTICATED and cell.status != 401:
             wrong(cell, "401")
+    if job_route(route):
+        owner = by[(Who.OWNER, Aim.REAL)]
+        for cell in cells:
+            if cell.who in WITHOUT_JOB_PERMISSION and (cell.status != 403 or JOB_PERMISSION not in cell.body):
+                wrong(cell, f"403 naming {JOB_PERMISSION}: the account does not hold it")
+            if cell.who in JOB_ACCOUNTS and cell.status in (401, 403):
+                wrong(cell, f"to be let through: the account holds {JOB_PERMISSION}")
+        other, missing = by[(Who.OTHER, Aim.REAL)], by.get((Who.OTHER, Aim.MISSING))
+        if missing is not None and other.status != missing.status:
+            wrong(other, f"what a made-up id gets ({missing.status}): another user's job must look missing")
+        admin = by[(Who.ADMIN, Aim.REAL)]
+        if admin.status != owner.status:
+            wrong(admin, f"what the owner gets ({owner.status}): the admin sees every job")
+        return found
     if route.access is Access.SPACE:
         owner = by[(Who.OWNER, Aim.REAL)]
         for cell in cells:
@@ -304,8 +370,12 @@ async def test_every_route_answers_every_caller_as_declared(api: RunningSystem) 
     api.client.event_hooks["request"].append(count)
     rows: dict[RouteInfo, list[Cell]] = {}
     unfillable: list[str] = []
+    routes = declared(api)
+    jobs = {(r.service, r.method, r.path) for r in routes if job_route(r)}
+    served = {(r.service, r.method, r.path) for r in routes if r.access is Access.SPACE and r.service == JOB_SERVICE}
+    assert jobs == served, f"JOB_PREFIXES name {sorted(jobs)}, the job API serves {sorted(served)} as SPACE routes"
     # The space's rows last (a stable sort): see the module's docstring.
-    for route in sorted(declared(api), key=lambda route: route.access is Access.SPACE):
+    for route in sorted(routes, key=lambda route: route.access is Access.SPACE):
         try:
             rows[route] = await walk.route(route)
         except Unfillable as exc:

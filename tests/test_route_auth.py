@@ -2,10 +2,10 @@
 
 Who may call a route is declared where its router is mounted (`Mount(router, face, access)`), and this test
 reads it back from there rather than from a list of its own: every USER or ADMIN route must answer 401 to
-an anonymous caller and to forged tokens, and so must every SPACE route (CL's store) in the store's
-default mode, where reads need a token too; every LINK route must refuse a missing or forged link, and every
-INTERNAL route must refuse a caller without a service's signature, asked directly (from outside, nothing
-routes them at all). New routes are covered automatically.
+an anonymous caller and to forged tokens, and so must every SPACE route (CL's store, and CL's job API, which
+follows the store's mode) in the store's default mode, where reads need a token too; every LINK route must
+refuse a missing or forged link, and every INTERNAL route must refuse a caller without a service's
+signature, asked directly (from outside, nothing routes them at all). New routes are covered automatically.
 """
 
 from __future__ import annotations

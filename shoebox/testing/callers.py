@@ -4,7 +4,10 @@ CL's store permissions), and the tokens that must open nothing (a revoked sessio
 an expired token, a forged one).
 
 Ordinary accounts hold CL's store permissions (`media_store_read`, `media_store_write`: auth's defaults);
-the one account made without them shows what the store refuses."""
+the one account made without them shows what the store refuses. The owner and the other user also hold
+CL's `ai_inference_support`, so that the job API lets them through to their own jobs (and the other user's
+look at the owner's shows what a stranger gets); the sharees hold the store's defaults only, and show what
+the job API refuses to an account with the store's permissions but not its own."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from shoebox.testing import ADMIN_EMAIL, RunningSystem
-from shoebox_auth.service import AuthService, Origin
+from shoebox_auth.service import DEFAULT_PERMISSIONS, AuthService, Origin, Permission
 
 
 class Who(StrEnum):
@@ -43,6 +46,10 @@ ORDINARY: tuple[Who, ...] = (Who.OWNER, Who.OTHER, Who.VIEWER, Who.COLLABORATOR)
 SHAREES: tuple[Who, ...] = (Who.VIEWER, Who.COLLABORATOR)
 # Callers that hold CL's store permissions (ordinary accounts have them by default; the admin passes everything).
 STORE_ACCOUNTS: tuple[Who, ...] = (*ORDINARY, Who.ADMIN)
+# Callers that hold CL's `ai_inference_support` (the admin passes everything), and the accounts that do not.
+JOB_ACCOUNTS: tuple[Who, ...] = (Who.OWNER, Who.OTHER, Who.ADMIN)
+WITHOUT_JOB_PERMISSION: tuple[Who, ...] = (Who.VIEWER, Who.COLLABORATOR, Who.NO_STORE)
+JOB_PERMISSIONS: tuple[str, ...] = (*DEFAULT_PERMISSIONS, Permission.AI_INFERENCE_SUPPORT)
 SHARE_ROLES: dict[Who, str] = {Who.VIEWER: "VIEWER", Who.COLLABORATOR: "COLLABORATOR"}
 
 
@@ -96,16 +103,25 @@ def _claims(token: str) -> dict[str, object]:
     return dict(jwt.decode(token, options={"verify_signature": False}))
 
 
-async def _person(system: RunningSystem, name: str) -> Person:
-    token = await system.user_token(name)
+async def _person(system: RunningSystem, name: str, permissions: tuple[str, ...] | None = None) -> Person:
+    """A new account, signed in; `permissions` None gives auth's defaults."""
+    if permissions is None:
+        token = await system.user_token(name)
+    else:
+        auth: AuthService = system.services["auth"].app.state.container.auth
+        password = f"{name}-password-123"
+        await auth.create_user(email=f"{name}@example.com", username=name, password=password,
+                               permissions=list(permissions))
+        token = await system.token(name, password)
     return Person(name, f"{name}@example.com", int(str(_claims(token)["sub"])), token)
 
 
 async def sign_in_everyone(system: RunningSystem, prefix: str = "") -> Callers:
     """The people, and the tokens that must be refused, each shown to be refused by every service first
     (revocation travels as an event)."""
-    owner, other, viewer, collaborator, bystander, deactivated = [
-        await _person(system, f"{prefix}{name}") for name in ("olive", "oscar", "vera", "colin", "bea", "dora")]
+    owner, other = [await _person(system, f"{prefix}{name}", JOB_PERMISSIONS) for name in ("olive", "oscar")]
+    viewer, collaborator, bystander, deactivated = [
+        await _person(system, f"{prefix}{name}") for name in ("vera", "colin", "bea", "dora")]
     admin_token = await system.token()
     admin = Person("admin", ADMIN_EMAIL, int(str(_claims(admin_token)["sub"])), admin_token)
     auth: AuthService = system.services["auth"].app.state.container.auth
@@ -133,7 +149,8 @@ async def sign_in_everyone(system: RunningSystem, prefix: str = "") -> Callers:
 
 
 # One route of each service that takes a token and names nothing: a refused token gets 401 from each.
-_PROBES = ("/users/me", "/storage/usage", "/v1/uploads/upl_probe")
+# (compute's is an admin route: a refused token gets 401 there, an accepted one of a non-admin 403.)
+_PROBES = ("/users/me", "/storage/usage", "/v1/uploads/upl_probe", "/admin/jobs/storage/size")
 
 
 async def _until_refused(system: RunningSystem, tokens: list[str], within: float = 10) -> None:

@@ -3,8 +3,8 @@ nowhere else: importing this module registers them.
 
 - Every request carries the caller's token, as `Authorization: Bearer` and as Ente's `X-Auth-Token`. The
   fuzzer may end its own session (`/users/logout`, …): a 401 on a route that takes a token (USER, ADMIN,
-  and SPACE: CL's store verifies every token sent) means the token is spent, and the next request gets a
-  fresh one from the test process (`MINT_ENV`).
+  and SPACE: CL's store and job API verify every token sent) means the token is spent, and the next request
+  gets a fresh one from the test process (`MINT_ENV`).
 - The caller never changes its own account through the admin routes: deactivating, demoting or deleting
   itself would leave the rest of the run testing refusals.
 - The examples phase also sends, for every operation, its request aimed at the caller's own resources
@@ -37,7 +37,8 @@ from shoebox.testing.openapi import operation_of
 from shoebox_lib.web.access import ACCESS_KEY, Access
 
 AnyCase = Case[APIOperation[Any, Any, Any, Any]]  # hooks take a case of any operation
-# Routes the caller's token opens; a SPACE route (CL's store) verifies a token that is sent, so one it refuses is spent.
+# Routes the caller's token opens; a SPACE route (CL's store, its job API) verifies a token that is sent, so one it
+# refuses is spent.
 TOKEN_ACCESS = frozenset({Access.USER, Access.ADMIN, Access.SPACE})
 ACCOUNT_FIELDS = ("user_id", "userID")  # how the admin routes name the account they change
 NOBODY = 2**31 - 1

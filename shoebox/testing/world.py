@@ -3,7 +3,9 @@ shared with a viewer and a collaborator and opened by a public link, a file in i
 file, a link to one file, a pending v1 image with its upload session, an Uppy upload, an Ente upload not
 yet committed, a second session, an account for the admin routes to change, and in CL's store (the space
 every account with the store's permissions shares) a collection the owner made through the CL face and a
-small image in it (bytes of its own in each world, so that no world's upload is another's duplicate).
+small image in it (bytes of its own in each world, so that no world's upload is another's duplicate), and in
+CL's job API a `hash` job the owner created with a small file of its own (its input file is what a job's file
+routes read) and a plug-in worker's credential the admin issued.
 
 The store's mode is the default one whatever the admin's routes are sent: the world answers their mode
 switches with the mode they already have (reads need a token).
@@ -37,12 +39,14 @@ from shoebox_auth.service import AuthService, Origin
 from shoebox_lib.ids import image_id
 from shoebox_lib.web.access import Access
 
+JOB_TASK = "hash"  # the task of the world's jobs: built in, so they run without a plug-in
 MISSING_ID = 987654321  # an id nobody has: within every integer type, so it is looked up, not refused
 MISSING_TOKEN = "missing-link-token-0000000000000000"
 LINK_HEADER = "X-Auth-Access-Token"
 PARAMETER_CONSTANTS: Mapping[str, Any] = {
     "part_number": 1, "skip": 0, "limit": 10, "sinceTime": "0", "count": 1, "variant": "original", "partNumbers": "1",
     "filename": "a.png", "type": "image/png",
+    "task_type": JOB_TASK,  # a built-in task: a job of it runs
 }
 # Body fields that switch CL's store mode: sent as the mode it has by default, so that it stays (reads need a token).
 BODY_CONSTANTS: Mapping[str, Any] = {"guest_mode": "false", "enabled": True}
@@ -66,6 +70,8 @@ class Kind(StrEnum):
     STORE_COLLECTION = "store collection"  # a collection of CL's store, made by the owner through the CL face
     STORE_FILE = "store file"  # a small PNG in the store collection, uploaded by the owner
     STORE_PREVIEW = "previewed store file"  # the store file once compute has made its preview
+    JOB = "job"  # a `hash` job of CL's job API, created by the owner with a small file (`input/<name>`)
+    CREDENTIAL = "worker credential"  # a plug-in worker's credential, issued by the admin
 
 
 SHARED: frozenset[Kind] = frozenset({Kind.ALBUM, Kind.FILE})
@@ -100,6 +106,10 @@ SLOTS: Mapping[str, Slot] = {
     "entity_id": Slot(Kind.STORE_FILE, "id", MISSING_ID),
     "parent_id": Slot(Kind.STORE_COLLECTION, "id", MISSING_ID),
     "md5": Slot(Kind.STORE_FILE, "md5", MISSING_MD5),
+    # CL's job API: a job, one of its files (its input), and a worker credential.
+    "job_id": Slot(Kind.JOB, "job_id", f"job_{MISSING_ID}"),
+    "file_path": Slot(Kind.JOB, "path", "input/missing.txt"),
+    "credential_id": Slot(Kind.CREDENTIAL, "credential_id", f"{MISSING_ID}"),
 }
 
 
@@ -224,6 +234,15 @@ class World:
             made = await self.get(Kind.STORE_FILE)
             await self._until_previewed(made["id"])
             return made
+        if kind is Kind.JOB:
+            created = await self._ok("POST", f"/jobs/{JOB_TASK}", data={"priority": "5"},
+                                     files={"file": ("world.txt", secrets.token_bytes(64), "text/plain")})
+            job = await self._ok("GET", f"/jobs/{created['job_id']}")
+            return {"job_id": created["job_id"], "path": job["input_files"][0]["path"]}
+        if kind is Kind.CREDENTIAL:
+            made = await self._ok("POST", "/admin/compute/workers/credentials", as_admin=True,
+                                  data={"name": f"world {secrets.token_hex(4)}"})
+            return {"credential_id": made["credential_id"]}
         raise AssertionError(kind)
 
     async def _until_previewed(self, entity_id: int) -> None:
@@ -244,8 +263,9 @@ class World:
         # A new session each time: a request of the matrix may have ended any session made before.
         return await fresh_token(self.system, self.callers.owner.user_id)
 
-    async def _ok(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = await self.system.client.request(method, path, headers=bearer(await self.owner_token()), **kwargs)
+    async def _ok(self, method: str, path: str, as_admin: bool = False, **kwargs: Any) -> Any:
+        token = await fresh_token(self.system, self.callers.admin.user_id) if as_admin else await self.owner_token()
+        response = await self.system.client.request(method, path, headers=bearer(token), **kwargs)
         assert response.status_code in (200, 201), f"building the world: {method} {path}: {response.text}"
         return response.json()
 
