@@ -25,6 +25,7 @@ from shoebox_lib.web.faces import Face
 
 FACE_KEY = "x-shoebox-face"
 ACCESS_KEY = "x-shoebox-access"
+HOLDER_KEY = "x-shoebox-holder"
 
 
 class Access(StrEnum):
@@ -36,6 +37,14 @@ class Access(StrEnum):
     # A shared space (CL's store): a token that is sent is verified; the route decides from the space's mode
     # (open reads, or reads and writes by permission) whether the caller may go on.
     SPACE = "space"
+
+
+class Holder(StrEnum):
+    """Whose the resources of a SPACE route are: the shared space's (CL's store: every permitted caller sees
+    the same ones), or each caller's own (CL's jobs: another's are not found, as a made-up one is)."""
+
+    SPACE = "space"
+    CALLER = "caller"
 
 
 _GUARDS: dict[Access, Callable[..., Any] | None] = {
@@ -65,6 +74,11 @@ class Mount:
     max_body_size: int | None = DEFAULT_MAX_BODY
     # What an ADMIN route tells an account that is not an admin's, where the face's server words it its own way.
     admin_refusal: str | None = None
+    holder: Holder | None = None  # SPACE routes only: Holder.SPACE unless said otherwise
+
+    @property
+    def holds(self) -> Holder | None:
+        return (self.holder or Holder.SPACE) if self.access is Access.SPACE else None
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,7 @@ class RouteInfo:
     path: str
     face: Face
     access: Access
+    holder: Holder | None = None  # whose a SPACE route's resources are
 
     @property
     def static_prefix(self) -> str:
@@ -87,6 +102,8 @@ def mount(app: FastAPI, mounted: Mount) -> None:
     """Label each of the router's routes, then include it behind its access guard. (FastAPI includes a
     router by reference, so the labels on its own routes are what requests and the OpenAPI see.)"""
     internal = mounted.access is Access.INTERNAL
+    if mounted.holder is not None and mounted.access is not Access.SPACE:
+        raise ValueError("only a SPACE mount says whose its resources are")
     for route in mounted.router.routes:
         if not isinstance(route, APIRoute):
             continue
@@ -102,6 +119,8 @@ def mount(app: FastAPI, mounted: Mount) -> None:
             continue
         route.openapi_extra = {**(route.openapi_extra or {}), FACE_KEY: mounted.face.value,
                                ACCESS_KEY: mounted.access.value}
+        if mounted.holds is not None:
+            route.openapi_extra[HOLDER_KEY] = mounted.holds.value
         route.tags = [*route.tags, mounted.face.value]
         # Read back by the error handlers (`scope["route"]`) and by `route_infos`.
         route.face = mounted.face  # type: ignore[attr-defined]
@@ -123,7 +142,7 @@ def _admin_guard(refusal: str) -> Callable[..., Any]:
 
 def route_infos(service: str, mounts: Iterable[Mount]) -> list[RouteInfo]:
     """Every route the mounts declare (the app's own ops routes, which no mount declares, are left out)."""
-    return [RouteInfo(service, method, route.path, mounted.face, mounted.access)
+    return [RouteInfo(service, method, route.path, mounted.face, mounted.access, mounted.holds)
             for mounted in mounts for route in mounted.router.routes if isinstance(route, APIRoute)
             for method in sorted(route.methods or ())]
 

@@ -20,7 +20,7 @@ from shoebox_lib.mqtt_topics import ClMqtt
 from shoebox_lib.runtime import Runtime, every
 from shoebox_lib.settings import Settings, get_settings
 from shoebox_lib.web import Face, ServiceApp, create_app
-from shoebox_lib.web.access import Access, Mount
+from shoebox_lib.web.access import Access, Holder, Mount
 from shoebox_lib.worker.runtime import Worker
 
 NAME = "compute"
@@ -31,8 +31,9 @@ SWEEP_SECONDS = 5.0
 MOUNTS = [
     Mount(jobs.public_router, Face.CL, Access.PUBLIC),
     Mount(jobs.admin_router, Face.CL, Access.ADMIN, admin_refusal=jobs.ADMIN_REFUSAL),
-    Mount(jobs.router, Face.CL, Access.SPACE),
-    Mount(jobs.upload_router, Face.CL, Access.SPACE, max_body_size=None),
+    # The mode is the store's; the jobs are their creators'.
+    Mount(jobs.router, Face.CL, Access.SPACE, holder=Holder.CALLER),
+    Mount(jobs.upload_router, Face.CL, Access.SPACE, max_body_size=None, holder=Holder.CALLER),
 ]
 
 
