@@ -63,10 +63,11 @@ async def upload(client: httpx.AsyncClient, token: str, data: bytes, *, filename
 
 
 def is_processed(body: dict[str, Any]) -> bool:
-    """The thumbnail (if any) is ready and every object has its SECONDARY replica."""
-    replicated = {r["object"] for r in body["replicas"] if r["tier"] == "secondary"}
-    wanted = {"original"} | ({"variant"} if body["variants"] else set())
-    return body["status"] == "ready" and replicated == wanted
+    """The variants (if any) are made and every object has its SECONDARY replica: the original's and one per
+    variant made (a failed variant has no object)."""
+    replicated = [r["object"] for r in body["replicas"] if r["tier"] == "secondary"]
+    made = sum(1 for v in body["variants"] if v["status"] == "ready")
+    return body["status"] == "ready" and replicated.count("original") == 1 and replicated.count("variant") == made
 
 
 async def wait_processed(client: httpx.AsyncClient, token: str, image_id: str) -> dict[str, Any]:
