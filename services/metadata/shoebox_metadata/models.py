@@ -193,13 +193,19 @@ class Collection(Base):
     is_trashed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
                                                  onupdate=func.now())
+    # A v1 album's cover; it goes back to none when its image is deleted for good.
+    cover_item_id: Mapped[int | None] = mapped_column(ForeignKey(Item.id, ondelete="SET NULL"))
 
 
 class CollectionFile(Base):
     """An item in a collection, with the item's key encrypted under that collection's key."""
 
     __tablename__ = "collection_files"
-    __table_args__ = (Index("ix_collection_files_diff", "collection_id", "updation_time"),)
+    __table_args__ = (
+        Index("ix_collection_files_diff", "collection_id", "updation_time"),
+        # A v1 album's images, paged by when each was added (the owner's clock: unique, only ever growing).
+        Index("ix_collection_files_page", "collection_id", "added_at", "item_id"),
+    )
 
     collection_id: Mapped[int] = mapped_column(ForeignKey(Collection.id, ondelete="CASCADE"), primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey(Item.id, ondelete="CASCADE"), primary_key=True, index=True)

@@ -6,8 +6,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from shoebox_lib.auth.dependencies import optional_principal
-from shoebox_lib.auth.principal import Principal
+from shoebox_lib.auth import OptionalUser
 from shoebox_metadata.authenticator.service import Authenticator
 from shoebox_metadata.container import Container
 from shoebox_metadata.filedata.service import FileDataStore
@@ -102,14 +101,13 @@ def _audit(request: Request) -> Audit:
 EntitiesDep = Annotated[Entities, Depends(_entities)]
 ModesDep = Annotated[Modes, Depends(_modes)]
 AuditDep = Annotated[Audit, Depends(_audit)]
-Caller = Annotated[Principal | None, Depends(optional_principal)]
 
 
-async def _store_reader(modes: ModesDep, caller: Caller) -> Actor:
+async def _store_reader(modes: ModesDep, caller: OptionalUser) -> Actor:
     return await modes.check(caller, StorePermission.READ)
 
 
-async def _store_writer(modes: ModesDep, caller: Caller) -> Actor:
+async def _store_writer(modes: ModesDep, caller: OptionalUser) -> Actor:
     return await modes.check(caller, StorePermission.WRITE)
 
 

@@ -11,6 +11,7 @@ from shoebox_lib.ids import image_id
 from shoebox_lib.web.inputs import Text
 from shoebox_metadata.kinds import Visibility
 from shoebox_metadata.library.items import ItemView
+from shoebox_metadata.models import Item
 
 
 def ms(value: datetime | None) -> int | None:
@@ -76,6 +77,29 @@ class Image(BaseModel):
     status: str
 
 
+class ImageSummary(BaseModel):
+    """An image in a list (the caller's images, an album's, a search's hits)."""
+
+    image_id: str
+    owner_id: str
+    title: str | None
+    filename: str
+    content_type: str | None
+    visibility: str
+    tags: list[str]
+    status: str
+    size_bytes: int
+    width: int | None
+    height: int | None
+    created_at_ms: int | None
+    taken_at_ms: int | None
+
+
+class ImagePage(BaseModel):
+    images: list[ImageSummary]
+    next_cursor: str | None
+
+
 class CreateShare(BaseModel):
     type: Literal["link"] = "link"
     role: Literal["viewer"] = "viewer"
@@ -108,4 +132,13 @@ def render(view: ItemView) -> Image:
         replicas=[Replica(object="original" if c.object_key == item.object_key else "variant", tier=c.tier,
                           size_bytes=c.size) for c in view.copies],
         status=view.status,
+    )
+
+
+def summary(item: Item) -> ImageSummary:
+    return ImageSummary(
+        image_id=image_id(item.id), owner_id=str(item.owner_id), title=item.title, filename=item.filename,
+        content_type=item.content_type, visibility=item.visibility, tags=item.tags, status=item.status,
+        size_bytes=item.size if item.size is not None else item.declared_size, width=item.width,
+        height=item.height, created_at_ms=ms(item.created_at), taken_at_ms=item.taken_at,
     )

@@ -1,0 +1,31 @@
+"""The v1 face's library: an album's cover image, and the index that pages an album's images by when each
+was added
+
+Revision ID: 0007_v1_library
+Revises: 0006_store_space
+Create Date: 2026-12-02 14:30:00.000000
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision: str = "0007_v1_library"
+down_revision: str | None = "0006_store_space"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("collections", sa.Column("cover_item_id", sa.BigInteger(), nullable=True), schema="metadata")
+    op.create_foreign_key("fk_collections_cover_item", "collections", "items", ["cover_item_id"], ["id"],
+                          source_schema="metadata", referent_schema="metadata", ondelete="SET NULL")
+    op.create_index("ix_collection_files_page", "collection_files", ["collection_id", "added_at", "item_id"],
+                    schema="metadata")
+
+
+def downgrade() -> None:
+    op.drop_index("ix_collection_files_page", table_name="collection_files", schema="metadata")
+    op.drop_constraint("fk_collections_cover_item", "collections", schema="metadata", type_="foreignkey")
+    op.drop_column("collections", "cover_item_id", schema="metadata")
