@@ -22,10 +22,10 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 
 from shoebox_compute.submissions import Staging
-from shoebox_lib.errors import InvalidInput, PayloadTooLarge, Unprocessable
+from shoebox_lib.errors import Unprocessable
 from shoebox_lib.web.inputs import BIGINT_MAX
-from shoebox_lib.web.plain_form import MULTIPART, URLENCODED, checked_text, read_plain_form
-from shoebox_lib.web.streaming_form import FormField, StreamingForm
+from shoebox_lib.web.plain_form import checked_text, open_form
+from shoebox_lib.web.streaming_form import FormField
 
 FORM_OVERHEAD = 1024 * 1024  # what multipart framing and the fields may add around the files
 MAX_FIELDS = 100
@@ -147,19 +147,13 @@ def param_value(raw: str) -> Any:
 async def read_job_form(request: Request, staging: Staging) -> JobForm:
     """The submission's fields, its files staged. If reading fails, nothing stays staged; after it, the
     caller submits the job or discards the staging."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > staging.limit + FORM_OVERHEAD:
-        raise PayloadTooLarge(f"A job's files may hold at most {staging.limit} bytes")
-    content_type = request.headers.get("content-type", "")
-    kind = content_type.split(";", 1)[0].strip().lower()
-    if kind in ("", URLENCODED):
-        return JobForm(fields=await read_plain_form(request))
-    if kind != MULTIPART:
-        raise InvalidInput(f"Send a form ({URLENCODED} or {MULTIPART}), not {kind}")
+    opened = await open_form(request, max_bytes=staging.limit + FORM_OVERHEAD, max_fields=MAX_FIELDS,
+                             too_large=f"A job's files may hold at most {staging.limit} bytes")
+    if isinstance(opened, dict):
+        return JobForm(fields=opened)
     form = JobForm()
-    reader = StreamingForm(request.stream(), content_type, max_fields=MAX_FIELDS)
     try:
-        while (part := await reader.next_part()) is not None:
+        while (part := await opened.next_part()) is not None:
             if isinstance(part, FormField):
                 form.fields.setdefault(part.name, checked_text(part.name, part.value))
                 continue

@@ -33,7 +33,7 @@ from shoebox_compute.submissions import Staging
 from shoebox_lib.auth import CurrentUser
 from shoebox_lib.errors import NotFound, Unprocessable
 from shoebox_lib.storage.dataplane import byte_range
-from shoebox_lib.web.plain_form import MULTIPART, read_plain_form
+from shoebox_lib.web.plain_form import MULTIPART, form_kind, read_plain_form
 
 ADMIN_REFUSAL = "Insufficient permissions. Admin access required"
 CURRENT = ""
@@ -215,7 +215,7 @@ NAME_MAX = 128
 
 
 async def _credential_name(request: Request) -> str:
-    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    kind = form_kind(request)
     if kind == "application/json":
         try:
             name = CredentialRequest.model_validate_json(await request.body() or b"{}").name

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from shoebox_lib.errors import InvalidInput, PayloadTooLarge, Unprocessable
+from shoebox_lib.errors import Unprocessable
 from shoebox_lib.web.inputs import BIGINT_MAX
-from shoebox_lib.web.plain_form import MULTIPART, URLENCODED, checked_text, read_plain_form
-from shoebox_lib.web.streaming_form import FormField, StreamingForm
+from shoebox_lib.web.plain_form import checked_text, open_form
+from shoebox_lib.web.streaming_form import FormField
 from shoebox_metadata.store.entities import Entities, Staged, Upload
 
 FORM_OVERHEAD = 1024 * 1024  # what multipart framing and the other fields may add around the file
@@ -69,19 +69,13 @@ async def read_entity_form(request: Request, entities: Entities, *, file_fields:
     """The form's fields, and its file staged in storage. A form that names a collection, or a parent
     that cannot take it, is refused before the file's bytes are read. The caller commits the staged file
     or discards it (`Entities.discard`); if reading fails, nothing is left staged."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > entities.max_upload + FORM_OVERHEAD:
-        raise PayloadTooLarge(f"A file may be at most {entities.max_upload} bytes")
-    content_type = request.headers.get("content-type", "")
-    kind = content_type.split(";", 1)[0].strip().lower()
-    if kind in ("", URLENCODED):
-        return EntityForm(values=await read_plain_form(request))
-    if kind != MULTIPART:
-        raise InvalidInput(f"Send a form ({URLENCODED} or {MULTIPART}), not {kind}")
+    opened = await open_form(request, max_bytes=entities.max_upload + FORM_OVERHEAD,
+                             too_large=f"A file may be at most {entities.max_upload} bytes")
+    if isinstance(opened, dict):
+        return EntityForm(values=opened)
     form = EntityForm()
-    reader = StreamingForm(request.stream(), content_type)
     try:
-        while (part := await reader.next_part()) is not None:
+        while (part := await opened.next_part()) is not None:
             if isinstance(part, FormField):
                 form.values.setdefault(part.name, checked_text(part.name, part.value))
                 continue
