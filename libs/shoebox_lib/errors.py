@@ -13,12 +13,14 @@ class ShoeboxError(Exception):
     status_code = 400
     code = "BAD_REQUEST"
 
-    def __init__(self, message: str, *, code: str | None = None, details: list[dict[str, Any]] | None = None):
+    def __init__(self, message: str, *, code: str | None = None, details: list[dict[str, Any]] | None = None,
+                 retry_after: int | None = None):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
         self.details = details or []
+        self.retry_after = retry_after  # seconds, sent as Retry-After: the answer may differ by then
 
 
 class InvalidInput(ShoeboxError):

@@ -34,6 +34,9 @@ class Access(StrEnum):
     LINK = "link"  # a public link's own token (checked by the route, against the link)
     ADMIN = "admin"  # a token of an admin account
     INTERNAL = "internal"  # another Shoebox service, signed with the installation secret; never routed from outside
+    # Anyone, signed in or not: a token that is sent is verified; without one, the route shows only what its
+    # owner made public (v1's public images), and anything else answers as missing.
+    ANYONE = "anyone"
     # A shared space (CL's store): a token that is sent is verified; the route decides from the space's mode
     # (open reads, or reads and writes by permission) whether the caller may go on.
     SPACE = "space"
@@ -53,6 +56,7 @@ _GUARDS: dict[Access, Callable[..., Any] | None] = {
     Access.USER: require_principal,
     Access.ADMIN: require_admin,
     Access.INTERNAL: require_internal,
+    Access.ANYONE: optional_principal,
     Access.SPACE: optional_principal,
 }
 

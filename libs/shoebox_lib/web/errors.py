@@ -49,7 +49,8 @@ def _respond(request: Request, status: int, code: str, message: str,
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ShoeboxError)
     async def shoebox_error(request: Request, exc: ShoeboxError) -> JSONResponse:
-        return _respond(request, exc.status_code, exc.code, exc.message, exc.details)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return _respond(request, exc.status_code, exc.code, exc.message, exc.details, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -28,6 +28,8 @@ from shoebox_metadata.api import (
     seed,
     storage,
     v1,
+    v1_albums,
+    v1_share_page,
 )
 from shoebox_metadata.container import Container
 from shoebox_metadata.models import BUS, SCHEMA
@@ -42,6 +44,9 @@ MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrat
 MOUNTS = [
     Mount(internal.router, Face.INTERNAL, Access.INTERNAL),
     Mount(v1.router, Face.V1, Access.USER),
+    Mount(v1.public_router, Face.V1, Access.ANYONE),
+    Mount(v1_albums.router, Face.V1, Access.USER),
+    Mount(v1_share_page.router, Face.V1, Access.LINK),
     Mount(storage.router, Face.ENTE, Access.USER),
     Mount(ente.router, Face.ENTE, Access.USER),
     Mount(ente_restore.router, Face.ENTE, Access.USER),
@@ -64,6 +69,7 @@ MOUNTS = [
 def create_service(settings: Settings | None = None, metadata_settings: MetadataSettings | None = None
                    ) -> ServiceApp:
     settings = settings or get_settings()
+    store = metadata_settings or MetadataSettings()
     runtime = Runtime(settings, NAME, BUS)
     assert runtime.storage is not None
     mqtt = ClMqtt.from_settings(settings, NAME)
@@ -71,7 +77,7 @@ def create_service(settings: Settings | None = None, metadata_settings: Metadata
     container = Container.build(
         runtime.db, runtime.storage, Users(runtime.internal("auth", settings.auth_url)),
         default_quota=settings.default_quota_bytes, presign_seconds=settings.presign_expiry_seconds,
-        secret=settings.secret_key, public_url=settings.public_url, store=metadata_settings or MetadataSettings(),
+        secret=settings.secret_key, public_url=settings.public_url, store=store,
         mqtt=mqtt,
     )
     runtime.container = container
@@ -83,4 +89,5 @@ def create_service(settings: Settings | None = None, metadata_settings: Metadata
     runtime.apply_once(METADATA_QUOTA_SET, container.reports.quota_set)
     runtime.background("reservation-sweeper", lambda: every(60, container.quotas.expire_reservations))
     runtime.background("file-data-upload-sweeper", lambda: every(60, container.file_data.sweep_uploads))
+    runtime.background("trash-purge", lambda: every(store.trash_purge_interval_seconds, container.trash.purge_due))
     return create_app(NAME, __version__, mounts=MOUNTS, runtime=runtime)

@@ -10,12 +10,14 @@ from shoebox_lib.storage import Storage
 from shoebox_metadata.authenticator.service import Authenticator
 from shoebox_metadata.clock import Clock
 from shoebox_metadata.filedata.service import FileDataStore
+from shoebox_metadata.library.albums import Albums
 from shoebox_metadata.library.collections import Collections
 from shoebox_metadata.library.files import Files
 from shoebox_metadata.library.items import Items
 from shoebox_metadata.library.links import Links
 from shoebox_metadata.library.objects import Objects
 from shoebox_metadata.library.reports import Reports
+from shoebox_metadata.library.share_views import ShareViews
 from shoebox_metadata.library.shares import Shares
 from shoebox_metadata.library.trash import Trash
 from shoebox_metadata.quota import Quotas
@@ -32,11 +34,13 @@ class Container:
     quotas: Quotas
     objects: Objects
     items: Items
+    albums: Albums
     files: Files
     collections: Collections
     shares: Shares
     trash: Trash
     links: Links
+    share_views: ShareViews
     reports: Reports
     users: Users
     authenticator: Authenticator
@@ -56,10 +60,13 @@ class Container:
         files = Files(db, objects, quotas, clock)
         store = store or MetadataSettings()
         notices = StoreNotices(mqtt)
+        items, albums = Items(db, objects, clock), Albums(db, clock)
+        links = Links(db, files, objects, clock, secret, public_url)
         return cls(
-            quotas=quotas, objects=objects, items=Items(db, objects), files=files,
-            collections=Collections(db, clock), shares=Shares(db, clock), trash=Trash(db, quotas, clock),
-            links=Links(db, files, objects, clock, secret, public_url),
+            quotas=quotas, objects=objects, items=items, albums=albums, files=files,
+            collections=Collections(db, clock), shares=Shares(db, clock),
+            trash=Trash(db, quotas, clock, retention_seconds=store.trash_retention_seconds),
+            links=links, share_views=ShareViews(db, links, items, albums),
             reports=Reports(quotas, clock, after_job=notices.job_reported), users=users,
             authenticator=Authenticator(db, clock), file_data=FileDataStore(db, objects, clock),
             entities=Entities(db, storage, quotas, clock, max_upload=store.store_max_upload_bytes,

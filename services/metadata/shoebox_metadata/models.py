@@ -51,6 +51,7 @@ class Item(Base):
         Index("uq_items_live_md5", "owner_id", "md5", unique=True,
               postgresql_where=text("md5 IS NOT NULL AND status = 'stored'")),
         Index("ix_items_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_items_owner_id", "owner_id", "id"),  # an owner's images, newest first (v1's own list)
         # What the store audit asks of every object it lists: does a row name it?
         Index("ix_items_object_key", "object_key"),
         Index("ix_items_thumbnail_object_key", "thumbnail_object_key"),
@@ -255,7 +256,11 @@ class PublicLink(Base):
 
 class TrashEntry(Base):
     __tablename__ = "trash"
-    __table_args__ = (Index("ix_trash_diff", "owner_id", "updated_at"),)
+    __table_args__ = (
+        Index("ix_trash_diff", "owner_id", "updated_at"),
+        # What the purge asks every minute: what is due.
+        Index("ix_trash_due", "delete_by", postgresql_where=text("NOT is_deleted AND NOT is_restored")),
+    )
 
     item_id: Mapped[int] = mapped_column(ForeignKey(Item.id, ondelete="CASCADE"), primary_key=True)
     owner_id: Mapped[int] = mapped_column(BigInteger)

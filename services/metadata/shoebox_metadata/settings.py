@@ -35,6 +35,15 @@ class MetadataSettings(BaseSettings):
                     "orphaned and clear-orphans may delete it, in seconds (default 172800, two days: longer "
                     "than any upload may take to commit its object).")
 
+    trash_retention_seconds: int = Field(
+        default=30 * 24 * 3600, ge=0,
+        description="How long a deleted image or trashed file stays restorable before it is purged with its "
+                    "objects on every tier, in seconds (default 2592000, 30 days, as Ente keeps its trash).")
+    trash_purge_interval_seconds: float = Field(
+        default=60.0, gt=0,
+        description="How often metadata purges what has been in the trash longer than the retention, in seconds "
+                    "(default 60).")
+
 
 # What `shoebox config` reads from every `shoebox_<service>.settings`.
 SETTINGS_CLASS = MetadataSettings

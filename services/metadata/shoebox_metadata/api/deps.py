@@ -10,11 +10,13 @@ from shoebox_lib.auth import OptionalUser
 from shoebox_metadata.authenticator.service import Authenticator
 from shoebox_metadata.container import Container
 from shoebox_metadata.filedata.service import FileDataStore
+from shoebox_metadata.library.albums import Albums
 from shoebox_metadata.library.collections import Collections
 from shoebox_metadata.library.files import Files
 from shoebox_metadata.library.items import Items
 from shoebox_metadata.library.links import Links
 from shoebox_metadata.library.objects import Objects
+from shoebox_metadata.library.share_views import ShareViews
 from shoebox_metadata.library.shares import Shares
 from shoebox_metadata.library.trash import Trash
 from shoebox_metadata.quota import Quotas
@@ -41,6 +43,10 @@ def _items(request: Request) -> Items:
     return container(request).items
 
 
+def _albums(request: Request) -> Albums:
+    return container(request).albums
+
+
 def _files(request: Request) -> Files:
     return container(request).files
 
@@ -51,6 +57,10 @@ def _collections(request: Request) -> Collections:
 
 def _shares(request: Request) -> Shares:
     return container(request).shares
+
+
+def _share_views(request: Request) -> ShareViews:
+    return container(request).share_views
 
 
 def _trash(request: Request) -> Trash:
@@ -76,9 +86,11 @@ def _file_data(request: Request) -> FileDataStore:
 QuotasDep = Annotated[Quotas, Depends(_quotas)]
 ObjectsDep = Annotated[Objects, Depends(_objects)]
 ItemsDep = Annotated[Items, Depends(_items)]
+AlbumsDep = Annotated[Albums, Depends(_albums)]
 FilesDep = Annotated[Files, Depends(_files)]
 CollectionsDep = Annotated[Collections, Depends(_collections)]
 SharesDep = Annotated[Shares, Depends(_shares)]
+ShareViewsDep = Annotated[ShareViews, Depends(_share_views)]
 TrashDep = Annotated[Trash, Depends(_trash)]
 LinksDep = Annotated[Links, Depends(_links)]
 UsersDep = Annotated[Users, Depends(_users)]

@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from shoebox_lib.ids import image_id
+from shoebox_lib.ids import album_id, image_id
 from shoebox_lib.web.inputs import Text
 from shoebox_metadata.kinds import Visibility
+from shoebox_metadata.library.albums import AlbumView
 from shoebox_metadata.library.items import ItemView
 from shoebox_metadata.models import Item
 
@@ -18,14 +19,30 @@ def ms(value: datetime | None) -> int | None:
     return int(value.timestamp() * 1000) if value is not None else None
 
 
+Title = Annotated[Text, Field(max_length=1000)]
+Tag = Annotated[Text, Field(min_length=1, max_length=100)]
+Tags = Annotated[list[Tag], Field(max_length=100)]
+AlbumRef = Annotated[Text, Field(max_length=64)]  # `alb_<n>`, parsed by `shoebox_lib.ids.parse_album_id`
+
+
 class CreateImage(BaseModel):
     filename: Annotated[Text, Field(min_length=1, max_length=1024)]
     content_type: str = Field(min_length=1, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$")
     size_bytes: int = Field(ge=0, le=5 * 1024**4)
     visibility: Visibility = Visibility.PRIVATE
-    album_id: Annotated[Text, Field(max_length=64)] | None = None
+    album_id: AlbumRef | None = None
     client_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    title: Annotated[Text, Field(max_length=1000)] | None = None
+    title: Title | None = None
+    tags: Tags = []
+
+
+class ChangeImage(BaseModel):
+    """PATCH /v1/images/{id}: what is sent changes; `album_ids` is the whole set of albums it is to be in."""
+
+    visibility: Visibility | None = None
+    title: Title | None = None
+    tags: Tags | None = None
+    album_ids: Annotated[list[AlbumRef], Field(max_length=100)] | None = None
 
 
 class UploadStart(BaseModel):
@@ -63,6 +80,7 @@ class Replica(BaseModel):
 
 class Image(BaseModel):
     image_id: str
+    album_ids: list[str]  # the owner's albums it is in (empty for anyone else)
     owner_id: str
     filename: str
     content_type: str | None
@@ -106,6 +124,41 @@ class CreateShare(BaseModel):
     expires_in_sec: int | None = Field(default=None, ge=1, le=10 * 365 * 24 * 3600)
 
 
+class Deleted(BaseModel):
+    deleted: bool
+    deletes_at_ms: int | None = None  # when an image in the trash goes for good
+
+
+class CreateAlbum(BaseModel):
+    title: Annotated[Text, Field(min_length=1, max_length=1000)]
+    description: Annotated[Text, Field(max_length=10000)] | None = None
+
+
+class ChangeAlbum(BaseModel):
+    """PATCH /v1/albums/{id}: what is sent changes; `cover_image_id` null takes the cover away."""
+
+    title: Annotated[Text, Field(min_length=1, max_length=1000)] | None = None
+    description: Annotated[Text, Field(max_length=10000)] | None = None
+    cover_image_id: Annotated[Text, Field(max_length=64)] | None = None
+
+
+class Album(BaseModel):
+    album_id: str
+    owner_id: str
+    title: str | None
+    description: str | None
+    cover_image_id: str | None
+    image_count: int
+    role: str  # the caller's: owner, viewer, collaborator
+    created_at_ms: int | None
+    updated_at_ms: int | None
+
+
+class AlbumList(BaseModel):
+    albums: list[Album]
+    next_cursor: str | None
+
+
 class ImageShare(BaseModel):
     share_id: str
     token: str
@@ -118,12 +171,15 @@ class SignedURL(BaseModel):
     url: str
     expires_in_sec: int
     variant: str
+    filename: str
+    content_type: str | None
 
 
 def render(view: ItemView) -> Image:
     item = view.item
     return Image(
-        image_id=image_id(item.id), owner_id=str(item.owner_id), filename=item.filename,
+        image_id=image_id(item.id), album_ids=[album_id(a) for a in view.albums], owner_id=str(item.owner_id),
+        filename=item.filename,
         content_type=item.content_type, size_bytes=item.declared_size, visibility=item.visibility,
         title=item.title, tags=item.tags, created_at_ms=ms(item.created_at),
         original=Original(width=item.width, height=item.height, format=item.format, size_bytes=item.size,
@@ -142,3 +198,17 @@ def summary(item: Item) -> ImageSummary:
         size_bytes=item.size if item.size is not None else item.declared_size, width=item.width,
         height=item.height, created_at_ms=ms(item.created_at), taken_at_ms=item.taken_at,
     )
+
+
+def render_album(view: AlbumView) -> Album:
+    album = view.album
+    return Album(
+        album_id=album_id(album.id), owner_id=str(album.owner_id), title=album.name, description=album.description,
+        cover_image_id=image_id(album.cover_item_id) if album.cover_item_id else None, image_count=view.image_count,
+        role=view.role.lower(), created_at_ms=ms(album.created_at), updated_at_ms=ms(album.updated_at),
+    )
+
+
+def share_url(public_url: str, token: str) -> str:
+    """Where a v1 link opens: seed 003's `<public_url>/s/<token>`."""
+    return f"{public_url.rstrip('/')}/s/{token}"

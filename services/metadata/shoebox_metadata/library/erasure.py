@@ -47,7 +47,7 @@ async def erase_owner(session: AsyncSession, clock: Clock, owner_id: int) -> Non
     for item in await repo.items_of(session, owner_id):
         await _erase_item(session, clock, item)
     for collection in await repo.collections_of(session, owner_id):
-        await _delete_collection(session, clock, collection)
+        await delete_collection(session, clock, collection)
     owned_items = select(Item.id).where(Item.owner_id == owner_id).scalar_subquery()
     await session.execute(delete(FileLink).where(FileLink.item_id.in_(owned_items)))
     await session.execute(delete(ItemVersion).where(ItemVersion.item_id.in_(owned_items)))
@@ -80,7 +80,7 @@ async def _erase_item(session: AsyncSession, clock: Clock, item: Item) -> None:
         await emit(session, BUS, ItemDeleted(item_id=item.id, owner_id=item.owner_id, object_keys=keys))
 
 
-async def _delete_collection(session: AsyncSession, clock: Clock, collection: Collection) -> None:
+async def delete_collection(session: AsyncSession, clock: Clock, collection: Collection) -> None:
     """A tombstone its sharees' clients read as deleted; others' files in it leave it."""
     now = await clock.next(session, collection.owner_id)
     for membership in await repo.live_memberships_in(session, collection.id):

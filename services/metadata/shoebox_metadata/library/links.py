@@ -215,10 +215,44 @@ class Links:
         async with self.db.transaction() as session:
             found = await repo.file_link_by_token(session, token)
         if found is None or found[0].revoked or found[1].status != ItemStatus.STORED:
-            raise NotFound("Link not found")
+            raise NotFound("Link not found or revoked")
         if found[0].expires_at and found[0].expires_at < now_us():
             raise Gone("This link has expired")
         return found[1]
+
+    # --- v1's links: `<public_url>/s/<token>`, to one image or to an album -------------------------------
+
+    async def create_album_link(self, caller: Principal, album_id: int, expires_in: int | None) -> PublicLink:
+        """A v1 link to the caller's album: a public link without a password, that lets its viewers download."""
+        valid_till = now_us() + expires_in * 1_000_000 if expires_in else 0
+        return await self.create(caller, album_id, LinkSettings(valid_till=valid_till, enable_download=True))
+
+    async def revoke_album_link(self, caller: Principal, album_id: int, link_id: int) -> None:
+        async with self.db.transaction() as session:
+            collection = await access.collection_for(session, caller.user_id, album_id, lock=True)
+            link = await repo.public_link(session, link_id)
+            if link is None or link.collection_id != collection.id or link.is_disabled:
+                raise NotFound("Share not found")
+            link.is_disabled, link.updated_at = True, now_us()
+            await touch_collection(session, self.clock, collection)
+
+    async def open_share(self, token: str) -> Item | Collection:
+        """What a v1 link opens: an image, or an album. Unknown, revoked or no longer there is 404; expired 410.
+        Ente's links (a password, an end-to-end-encrypted album) are Ente's clients' to open, not a page's."""
+        async with self.db.transaction() as session:
+            file_link = await repo.file_link_by_token(session, token)
+            album_link = None if file_link else await repo.link_and_collection(session, token)
+        if file_link is not None:
+            return await self.open_file_link(token)
+        if album_link is None:
+            raise NotFound("Link not found or revoked")
+        link, collection = album_link
+        if link.is_disabled or collection.is_deleted or link.password_hash is not None \
+                or collection.encrypted_key is not None:
+            raise NotFound("Link not found or revoked")
+        if link.valid_till and link.valid_till < now_us():
+            raise Gone("This link has expired")
+        return collection
 
     async def file_link_url(self, token: str) -> str:
         """Where a link to one file leads: a signed URL of the file."""

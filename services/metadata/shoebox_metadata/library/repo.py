@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shoebox_metadata.kinds import Change, ItemStatus, VariantStatus
+from shoebox_metadata.kinds import Change, CollectionType, ItemStatus, VariantStatus
 from shoebox_metadata.models import (
     Collection,
     CollectionFile,
@@ -35,6 +35,7 @@ from shoebox_metadata.models import (
 Row = TypeVar("Row")
 
 BIGINT_MAX = 2**63 - 1
+ALBUM_TYPES = (CollectionType.ALBUM, CollectionType.FOLDER)  # what v1 lists as albums
 
 
 def is_id(*values: int) -> bool:
@@ -103,6 +104,16 @@ async def record_copy(session: AsyncSession, object_key: str, tier: str, item_id
                           .on_conflict_do_nothing())
 
 
+async def own_items_page(session: AsyncSession, owner_id: int, statuses: Sequence[str], before: int | None,
+                         limit: int) -> tuple[list[Item], bool]:
+    """The owner's items in `statuses`, newest (highest id) first, after the cursor's id."""
+    query = select(Item).where(Item.owner_id == owner_id, Item.status.in_(statuses))
+    if before is not None:
+        query = query.where(Item.id < before)
+    rows = (await session.execute(query.order_by(Item.id.desc()).limit(bounded(limit) + 1))).scalars().all()
+    return page(rows, limit)
+
+
 # --- collections and memberships ----------------------------------------------------------------------
 
 async def collection(session: AsyncSession, collection_id: int, *, lock: bool = False) -> Collection | None:
@@ -131,6 +142,48 @@ async def live_memberships_of(session: AsyncSession, item_id: int) -> list[tuple
 async def collections_holding(session: AsyncSession, item_id: int) -> list[Collection]:
     return list((await session.execute(select(Collection).join(CollectionFile).where(
         CollectionFile.item_id == item_id, CollectionFile.is_deleted.is_(False)))).scalars())
+
+
+async def albums_holding(session: AsyncSession, owner_id: int, item_id: int) -> list[int]:
+    """The ids of the owner's live collections the item is in."""
+    return list((await session.execute(
+        select(CollectionFile.collection_id).join(Collection)
+        .where(CollectionFile.item_id == item_id, CollectionFile.is_deleted.is_(False),
+               Collection.owner_id == owner_id, Collection.is_deleted.is_(False))
+        .order_by(CollectionFile.collection_id)
+    )).scalars())
+
+
+async def album_page(session: AsyncSession, collection_id: int, statuses: Sequence[str],
+                     after: tuple[int, int] | None, limit: int) -> tuple[list[tuple[CollectionFile, Item]], bool]:
+    """A collection's live members in `statuses`, the latest added first, after the cursor's (added_at, item)."""
+    query = (select(CollectionFile, Item).join(Item, Item.id == CollectionFile.item_id)
+             .where(CollectionFile.collection_id == collection_id, CollectionFile.is_deleted.is_(False),
+                    Item.status.in_(statuses)))
+    if after is not None:
+        query = query.where(tuple_(CollectionFile.added_at, CollectionFile.item_id) < tuple_(*after))
+    rows = (await session.execute(query.order_by(CollectionFile.added_at.desc(), CollectionFile.item_id.desc())
+                                  .limit(bounded(limit) + 1))).all()
+    return page([(m, i) for m, i in rows], limit)
+
+
+async def member_count(session: AsyncSession, collection_id: int, statuses: Sequence[str]) -> int:
+    return int((await session.execute(
+        select(func.count()).select_from(CollectionFile).join(Item, Item.id == CollectionFile.item_id)
+        .where(CollectionFile.collection_id == collection_id, CollectionFile.is_deleted.is_(False),
+               Item.status.in_(statuses))
+    )).scalar_one())
+
+
+async def own_albums_page(session: AsyncSession, owner_id: int, before: int | None, limit: int
+                          ) -> tuple[list[Collection], bool]:
+    """The owner's live albums and folders, newest first, after the cursor's id."""
+    query = select(Collection).where(Collection.owner_id == owner_id, Collection.is_deleted.is_(False),
+                                     Collection.type.in_(ALBUM_TYPES))
+    if before is not None:
+        query = query.where(Collection.id < before)
+    rows = (await session.execute(query.order_by(Collection.id.desc()).limit(bounded(limit) + 1))).scalars().all()
+    return page(rows, limit)
 
 
 async def a_collection_of(session: AsyncSession, owner_id: int, item_id: int) -> int | None:
@@ -219,6 +272,16 @@ async def trashed_up_to(session: AsyncSession, owner_id: int, last_updated_at: i
     )).scalars())
 
 
+async def trash_due(session: AsyncSession, now: int, limit: int) -> list[int]:
+    """Items whose time in the trash is over (`delete_by` before `now`), the longest overdue first."""
+    return list((await session.execute(
+        select(TrashEntry.item_id).join(Item, Item.id == TrashEntry.item_id)
+        .where(TrashEntry.is_deleted.is_(False), TrashEntry.is_restored.is_(False), TrashEntry.delete_by < now,
+               Item.status == ItemStatus.TRASHED)
+        .order_by(TrashEntry.delete_by).limit(limit)
+    )).scalars())
+
+
 async def trash_since(session: AsyncSession, owner_id: int, since: int, limit: int
                       ) -> tuple[list[tuple[TrashEntry, Item]], bool]:
     rows = (await session.execute(
@@ -239,6 +302,10 @@ async def active_link(session: AsyncSession, collection_id: int, *, lock: bool =
 async def active_links_of(session: AsyncSession, collection_ids: Sequence[int]) -> list[PublicLink]:
     return list((await session.execute(select(PublicLink).where(
         PublicLink.collection_id.in_(list(collection_ids)), PublicLink.is_disabled.is_(False)))).scalars())
+
+
+async def public_link(session: AsyncSession, link_id: int) -> PublicLink | None:
+    return await session.get(PublicLink, link_id, with_for_update=True) if is_id(link_id) else None
 
 
 async def link_by_token(session: AsyncSession, token: str) -> PublicLink | None:

@@ -25,6 +25,7 @@ from shoebox_metadata.clock import Clock
 from shoebox_metadata.kinds import ItemStatus, VariantStatus
 from shoebox_metadata.library import repo
 from shoebox_metadata.library.erasure import erase_owner
+from shoebox_metadata.library.membership import touch_item
 from shoebox_metadata.models import BUS, Item, Variant
 from shoebox_metadata.quota import Quotas
 
@@ -88,6 +89,8 @@ class Reports:
         # it is counted even if the hold has lapsed.
         await self.quotas.store(session, item.owner_id, event.size, reservation_ids=[event.upload_id],
                                 enforce=False)
+        # Declared in an album, it was there all along; the album's diff now shows it stored.
+        await touch_item(session, self.clock, item)
         await announce_stored(session, item)
 
     async def job_completed(self, session: AsyncSession, event: JobCompleted) -> None:

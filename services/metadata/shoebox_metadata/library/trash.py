@@ -1,5 +1,8 @@
-"""The trash: files leave every collection, stay restorable for `TRASH_DAYS`, then go for good (their
-objects leave every tier, and their bytes stop counting)."""
+"""The trash: files leave every collection, stay restorable for the retention period (a setting, 30 days by
+default), then are purged for good (their objects leave every tier, and their bytes stop counting).
+
+Ente's clients trash a file from an album it is in; a v1 image is deleted on its own (`discard`) and
+restored into the album it was deleted from while that album lasts."""
 
 from __future__ import annotations
 
@@ -21,15 +24,17 @@ from shoebox_metadata.library.objects import object_keys_of
 from shoebox_metadata.models import BUS, Collection, Item, TrashEntry
 from shoebox_metadata.quota import Quotas
 
-TRASH_DAYS = 30
-DAY_US = 24 * 3600 * 1_000_000
+DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
+PURGE_BATCH = 100
 
 
 class Trash:
-    def __init__(self, db: Database, quotas: Quotas, clock: Clock) -> None:
+    def __init__(self, db: Database, quotas: Quotas, clock: Clock,
+                 retention_seconds: int = DEFAULT_RETENTION_SECONDS) -> None:
         self.db = db
         self.quotas = quotas
         self.clock = clock
+        self.retention_us = retention_seconds * 1_000_000
 
     async def trash(self, caller: Principal, entries: Sequence[tuple[int, int]]) -> None:
         """Move files (each named with a collection it is in) to the trash: out of every collection, each
@@ -44,19 +49,68 @@ class Trash:
                 member = await repo.membership(session, collection.id, item.id)
                 if member is None or member.is_deleted:
                     raise NotFound(f"File {item_id} is not in collection {collection_id}")
-                await leave_every_collection(session, self.clock, item)
-                item.status = ItemStatus.TRASHED
-                now = await self.clock.next(session, caller.user_id)
-                item.updation_time = now
-                entry = await repo.trash_entry(session, item.id, lock=True)
-                if entry is None:
-                    entry = TrashEntry(item_id=item.id, owner_id=caller.user_id, created_at=now)
-                    session.add(entry)
-                entry.collection_id, entry.is_deleted, entry.is_restored = collection.id, False, False
-                entry.delete_by, entry.updated_at = now_us() + TRASH_DAYS * DAY_US, now
-                await repo.record_change(session, item, caller.user_id, Change.TRASHED,
-                                         {"collectionID": collection.id})
+                await self._put_in_trash(session, caller, item, collection.id)
                 trashed.add(item_id)
+
+    async def discard(self, caller: Principal, item_id: int) -> int:
+        """Delete one of the caller's v1 images: to the trash when it was uploaded, remembering one album it
+        was in, else (nothing was uploaded) for good at once. Answers when it goes for good (µs)."""
+        async with self.db.transaction() as session:
+            item = await access.own_item(session, caller.user_id, item_id,
+                                         statuses=(ItemStatus.STORED, ItemStatus.UPLOAD_PENDING))
+            if item.status == ItemStatus.UPLOAD_PENDING:
+                await self.erase(session, item, caller.user_id)
+                return now_us()
+            return await self._put_in_trash(session, caller, item,
+                                            await repo.a_collection_of(session, caller.user_id, item.id))
+
+    async def _put_in_trash(self, session: AsyncSession, caller: Principal, item: Item,
+                            collection_id: int | None) -> int:
+        await leave_every_collection(session, self.clock, item)
+        item.status = ItemStatus.TRASHED
+        now = await self.clock.next(session, caller.user_id)
+        item.updation_time = now
+        entry = await repo.trash_entry(session, item.id, lock=True)
+        if entry is None:
+            entry = TrashEntry(item_id=item.id, owner_id=caller.user_id, created_at=now)
+            session.add(entry)
+        entry.collection_id, entry.is_deleted, entry.is_restored = collection_id, False, False
+        entry.delete_by, entry.updated_at = now_us() + self.retention_us, now
+        await repo.record_change(session, item, caller.user_id, Change.TRASHED, {"collectionID": collection_id})
+        return entry.delete_by
+
+    async def restore_image(self, caller: Principal, item_id: int) -> None:
+        """A deleted v1 image back from the trash, into the album it was deleted from if that album is still
+        the caller's; else into none."""
+        async with self.db.transaction() as session:
+            item, entry = await _trashed(session, caller, item_id)
+            album = await repo.collection(session, entry.collection_id or 0)
+            if album is not None and (album.is_deleted or album.owner_id != caller.user_id):
+                album = None
+            previous = await repo.membership(session, album.id, item.id) if album is not None else None
+            key = FileKey(item.id, previous.encrypted_key or "", previous.key_decryption_nonce or "") \
+                if previous is not None else FileKey(item.id, "", "")
+            await self._bring_back(session, caller, item, entry, album, key)
+
+    async def purge_due(self) -> int:
+        """Purge for good what has been in the trash past its time; how many went. One item per transaction,
+        each checked again under its lock (it may have been restored meanwhile), so that no purge holds many
+        owners' clocks at once."""
+        purged = 0
+        while True:
+            async with self.db.transaction() as session:
+                due = await repo.trash_due(session, now_us(), PURGE_BATCH)
+            for item_id in due:
+                async with self.db.transaction() as session:
+                    item = await repo.item(session, item_id, lock=True)
+                    entry = await repo.trash_entry(session, item_id, lock=True)
+                    if item is None or entry is None or item.status != ItemStatus.TRASHED or entry.is_restored \
+                            or entry.is_deleted or entry.delete_by > now_us():
+                        continue
+                    await self.erase(session, item, item.owner_id)
+                    purged += 1
+            if len(due) < PURGE_BATCH:
+                return purged
 
     async def memberships(self, caller: Principal, item_ids: Sequence[int]) -> list[tuple[int, int]]:
         """(item, collection) for each of the caller's items, in one collection it is in."""
@@ -93,12 +147,14 @@ class Trash:
                 await self._bring_back(session, caller, item, entry, target, key)
 
     async def _bring_back(self, session: AsyncSession, caller: Principal, item: Item, entry: TrashEntry,
-                          target: Collection, key: FileKey) -> None:
-        await join(session, self.clock, target, key, caller.user_id)
+                          target: Collection | None, key: FileKey) -> None:
+        if target is not None:
+            await join(session, self.clock, target, key, caller.user_id)
         item.status = ItemStatus.STORED
         item.updation_time = await self.clock.next(session, caller.user_id)
         entry.is_restored, entry.updated_at = True, await self.clock.next(session, caller.user_id)
-        await repo.record_change(session, item, caller.user_id, Change.RESTORED, {"collectionID": target.id})
+        await repo.record_change(session, item, caller.user_id, Change.RESTORED,
+                                 {"collectionID": target.id if target is not None else None})
 
     async def delete_forever(self, caller: Principal, item_ids: Sequence[int]) -> int:
         """Only trashed files. Their objects leave every tier once this transaction has committed."""

@@ -48,7 +48,8 @@ async def test_an_ended_upload_gives_back_only_its_owners_hold(core: Core) -> No
 
 
 async def test_a_completed_upload_consumes_its_hold_and_stores_the_item(core: Core) -> None:
-    owner = core.user().user_id
+    user = core.user()
+    owner = user.user_id
     item = await core.container.items.create(owner, NewItem(filename="a.png", content_type="image/png", size=70))
     assert item.status == ItemStatus.UPLOAD_PENDING
     await core.container.quotas.hold(owner, "s1", 70)
@@ -59,7 +60,7 @@ async def test_a_completed_upload_consumes_its_hold_and_stores_the_item(core: Co
             await core.container.reports.upload_completed(session, event)
     usage = await core.container.quotas.usage(owner)
     assert (usage.used, usage.reserved, usage.file_count) == (70, 0, 1)
-    view = await core.container.items.view(owner, item.id)
+    view = await core.container.items.view(user, item.id)
     assert (view.item.status, view.status, sorted(v.name for v in view.variants)) == (
         ItemStatus.STORED, "processing", ["medium", "thumb"])
 

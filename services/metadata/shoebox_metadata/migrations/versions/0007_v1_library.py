@@ -1,5 +1,5 @@
-"""The v1 face's library: an album's cover image, and the index that pages an album's images by when each
-was added
+"""The v1 face's library: an album's cover image, the indexes that page an album's images by when each
+was added and an owner's images by id, and the one that finds what is due to leave the trash
 
 Revision ID: 0007_v1_library
 Revises: 0006_store_space
@@ -23,9 +23,14 @@ def upgrade() -> None:
                           source_schema="metadata", referent_schema="metadata", ondelete="SET NULL")
     op.create_index("ix_collection_files_page", "collection_files", ["collection_id", "added_at", "item_id"],
                     schema="metadata")
+    op.create_index("ix_items_owner_id", "items", ["owner_id", "id"], schema="metadata")
+    op.create_index("ix_trash_due", "trash", ["delete_by"], schema="metadata",
+                    postgresql_where=sa.text("NOT is_deleted AND NOT is_restored"))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_trash_due", table_name="trash", schema="metadata")
+    op.drop_index("ix_items_owner_id", table_name="items", schema="metadata")
     op.drop_index("ix_collection_files_page", table_name="collection_files", schema="metadata")
     op.drop_constraint("fk_collections_cover_item", "collections", schema="metadata", type_="foreignkey")
     op.drop_column("collections", "cover_item_id", schema="metadata")
