@@ -4,9 +4,10 @@ the store's modes and its administration. Who may call comes from the store's mo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
@@ -77,14 +78,32 @@ async def insight_status(entities: EntitiesDep) -> InsightStatus:
 
 # --- reading -------------------------------------------------------------------------------------------
 
-@router.get(CURRENT, response_model=EntityList)
-async def list_entities(
-    entities: EntitiesDep, _reader: StoreReader,
+@dataclass(frozen=True)
+class Listing:
+    """What both list routes take: the page, the version to read entities at, and the search."""
+    page: int
+    page_size: int
+    version: int | None
+    search_query: str | None
+
+
+async def listing(
     page: Annotated[int, Query(ge=1, le=10**9)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
     version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
     filter_param: Annotated[Text | None, Query(max_length=1000)] = None,
     search_query: Annotated[Text | None, Query(max_length=1000)] = None,
+) -> Listing:
+    del filter_param  # CL takes it and ignores it
+    return Listing(page=page, page_size=page_size, version=version, search_query=search_query)
+
+
+ListingQuery = Annotated[Listing, Depends(listing)]
+
+
+@router.get(CURRENT, response_model=EntityList)
+async def list_entities(
+    entities: EntitiesDep, _reader: StoreReader, query: ListingQuery,
     exclude_deleted: bool = False,
     md5: Annotated[Text | None, Query(max_length=128)] = None,
     mime_type: Annotated[Text | None, Query(max_length=255)] = None,
@@ -98,29 +117,22 @@ async def list_entities(
     parent_id: Query64 = None,
     is_collection: bool | None = None,
 ) -> EntityList:
-    del filter_param  # CL takes it and ignores it
-    f = EntityFilter(search_query=search_query, exclude_deleted=exclude_deleted, md5=md5, mime_type=mime_type,
+    f = EntityFilter(search_query=query.search_query, exclude_deleted=exclude_deleted, md5=md5, mime_type=mime_type,
                      type=type, width=width, height=height, file_size_min=file_size_min,
                      file_size_max=file_size_max, date_from=date_from, date_to=date_to, parent_id=parent_id,
                      is_collection=is_collection)
-    found = await entities.search(f, page, page_size, version=version)
+    found = await entities.search(f, query.page, query.page_size, version=query.version)
     return EntityList(items=[Entity.of(v) for v in found.items],
-                      pagination=Pagination.of(page, page_size, found.total))
+                      pagination=Pagination.of(query.page, query.page_size, found.total))
 
 
 @router.get(LEGACY + "/", response_model=LegacyEntityList)
-async def list_entities_legacy(
-    entities: EntitiesDep, _reader: StoreReader,
-    page: Annotated[int, Query(ge=1, le=10**9)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
-    version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
-    filter_param: Annotated[Text | None, Query(max_length=1000)] = None,
-    search_query: Annotated[Text | None, Query(max_length=1000)] = None,
-) -> LegacyEntityList:
-    del filter_param
-    found = await entities.search(EntityFilter(search_query=search_query), page, page_size, version=version)
+async def list_entities_legacy(entities: EntitiesDep, _reader: StoreReader, query: ListingQuery
+                               ) -> LegacyEntityList:
+    found = await entities.search(EntityFilter(search_query=query.search_query), query.page, query.page_size,
+                                  version=query.version)
     return LegacyEntityList(items=[LegacyEntity.of(v) for v in found.items],
-                            pagination=Pagination.of(page, page_size, found.total))
+                            pagination=Pagination.of(query.page, query.page_size, found.total))
 
 
 @router.get(f"{CURRENT}/lookup", response_model=Entity)
