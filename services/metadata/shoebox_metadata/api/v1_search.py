@@ -1,0 +1,35 @@
+"""The v1 face's search (seed 003): `GET /v1/search/images?q=…&limit=…&cursor=…`, in the language of
+`shoebox_metadata.search.query`."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from shoebox_lib.auth import CurrentUser
+from shoebox_lib.runtime import Runtime
+from shoebox_lib.web.inputs import Text
+from shoebox_metadata.api.v1_shapes import ImagePage, summary
+from shoebox_metadata.search.service import DEFAULT_LIMIT, MAX_LIMIT, Search
+
+router = APIRouter(prefix="/v1/search", tags=["v1"])
+
+
+def _search(request: Request) -> Search:
+    return Search(cast(Runtime, request.app.state.runtime).db)
+
+
+SearchDep = Annotated[Search, Depends(_search)]
+# The parser bounds the query itself (its length, its terms), so that an error names the offending token.
+SearchText = Annotated[Text, Query(description="The query: words, \"phrases\", tag:, owner:me, album:, type:, "
+                                               "before:, after:, is:public; '-' negates a term.")]
+Cursor = Annotated[Text | None, Query(max_length=200)]
+
+
+@router.get("/images")
+async def search_images(user: CurrentUser, search: SearchDep, q: SearchText = "",
+                        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+                        cursor: Cursor = None) -> ImagePage:
+    found = await search.images(user.user_id, q, limit=limit, cursor=cursor)
+    return ImagePage(images=[summary(item) for item in found.items], next_cursor=found.next_cursor)
