@@ -29,6 +29,7 @@ from shoebox_metadata.api import (
     storage,
     v1,
     v1_albums,
+    v1_search,
     v1_share_page,
 )
 from shoebox_metadata.container import Container
@@ -44,6 +45,7 @@ MIGRATIONS = Migrations(schema=SCHEMA, directory=Path(__file__).parent / "migrat
 MOUNTS = [
     Mount(internal.router, Face.INTERNAL, Access.INTERNAL),
     Mount(v1.router, Face.V1, Access.USER),
+    Mount(v1_search.router, Face.V1, Access.USER),
     Mount(v1.public_router, Face.V1, Access.ANYONE),
     Mount(v1_albums.router, Face.V1, Access.USER),
     Mount(v1_share_page.router, Face.V1, Access.LINK),
