@@ -18,7 +18,7 @@ from fastapi import Depends, Request
 from shoebox_compute.broker import Broker
 from shoebox_compute.container import Container, JobFace
 from shoebox_compute.models import Job
-from shoebox_lib.auth.dependencies import optional_principal
+from shoebox_lib.auth import OptionalUser
 from shoebox_lib.auth.principal import Principal
 from shoebox_lib.errors import Forbidden, Unauthenticated
 
@@ -36,7 +36,6 @@ def _broker(request: Request) -> Broker:
 
 FaceDep = Annotated[JobFace, Depends(_face)]
 BrokerDep = Annotated[Broker, Depends(_broker)]
-Caller = Annotated[Principal | None, Depends(optional_principal)]
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class JobCaller:
         return self.principal is not None and job.created_by == self.principal.user_id
 
 
-async def _job_caller(face: FaceDep, caller: Caller) -> JobCaller:
+async def _job_caller(face: FaceDep, caller: OptionalUser) -> JobCaller:
     mode = await face.library.store_mode()
     store_readable = mode.auth_disabled or not mode.read_auth_enabled or (
         caller is not None and caller.can(STORE_READ_PERMISSION))
