@@ -3,10 +3,9 @@ mode, which the job API follows, and the original of a library item a job is to 
 
 from __future__ import annotations
 
-import time
-
 from shoebox_lib.contracts import ITEM_SOURCE_PATH, STORE_MODE_PATH, ItemSource, StoreMode
 from shoebox_lib.internal import InternalClient
+from shoebox_lib.ttl_cache import TtlCache
 
 # The store reads its own mode through a cache of this age; the job API follows it as closely.
 MODE_CACHE_SECONDS = 2.0
@@ -15,15 +14,12 @@ MODE_CACHE_SECONDS = 2.0
 class Library:
     def __init__(self, metadata: InternalClient) -> None:
         self.metadata = metadata
-        self._mode: tuple[float, StoreMode] | None = None
+        self._mode = TtlCache[StoreMode](MODE_CACHE_SECONDS)
 
     async def store_mode(self) -> StoreMode:
-        cached = self._mode
-        if cached is not None and time.monotonic() - cached[0] < MODE_CACHE_SECONDS:
-            return cached[1]
-        mode = await self.metadata.call("GET", STORE_MODE_PATH, StoreMode)
-        self._mode = (time.monotonic(), mode)
-        return mode
+        if (cached := self._mode.get()) is not None:
+            return cached
+        return self._mode.put(await self.metadata.call("GET", STORE_MODE_PATH, StoreMode))
 
     async def item_source(self, item_id: int, *, reader_id: int | None, store: bool) -> ItemSource:
         """The item's original if `reader_id` may read it (`store`: the reader may read CL's store); a 404

@@ -10,7 +10,6 @@ cache, so a request costs no query and another process sees a change within `CAC
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -19,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from shoebox_lib.auth.principal import Principal
 from shoebox_lib.db import Database
 from shoebox_lib.errors import Forbidden, Unauthenticated
+from shoebox_lib.ttl_cache import TtlCache
 from shoebox_metadata.clock import now_us
 from shoebox_metadata.models import SpacePreference
 from shoebox_metadata.store.kinds import StorePermission
@@ -62,12 +62,11 @@ class Modes:
         self._initial = read_auth_enabled
         self._forced = forced  # the variable was set: apply it at start, over what an admin last chose
         self._started = False
-        self._cached: tuple[float, StoreMode] | None = None
+        self._cached = TtlCache[StoreMode](CACHE_SECONDS)
 
     async def current(self) -> StoreMode:
-        cached = self._cached
-        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
-            return cached[1]
+        if (cached := self._cached.get()) is not None:
+            return cached
         async with self.db.transaction() as session:
             if not self._started:
                 row = dict(space_id=STORE_SPACE, read_auth_enabled=self._initial,
@@ -99,8 +98,7 @@ class Modes:
     def _remember(self, found: SpacePreference) -> StoreMode:
         mode = StoreMode(auth_disabled=self.auth_disabled, read_auth_enabled=found.read_auth_enabled,
                          updated_at=found.updated_at, updated_by=found.updated_by)
-        self._cached = (time.monotonic(), mode)
-        return mode
+        return self._cached.put(mode)
 
     async def check(self, principal: Principal | None, permission: StorePermission) -> Actor:
         """Let the caller through for `permission` in the current mode, or refuse as CL does. A token that
