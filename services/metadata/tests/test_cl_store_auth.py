@@ -219,7 +219,8 @@ async def test_switches_refuse_malformed_bodies(cl: ClCallers) -> None:
 async def test_guest_mode_opens_the_cl_store_and_no_other_face(cl: ClCallers, api: RunningSystem) -> None:
     await cl.admin.set_guest_mode(True)
     anonymous = api.client
-    for path in ("/v1/images/img_0000000000000000", "/collections/v2?sinceTime=0", "/users/me", "/storage/usage"):
+    # (one v1 image is anyone's to ask for now, as a public image is: the list of one's own needs a token)
+    for path in ("/v1/images", "/collections/v2?sinceTime=0", "/users/me", "/storage/usage"):
         response = await anonymous.get(path)
         assert response.status_code == 401, (path, response.status_code, response.text)
     # a CL token with store permissions opens no other face's data either: Ente's diff of its own
@@ -245,7 +246,7 @@ async def test_auth_disabled_opens_reads_and_writes(system_settings: Callable[..
         assert await anyone.download(file.id) == b"demo file bytes"
         # the other faces keep their own rules
         assert (await running.client.get("/collections/v2?sinceTime=0")).status_code == 401
-        assert (await running.client.get("/v1/images/img_0000000000000000")).status_code == 401
+        assert (await running.client.get("/v1/images")).status_code == 401
 
 
 async def test_read_auth_off_at_start_is_guest_mode(system_settings: Callable[..., Settings],
