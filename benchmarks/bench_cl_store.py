@@ -19,22 +19,16 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 
+from benchmarks import system
 from benchmarks.uploads import cpu_seconds
-from shoebox.testing import clean_environment, running, shoebox_command, wait_healthy
 from shoebox.testing.cl_client import ClClient
-from shoebox_lib.embedded import EmbeddedNats, EmbeddedPostgres, free_port
-from shoebox_lib.embedded.ports import wait_for_port
 
 MiB = 1024 * 1024
 ENTITIES = 10_000
@@ -47,8 +41,6 @@ FILL_PARALLEL = 16
 UPLOAD_FILE = 64 * MiB
 UPLOAD_GIB = 1.0
 IDLE_SECONDS = 10.0
-PASSWORD = "bench-password"
-ADMIN = "admin@shoebox.local"
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -158,44 +150,15 @@ async def upload_cpu(store: ClClient, metadata: psutil.Process) -> dict[str, Any
 
 
 async def run() -> list[dict[str, Any]]:
-    with tempfile.TemporaryDirectory(prefix="shoebox-bench-cl-") as tmp:
-        root = Path(tmp)
-        postgres, nats = EmbeddedPostgres(root / "pg"), EmbeddedNats(root / "nats")
-        database_url, nats_url = postgres.start(), nats.start()
-        try:
-            s3_port = free_port()
-            ports = {name: free_port() for name in ("auth", "metadata")}
-            urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-            env = clean_environment()
-            env.update({
-                "SHOEBOX_DATABASE_URL": database_url, "SHOEBOX_NATS_URL": nats_url, "SHOEBOX_LOG_LEVEL": "WARNING",
-                "SHOEBOX_STORAGE_DRIVER": "s3", "SHOEBOX_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
-                "SHOEBOX_S3_ACCESS_KEY_ID": "bench", "SHOEBOX_S3_SECRET_ACCESS_KEY": "bench",
-                "SHOEBOX_AUTH_URL": urls["auth"], "SHOEBOX_METADATA_URL": urls["metadata"],
-                "SHOEBOX_PUBLIC_URL": urls["metadata"], "SHOEBOX_ADMIN_PASSWORD": PASSWORD,
-                "SHOEBOX_DATA_DIR": str(root / "data"),
-            })
-            log = root / "services.log"
-            subprocess.run(shoebox_command("migrate"), env=env, check=True, capture_output=True)
-            serve = shoebox_command("serve")
-            with running([sys.executable, "-m", "moto.server", "-p", str(s3_port)], log, env), \
-                    running([*serve, "auth", "--port", str(ports["auth"]), "--host", "127.0.0.1"], log, env) as auth:
-                wait_for_port("127.0.0.1", s3_port)
-                await wait_healthy(urls["auth"], auth, log)
-                with running([*serve, "metadata", "--port", str(ports["metadata"]), "--host", "127.0.0.1"],
-                             log, env) as metadata:
-                    await wait_healthy(urls["metadata"], metadata, log)
-                    limits = httpx.Limits(max_connections=CONCURRENCY)
-                    async with httpx.AsyncClient(base_url=urls["auth"], timeout=60) as auth_http, \
-                            httpx.AsyncClient(base_url=urls["metadata"], timeout=300, limits=limits) as http:
-                        store = ClClient(http, auth_http=auth_http)
-                        await store.login(ADMIN, PASSWORD)
-                        rows = await list_latency(store)
-                        rows.append(await upload_cpu(store, psutil.Process(metadata.pid)))
-                        return rows
-        finally:
-            nats.stop()
-            postgres.stop()
+    async with system.started(("auth", "metadata"), public="metadata", prefix="shoebox-bench-cl-") as live:
+        limits = httpx.Limits(max_connections=CONCURRENCY)
+        async with httpx.AsyncClient(base_url=live.urls["auth"], timeout=60) as auth_http, \
+                httpx.AsyncClient(base_url=live.urls["metadata"], timeout=300, limits=limits) as http:
+            store = ClClient(http, auth_http=auth_http)
+            await store.login(system.ADMIN, system.PASSWORD)
+            rows = await list_latency(store)
+            rows.append(await upload_cpu(store, psutil.Process(live.services["metadata"].pid)))
+            return rows
 
 
 if __name__ == "__main__":

@@ -16,24 +16,18 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 
-from shoebox.testing import clean_environment, running, shoebox_command, wait_healthy
-from shoebox_lib.embedded import EmbeddedNats, EmbeddedPostgres, free_port
-from shoebox_lib.embedded.ports import wait_for_port
+from benchmarks import system
 
 MiB = 1024 * 1024
 PART = 8 * MiB
 FILE = 128 * MiB
-PASSWORD = "bench-password"
 IDLE_SECONDS = 10.0
 Wrk = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -84,41 +78,8 @@ async def upload_one(client: httpx.AsyncClient, storage: httpx.AsyncClient, urls
 
 async def control_plane_cpu(gib: float = 1.0) -> dict[str, Any]:
     files = max(1, round(gib * 1024 * MiB / FILE))
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        postgres, nats = EmbeddedPostgres(root / "pg"), EmbeddedNats(root / "nats")
-        database_url, nats_url = postgres.start(), nats.start()
-        try:
-            s3_port = free_port()
-            ports = {name: free_port() for name in ("auth", "metadata", "uploads")}
-            urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-            env = clean_environment()
-            env.update({
-                "SHOEBOX_DATABASE_URL": database_url, "SHOEBOX_NATS_URL": nats_url, "SHOEBOX_LOG_LEVEL": "WARNING",
-                "SHOEBOX_STORAGE_DRIVER": "s3", "SHOEBOX_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
-                "SHOEBOX_S3_ACCESS_KEY_ID": "bench", "SHOEBOX_S3_SECRET_ACCESS_KEY": "bench",
-                "SHOEBOX_AUTH_URL": urls["auth"], "SHOEBOX_METADATA_URL": urls["metadata"],
-                "SHOEBOX_PUBLIC_URL": urls["uploads"], "SHOEBOX_ADMIN_PASSWORD": PASSWORD,
-                "SHOEBOX_DATA_DIR": str(root / "data"),
-            })
-            log = root / "services.log"
-            subprocess.run(shoebox_command("migrate"), env=env, check=True, capture_output=True)
-            shoebox = shoebox_command("serve")
-            with running([sys.executable, "-m", "moto.server", "-p", str(s3_port)], log, env) as moto, \
-                    running([*shoebox, "auth", "--port", str(ports["auth"]), "--host", "127.0.0.1"], log, env) as auth:
-                wait_for_port("127.0.0.1", s3_port)
-                await wait_healthy(urls["auth"], auth)
-                with running([*shoebox, "metadata", "--port", str(ports["metadata"]), "--host", "127.0.0.1"],
-                             log, env) as metadata, \
-                        running([*shoebox, "uploads", "--port", str(ports["uploads"]), "--host", "127.0.0.1"],
-                                log, env) as uploads:
-                    await wait_healthy(urls["metadata"], metadata)
-                    await wait_healthy(urls["uploads"], uploads)
-                    return await _measure(urls, files, {
-                        "auth": auth, "metadata": metadata, "uploads": uploads}, moto, [postgres, nats])
-        finally:
-            nats.stop()
-            postgres.stop()
+    async with system.started(("auth", "metadata", "uploads"), public="uploads") as live:
+        return await _measure(live.urls, files, live.services, live.storage, list(live.servers))
 
 
 def _server_processes(servers: list[Any]) -> list[psutil.Process]:
@@ -140,7 +101,7 @@ async def _measure(urls: dict[str, str], files: int, services: dict[str, subproc
     infra = _server_processes(servers)
     async with httpx.AsyncClient(timeout=120) as client, httpx.AsyncClient(timeout=300) as storage:
         token = (await client.post(f"{urls['auth']}/auth/token", data={
-            "username": "admin@shoebox.local", "password": PASSWORD})).json()["access_token"]
+            "username": system.ADMIN, "password": system.PASSWORD})).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         await upload_one(client, storage, urls, headers, body)  # warm up (imports, pools, caches)
         # What the processes spend doing nothing (relay, consumers, sweepers, finalizer polling), so the
