@@ -23,7 +23,8 @@ def search_text() -> ColumnElement[str]:
 
 
 def search_document() -> ColumnElement[str]:
-    """The same text as words (every run of other characters a break): what phrases and short words match."""
+    """The same fields as words (every run of other characters a break), a phrase never running from one field
+    into the next: what phrases and short words match."""
     return func.metadata.item_search_document(*_SEARCH_COLUMNS, type_=TSVECTOR)
 
 

@@ -43,10 +43,21 @@ FUNCTIONS = {
         RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
             SELECT regexp_replace(value, '[^[:alnum:]]+', ' ', 'g')
         $$""",
-    "item_search_document(title text, filename text, description text, tags jsonb)": """
+    # Each field's words, then the tags' (to_tsvector of jsonb takes each string on its own), with a gap
+    # between any two, so that a phrase never runs from one into the next: a placeholder lexeme `|` (which
+    # no word holds: `search_words` keeps letters and digits only) takes a position between them and is
+    # deleted, leaving the gap. (`\\:` keeps SQLAlchemy from reading `:1` as a parameter.)
+    "item_search_document(title text, filename text, description text, tags jsonb)": r"""
         RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-            SELECT to_tsvector('simple'::regconfig,
-                               metadata.search_words(metadata.item_search_text(title, filename, description, tags)))
+            SELECT ts_delete(
+                to_tsvector('simple'::regconfig, metadata.search_words(coalesce(title, '')))
+                || '''|''\:1'::tsvector
+                || to_tsvector('simple'::regconfig, metadata.search_words(coalesce(filename, '')))
+                || '''|''\:1'::tsvector
+                || to_tsvector('simple'::regconfig, metadata.search_words(coalesce(description, '')))
+                || '''|''\:1'::tsvector
+                || to_tsvector('simple'::regconfig, tags),
+                '|'::text)
         $$""",
     "item_moment(taken_at bigint, created_at timestamptz)": """
         RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
