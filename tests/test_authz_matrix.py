@@ -16,6 +16,9 @@ What every cell must get:
   existence never leaks; a sharee of the owner's album, on a route about the album or its file, gets
   what the owner gets or what a stranger gets (or 403), never more than its role: a viewer is let
   through only where the collaborator is, the collaborator only where the owner is;
+- an ANYONE route (v1's public images): as a USER route, except that a caller who sends no token (the
+  anonymous caller, a link's guest) is not refused: the world's images are private, so it gets exactly what
+  a made-up id gets, never 401 or 403; a token that is sent and is not valid is still 401;
 - a LINK route: every caller without the link gets what the anonymous caller gets, a refusal; the guest
   is let through; with the link, one of the owner's resources the link does not open gets exactly what
   a made-up one gets;
@@ -205,6 +208,8 @@ class Walk:
     async def token_route(self, route: RouteInfo, operation: Operation) -> list[Cell]:
         first = self.world(route, fresh=True)
         cells = [await self.cell(route, operation, who, first, with_link=who is Who.GUEST) for who in UNAUTHENTICATED]
+        if route.access is Access.ANYONE:
+            cells.append(await self.cell(route, operation, Who.ANONYMOUS, first, Aim.MISSING))
         if route.access is Access.ADMIN:
             cells += [await self.cell(route, operation, who, first) for who in (Who.OTHER, Who.OWNER)]
             cells.append(await self.cell(route, operation, Who.ADMIN, self.world(route, fresh=True)))
@@ -275,9 +280,16 @@ def violations(route: RouteInfo, cells: list[Cell]) -> list[str]:
         if private and missing and private.status != missing.status:
             wrong(private, f"what a made-up id gets ({missing.status}): the link opens only its own album")
         return found
+    without_token = (Who.ANONYMOUS, Who.GUEST) if route.access is Access.ANYONE else ()
     for cell in cells:
-        if cell.who in UNAUTHENTICATED and cell.status != 401:
+        if cell.who in UNAUTHENTICATED and cell.who not in without_token and cell.status != 401:
             wrong(cell, "401")
+    if without_token:
+        missing = by[(Who.ANONYMOUS, Aim.MISSING)]
+        for who in without_token:
+            cell = by[(who, Aim.REAL)]
+            if cell.status != missing.status or cell.status in (401, 403):
+                wrong(cell, f"what a made-up id gets ({missing.status}): a private image is not found without a token")
     if job_route(route):
         owner = by[(Who.OWNER, Aim.REAL)]
         for cell in cells:
@@ -339,7 +351,8 @@ def unaimed(route: RouteInfo, cells: list[Cell]) -> str | None:
     """A row whose aim proves nothing: the owner's own resource answers like a made-up one."""
     by = {(c.who, c.aim): c for c in cells}
     real, missing = by.get((Who.OWNER, Aim.REAL)), by.get((Who.OWNER, Aim.MISSING))
-    if route.access in (Access.USER, Access.SPACE) and real and missing and real.status == missing.status:
+    if route.access in (Access.USER, Access.ANYONE, Access.SPACE) and real and missing \
+            and real.status == missing.status:
         return f"{route.method} {route.path}: the owner gets {real.status} for their own and for a made-up id"
     guest, anonymous = by.get((Who.GUEST, Aim.REAL)), by.get((Who.ANONYMOUS, Aim.REAL))
     if route.access is Access.LINK and guest and anonymous and guest.status == anonymous.status:

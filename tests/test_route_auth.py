@@ -51,6 +51,13 @@ async def test_every_non_public_route_needs_a_token(api: RunningSystem) -> None:
             continue
         if route.access is Access.INTERNAL:
             await refuses_unsigned(api, route)
+        elif route.access is Access.ANYONE:
+            # Nothing is public at id 1: without a token it is not found; a token that is sent is verified.
+            anonymous = await api.client.request(route.method, concrete(route.path))
+            assert anonymous.status_code == 404, f"{route.method} {route.path} without a token: {anonymous.text}"
+            for headers in ({"Authorization": "Bearer not-a-jwt"}, {"X-Auth-Token": "x.y.z"}):
+                response = await api.client.request(route.method, concrete(route.path), headers=headers)
+                assert response.status_code == 401, f"{route.method} {route.path} with {headers}: {response.text}"
         else:
             assert route.access in (Access.USER, Access.ADMIN, Access.SPACE), route
             for headers in ({}, {"Authorization": "Bearer not-a-jwt"}, {"X-Auth-Token": "x.y.z"}):

@@ -31,9 +31,11 @@ class Uploaded:
 
 
 async def upload(client: httpx.AsyncClient, token: str, data: bytes, *, filename: str = "cat.png",
-                 content_type: str = "image/png") -> Uploaded:
+                 content_type: str = "image/png", **fields: Any) -> Uploaded:
+    """Declare the image (with any of POST /v1/images' other `fields`: album_id, tags, title…), upload it part
+    by part straight to storage, and complete the upload."""
     created = await client.post("/v1/images", headers=bearer(token), json={
-        "filename": filename, "content_type": content_type, "size_bytes": len(data),
+        "filename": filename, "content_type": content_type, "size_bytes": len(data), **fields,
     })
     assert created.status_code == 201, created.text
     image_id = created.json()["image_id"]

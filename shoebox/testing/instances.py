@@ -66,7 +66,10 @@ class Builder:
     resolver: Resolver
     fill: Fill = no_fill
 
-    def value(self, schema: Mapping[str, Any], name: str = "", depth: int = 0, path: JsonPath = ()) -> Json:
+    def value(self, schema: Mapping[str, Any], name: str = "", depth: int = 0, path: JsonPath = (),
+              items_name: str = "") -> Json:
+        """`items_name`: the name an array's items are looked up by (the singular of the property's name,
+        which a nullable array's branch no longer carries)."""
         schema = self.resolver.resolve(schema)
         if name:
             given = self.fill(name, schema, path)
@@ -78,12 +81,12 @@ class Builder:
             if key in schema:
                 branches = [self.resolver.resolve(b) for b in schema[key]]
                 usable = [b for b in branches if b.get("type") != "null"] or branches
-                return self.value(usable[0], "", depth + 1, path)
+                return self.value(usable[0], "", depth + 1, path, items_name=name or items_name)
         if "allOf" in schema:
             merged: dict[str, Any] = {}
             for part in schema["allOf"]:
                 merged.update(self.resolver.resolve(part))
-            return self.value(merged, "", depth + 1, path)
+            return self.value(merged, "", depth + 1, path, items_name=name or items_name)
         if "const" in schema:
             return schema["const"]
         if "enum" in schema:
@@ -101,7 +104,7 @@ class Builder:
         if kind == "array":
             if schema.get("maxItems") == 0:
                 return []
-            return [self.value(schema.get("items", {}), _singular(name), depth + 1, (*path, 0))]
+            return [self.value(schema.get("items", {}), _singular(name or items_name), depth + 1, (*path, 0))]
         if kind == "string":
             return _string(schema)
         if kind in ("integer", "number"):

@@ -37,9 +37,9 @@ from shoebox.testing.openapi import operation_of
 from shoebox_lib.web.access import ACCESS_KEY, Access
 
 AnyCase = Case[APIOperation[Any, Any, Any, Any]]  # hooks take a case of any operation
-# Routes the caller's token opens; a SPACE route (CL's store, its job API) verifies a token that is sent, so one it
-# refuses is spent.
-TOKEN_ACCESS = frozenset({Access.USER, Access.ADMIN, Access.SPACE})
+# Routes the caller's token opens; a SPACE route (CL's store, its job API) and an ANYONE route (v1's public images)
+# verify a token that is sent, so one they refuse is spent.
+TOKEN_ACCESS = frozenset({Access.USER, Access.ADMIN, Access.SPACE, Access.ANYONE})
 ACCOUNT_FIELDS = ("user_id", "userID")  # how the admin routes name the account they change
 NOBODY = 2**31 - 1
 BODY_EXCERPT = 600

@@ -36,8 +36,9 @@ from shoebox.testing.ente_helpers import commit, new_album
 from shoebox.testing.instances import UNSET, Builder, JsonPath, Resolver
 from shoebox.testing.openapi import Location, Operation
 from shoebox_auth.service import AuthService, Origin
-from shoebox_lib.ids import image_id
+from shoebox_lib.ids import album_id, image_id, share_id
 from shoebox_lib.web.access import Access
+from shoebox_metadata.library import repo as metadata_repo
 
 JOB_TASK = "hash"  # the task of the world's jobs: built in, so they run without a plug-in
 MISSING_ID = 987654321  # an id nobody has: within every integer type, so it is looked up, not refused
@@ -98,6 +99,8 @@ SLOTS: Mapping[str, Slot] = {
     "collection_id": _ALBUM, "collectionID": _ALBUM, "fromCollectionID": _ALBUM,
     "toCollectionID": Slot(Kind.PRIVATE_ALBUM, "id", MISSING_ID + 1),  # a move between two made-up albums
     "share_id": Slot(Kind.FILE_LINK, "share_id", f"shr_{MISSING_ID}"),
+    "album_id": Slot(Kind.ALBUM, "album_id", album_id(MISSING_ID)),
+    "cover_image_id": Slot(Kind.FILE, "image_id", image_id(MISSING_ID), Kind.PRIVATE_FILE),  # in the album
     "user_id": Slot(Kind.ACCOUNT, "user_id", MISSING_ID),
     "upload_id": Slot(Kind.UPPY, "upload_id", f"upl_{MISSING_ID}"),
     "key": Slot(Kind.UPPY, "key", f"u/{MISSING_ID}/uppy/missing"),
@@ -127,10 +130,12 @@ def slot_for(operation: Operation, service: str, location: Location | None, name
             return Slot(Kind.ACCOUNT, "email", f"missing-{MISSING_ID}@example.com")
     if name == "entity_id" and operation.path.endswith("/preview"):  # compute makes a preview after the upload
         return Slot(Kind.STORE_PREVIEW, "id", MISSING_ID)
+    if name == "share_id" and operation.path.startswith("/v1/albums/"):  # an album's link, not an image's
+        return Slot(Kind.LINK, "share_id", f"shr_{MISSING_ID}")
     if name == "token":
         if location is Location.QUERY:
             return Slot(Kind.SESSION, "session_id", f"ses_{MISSING_ID}")
-        if operation.path.startswith("/public/files/"):
+        if operation.path.startswith(("/public/files/", "/s/")):
             return Slot(Kind.FILE_LINK, "token", MISSING_TOKEN)
         return Slot(Kind.LINK, "token", MISSING_TOKEN)
     if name == "session_id":
@@ -184,7 +189,8 @@ class World:
                     "collectionID": album, "email": sharee.email, "role": role, "encryptedKey": "sealed"})
             # Opened by its link from the start, so the routes that change a link have one to change.
             link = await self._ok("POST", "/public/collections", json={"collectionID": album, "enableCollect": True})
-            return {"id": album, "token": link["token"]}
+            link_id = await self._link_id(link["token"])
+            return {"id": album, "album_id": album_id(album), "token": link["token"], "share_id": share_id(link_id)}
         if kind in (Kind.FILE, Kind.PRIVATE_FILE):
             album = (await self.get(Kind.ALBUM if kind is Kind.FILE else Kind.PRIVATE_ALBUM))["id"]
             committed = await commit(api, await self.owner_token(), album)
@@ -193,7 +199,8 @@ class World:
         if kind is Kind.PRIVATE_ALBUM:
             return {"id": await new_album(api, await self.owner_token())}
         if kind is Kind.LINK:
-            return {"token": (await self.get(Kind.ALBUM))["token"]}
+            made = await self.get(Kind.ALBUM)
+            return {"token": made["token"], "share_id": made["share_id"]}
         if kind is Kind.FILE_LINK:
             image = (await self.get(Kind.PRIVATE_FILE))["image_id"]
             made = await self._ok("POST", f"/v1/images/{image}/shares", json={})
@@ -259,6 +266,13 @@ class World:
                                      f"{response.status_code} {response.text}")
             await asyncio.sleep(0.1)
 
+    async def _link_id(self, token: str) -> int:
+        container = self.system.services["metadata"].app.state.container
+        async with container.links.db.transaction() as session:
+            link = await metadata_repo.link_by_token(session, token)
+        assert link is not None
+        return link.id
+
     async def owner_token(self) -> str:
         # A new session each time: a request of the matrix may have ended any session made before.
         return await fresh_token(self.system, self.callers.owner.user_id)
@@ -318,7 +332,7 @@ class _Filler:
         slot = slot_for(self.operation, self.service, self.location, name, within)
         if slot is None:
             return self.world.constant(name, self.location)
-        is_link = slot.kind in (Kind.LINK,) or (slot.kind is Kind.FILE_LINK and slot.field == "token")
+        is_link = slot.field == "token" and slot.kind in (Kind.LINK, Kind.FILE_LINK)
         if is_link:
             if not self.with_link:
                 return slot.missing

@@ -22,6 +22,7 @@ from shoebox_metadata.api.v1_shapes import (
     CreateShare,
     Deleted,
     Image,
+    ImageDeleted,
     ImagePage,
     ImageShare,
     SignedURL,
@@ -68,10 +69,10 @@ async def change_image(image_id: str, body: ChangeImage, user: CurrentUser, item
 
 
 @router.delete("/{image_id}")
-async def delete_image(image_id: str, user: CurrentUser, trash: TrashDep) -> Deleted:
+async def delete_image(image_id: str, user: CurrentUser, trash: TrashDep) -> ImageDeleted:
     """To the trash at once; purged with its objects on every tier after the retention period."""
     deletes_at = await trash.discard(user, parse_image_id(image_id))
-    return Deleted(deleted=True, deletes_at_ms=deletes_at // 1000)
+    return ImageDeleted(deleted=True, deletes_at_ms=deletes_at // 1000)
 
 
 @router.post("/{image_id}:restore")

@@ -126,7 +126,10 @@ class CreateShare(BaseModel):
 
 class Deleted(BaseModel):
     deleted: bool
-    deletes_at_ms: int | None = None  # when an image in the trash goes for good
+
+
+class ImageDeleted(Deleted):
+    deletes_at_ms: int  # when the image, in the trash now, goes for good
 
 
 class CreateAlbum(BaseModel):

@@ -97,6 +97,8 @@ class Albums:
                 album.cover_item_id = item.id
             album.updated_by = caller.user_id
             await touch_collection(session, self.clock, album)
+            await session.flush()
+            await session.refresh(album)  # its updated_at, which the database sets
             return await _view(session, caller, album)
 
     async def delete(self, caller: Principal, album_id: int) -> None:

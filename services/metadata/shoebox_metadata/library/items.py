@@ -185,9 +185,11 @@ class Items:
 
     async def url_of_view(self, view: ItemView, variant: str, *, attachment: bool = False) -> SignedUrl:
         item = view.item
+        if item.status == ItemStatus.TRASHED:
+            raise Conflict("The image is in the trash: restore it first")
         if variant == ORIGINAL:
             if item.status != ItemStatus.STORED or item.object_key is None:
-                raise Conflict("The image has not been uploaded yet", retry_after=RETRY_AFTER_SECONDS)
+                raise Conflict("The image has not been uploaded yet")
             key, filename, content_type = item.object_key, item.filename, item.content_type
         else:
             found = next((v for v in view.variants if v.name == variant), None)

@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_lib.auth import Principal
 from shoebox_lib.db import Database
-from shoebox_lib.errors import Forbidden, Gone, InvalidInput, NotFound, Unauthenticated
+from shoebox_lib.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unauthenticated
+from shoebox_lib.ids import share_id
 from shoebox_lib.keys import link_prefix
 from shoebox_metadata.clock import Clock, now_us
 from shoebox_metadata.kinds import CollectionType, FileLinkRole, ItemStatus
@@ -207,7 +208,7 @@ class Links:
     async def revoke_file_link(self, caller: Principal, item_id: int, link_id: int) -> None:
         async with self.db.transaction() as session:
             found = await repo.file_link_and_item(session, link_id, item_id)
-            if found is None or found[1].owner_id != caller.user_id:
+            if found is None or found[1].owner_id != caller.user_id or found[0].revoked:
                 raise NotFound("Share not found")
             found[0].revoked = True
 
@@ -224,6 +225,11 @@ class Links:
 
     async def create_album_link(self, caller: Principal, album_id: int, expires_in: int | None) -> PublicLink:
         """A v1 link to the caller's album: a public link without a password, that lets its viewers download."""
+        async with self.db.transaction() as session:
+            collection = await access.collection_for(session, caller.user_id, album_id)
+            active = await repo.active_link(session, collection.id)
+        if active is not None:
+            raise Conflict(f"This album already has an active link ({share_id(active.id)}): revoke it first")
         valid_till = now_us() + expires_in * 1_000_000 if expires_in else 0
         return await self.create(caller, album_id, LinkSettings(valid_till=valid_till, enable_download=True))
 
