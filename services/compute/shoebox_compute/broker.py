@@ -84,6 +84,11 @@ class ItemRef:
     owner_id: int
     object_key: str
     content_type: str | None
+    size: int | None  # the original's bytes; None when not known (jobs recorded before sizes were)
+
+    @classmethod
+    def stored(cls, event: ItemStored) -> ItemRef:
+        return cls(event.item_id, event.owner_id, event.object_key, event.content_type, event.size)
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,16 @@ class StagedInput:
     path: str
     object_key: str
     size: int
+    content_type: str | None
+
+
+@dataclass(frozen=True)
+class _Input:
+    """A leased job's input as recorded: a size of None is not known yet."""
+
+    name: str
+    object_key: str
+    size: int | None
     content_type: str | None
 
 
@@ -134,7 +149,7 @@ def wants_processing(event: ItemStored) -> bool:
     return not event.encrypted and kind in ("image", "video")
 
 
-def automatic_jobs(event: ItemStored) -> list[tuple[TaskType, dict[str, Any]]]:
+def automatic_jobs() -> list[tuple[TaskType, dict[str, Any]]]:
     """What every readable upload gets: its variants (a video's from its poster frame), and its metadata."""
     jobs: list[tuple[TaskType, dict[str, Any]]] = [
         (TaskType.THUMBNAIL, {"variant": name, "max_side": side}) for name, side in VARIANTS.items()]
@@ -173,25 +188,24 @@ class Broker:
             id=new.job_id, task_type=new.task_type, status=JobStatus.QUEUED, lane=new.lane,
             priority=max(0, min(MAX_PRIORITY, new.priority)), params=new.params, created_by=new.created_by,
             item_id=item.item_id if item else None, owner_id=item.owner_id if item else None,
-            object_key=item.object_key if item else None, content_type=item.content_type if item else None,
-            attempts=0, progress=0,
+            object_key=item.object_key if item else None, object_size=item.size if item else None,
+            content_type=item.content_type if item else None, attempts=0, progress=0,
         )
 
     async def on_item_stored(self, session: AsyncSession, event: ItemStored) -> None:
         """A new upload's own work, queued in the live lane (a backfill goes in the bulk lane)."""
         if not wants_processing(event):
             return
-        await self.queue_item_work(session, event, lane=Lane.LIVE, priority=UPLOAD_PRIORITY)
+        await self.queue_item_work(session, ItemRef.stored(event), lane=Lane.LIVE, priority=UPLOAD_PRIORITY)
 
-    async def queue_item_work(self, session: AsyncSession, event: ItemStored, *, lane: Lane, priority: int,
+    async def queue_item_work(self, session: AsyncSession, item: ItemRef, *, lane: Lane, priority: int,
                               announce: bool = True) -> list[Job]:
         existing = {(t, (p or {}).get("variant")) for t, p in (await session.execute(
             select(Job.task_type, Job.params).where(
-                Job.item_id == event.item_id, Job.object_key == event.object_key,
+                Job.item_id == item.item_id, Job.object_key == item.object_key,
                 Job.status.in_([JobStatus.QUEUED, JobStatus.IN_PROGRESS])))).all()}
-        item = ItemRef(event.item_id, event.owner_id, event.object_key, event.content_type)
         queued: list[Job] = []
-        for task_type, params in automatic_jobs(event):
+        for task_type, params in automatic_jobs():
             if (task_type, params.get("variant")) in existing:
                 continue  # a redelivered event, or one already queued by a backfill
             job = self._job(NewJob(new_job_id(), task_type, params, priority, lane, item=item))
@@ -208,15 +222,16 @@ class Broker:
         lane, behind whatever new uploads bring (theirs is live). Returns the number of jobs queued."""
         async with self.db.transaction() as session:
             latest = (await session.execute(
-                select(Job.item_id, Job.owner_id, Job.object_key, Job.content_type)
+                select(Job.item_id, Job.owner_id, Job.object_key, Job.content_type, Job.object_size)
                 .where(Job.item_id.is_not(None), Job.owner_id.is_not(None), Job.object_key.is_not(None),
                        Job.task_type == TaskType.METADATA)
                 .ext(distinct_on(Job.item_id)).order_by(Job.item_id, Job.created_at.desc()))).all()
             queued: list[Job] = []
-            for item_id, owner_id, object_key, content_type in latest:
-                event = ItemStored(item_id=item_id, owner_id=owner_id, object_key=object_key, size=0,
-                                   content_type=content_type)
-                queued += await self.queue_item_work(session, event, lane=Lane.BULK, priority=DEFAULT_PRIORITY,
+            for item_id, owner_id, object_key, content_type, size in latest:
+                if item_id is None or owner_id is None or object_key is None:
+                    continue  # none is: the query leaves them out (said again for the type checker)
+                item = ItemRef(item_id, owner_id, object_key, content_type, size)
+                queued += await self.queue_item_work(session, item, lane=Lane.BULK, priority=DEFAULT_PRIORITY,
                                                      announce=False)
         for task_type in {job.task_type for job in queued}:
             if self.wake is not None:
@@ -344,30 +359,39 @@ class Broker:
                 select(Job).where(Job.status == JobStatus.QUEUED, Job.task_type.in_(list(task_types)))
                 .order_by(Job.lane, Job.priority.desc(), Job.created_at, Job.id)
                 .limit(slots).with_for_update(skip_locked=True))).scalars())
-            leased: list[LeasedJob] = []
+            files: list[list[_Input]] = []
             for job in jobs:
                 job.status, job.lease_worker = JobStatus.IN_PROGRESS, worker_id
                 job.lease_expires = now + timedelta(seconds=LEASE_SECONDS)
                 job.attempts += 1
                 job.started_at = job.started_at or now
                 job.progress = 0
-                inputs = await self._inputs(session, job)
-                leased.append(LeasedJob(job_id=job.id, task_type=job.task_type, params=dict(job.params),
-                                        priority=job.priority, attempt=job.attempts, inputs=inputs))
+                files.append(await self._inputs(session, job))
+        # Storage is asked nothing while the rows are locked: the sizes travel with the job.
+        leased = [LeasedJob(job_id=job.id, task_type=job.task_type, params=dict(job.params), priority=job.priority,
+                            attempt=job.attempts, inputs=[await self._signed(found) for found in inputs])
+                  for job, inputs in zip(jobs, files, strict=True)]
         for job in jobs:
             await self._emit_event(job)
         return leased
 
-    async def _inputs(self, session: AsyncSession, job: Job) -> list[InputFile]:
-        found: list[tuple[str, str, int, str | None]] = []
+    @staticmethod
+    async def _inputs(session: AsyncSession, job: Job) -> list[_Input]:
+        found: list[_Input] = []
         if job.object_key is not None:
-            head = await self.storage.primary.head(job.object_key)
-            found.append((ORIGINAL, job.object_key, head.size if head else 0, job.content_type))
+            found.append(_Input(ORIGINAL, job.object_key, job.object_size, job.content_type))
         for row in (await session.execute(select(JobFile).where(
                 JobFile.job_id == job.id, JobFile.role == FileRole.INPUT).order_by(JobFile.path))).scalars():
-            found.append((row.path.removeprefix("input/"), row.object_key, row.size, row.content_type))
-        return [InputFile(name=name, url=await self.storage.primary.presign_get(key, expires=self.presign_seconds),
-                          size=size, content_type=content_type) for name, key, size, content_type in found]
+            found.append(_Input(row.path.removeprefix("input/"), row.object_key, row.size, row.content_type))
+        return found
+
+    async def _signed(self, found: _Input) -> InputFile:
+        size = found.size
+        if size is None:  # a job made before sizes were recorded
+            head = await self.storage.primary.head(found.object_key)
+            size = head.size if head else 0
+        return InputFile(name=found.name, url=await self.storage.primary.presign_get(
+            found.object_key, expires=self.presign_seconds), size=size, content_type=found.content_type)
 
     async def _held(self, session: AsyncSession, job_id: str, worker_id: str) -> Job | None:
         job = await session.get(Job, job_id, with_for_update=True)

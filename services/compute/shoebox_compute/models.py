@@ -82,6 +82,8 @@ class Job(Base):
     item_id: Mapped[int | None] = mapped_column(BigInteger)
     owner_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     object_key: Mapped[str | None] = mapped_column(String(1024))
+    # its size, known when the job is made (None for jobs made before it was recorded)
+    object_size: Mapped[int | None] = mapped_column(BigInteger)
     content_type: Mapped[str | None] = mapped_column(String(255))
     # … and who asked for it through the job API (None for what compute queued itself).
     created_by: Mapped[int | None] = mapped_column(BigInteger)

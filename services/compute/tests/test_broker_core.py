@@ -151,7 +151,7 @@ async def test_a_job_for_a_task_nobody_offers_waits_queued(broker: Broker) -> No
 async def test_outputs_go_under_the_job_or_among_an_items_variants(broker: Broker) -> None:
     api_job = await submit(broker)
     item_job = await broker.submit(NewJob(new_job_id(), "thumbnail", {"variant": "thumb"},
-                                          item=ItemRef(7, 3, "u/3/i/7/s/original", "image/jpeg")))
+                                          item=ItemRef(7, 3, "u/3/i/7/s/original", "image/jpeg", 100)))
     await broker.lease("w", [TASK, "thumbnail"], 2)
     url, headers = await broker.output_url(OutputRequest(worker_id="w", credential="-", job_id=api_job.id,
                                                          path="output/a.json", content_type="application/json",
@@ -203,9 +203,8 @@ async def test_a_backfill_never_delays_a_new_uploads_work(broker: Broker) -> Non
     """Re-processing a library queues its work in the bulk lane; an upload arriving during it goes first."""
     async with broker.db.transaction() as session:
         for item_id in range(1, 51):
-            await broker.queue_item_work(session, ItemStored(
-                item_id=item_id, owner_id=1, object_key=f"u/1/i/{item_id}/s/original", size=10,
-                content_type="image/jpeg"), lane=Lane.LIVE, priority=7)
+            await broker.queue_item_work(session, ItemRef(item_id, 1, f"u/1/i/{item_id}/s/original", "image/jpeg",
+                                                          10), lane=Lane.LIVE, priority=7)
     while leased := await broker.lease("w", ["thumbnail", "metadata"], 16):  # the library's first pass
         for job in leased:
             await broker.complete(done("w", job.job_id, Outcome.FAILED, error="not really an image"))
@@ -222,7 +221,7 @@ async def test_a_backfill_never_delays_a_new_uploads_work(broker: Broker) -> Non
 
 async def test_a_result_naming_outputs_not_its_own_is_refused(broker: Broker) -> None:
     job = await broker.submit(NewJob(new_job_id(), "thumbnail", {"variant": "thumb"},
-                                     item=ItemRef(7, 3, "u/3/i/7/s/original", "image/jpeg")))
+                                     item=ItemRef(7, 3, "u/3/i/7/s/original", "image/jpeg", 100)))
     await broker.lease("w", ["thumbnail"], 1)
     completion = done("w", job.id)
     completion.outputs.append(OutputFile(path="../elsewhere", content_type="image/jpeg", size=3))
@@ -232,3 +231,21 @@ async def test_a_result_naming_outputs_not_its_own_is_refused(broker: Broker) ->
     assert found[0].status == JobStatus.FAILED
     assert "refused" in (found[0].error or "")
     assert found[1] == []
+
+
+async def test_an_items_size_travels_with_its_job_from_item_stored(broker: Broker) -> None:
+    """Leasing asks storage nothing: the original here was never written, yet its size is the event's."""
+    async with broker.db.transaction() as session:
+        await broker.on_item_stored(session, ItemStored(item_id=5, owner_id=2, object_key="u/2/i/5/s/original",
+                                                        size=123_456, content_type="image/jpeg"))
+    leased = await broker.lease("w", ["thumbnail", "metadata"], 5)
+    assert len(leased) == 3
+    assert {(i.name, i.size) for job in leased for i in job.inputs} == {("original", 123_456)}
+
+
+async def test_a_job_recorded_without_its_items_size_asks_storage_for_it(broker: Broker) -> None:
+    key = "u/3/i/8/s/original"
+    await broker.storage.primary.put_bytes(key, b"eleven byte", content_type="image/jpeg")
+    await broker.submit(NewJob(new_job_id(), "metadata", {}, item=ItemRef(8, 3, key, "image/jpeg", None)))
+    [job] = await broker.lease("w", ["metadata"], 1)
+    assert [(i.name, i.size) for i in job.inputs] == [("original", 11)]

@@ -72,7 +72,7 @@ async def _create(task_type: str, request: Request, caller: JobCaller, face: Fac
         if item_ids:
             source = await face.library.item_source(item_ids[0], reader_id=caller.user_id,
                                                     store=caller.store_readable)
-            item = ItemRef(source.item_id, source.owner_id, source.object_key, source.content_type)
+            item = ItemRef(source.item_id, source.owner_id, source.object_key, source.content_type, source.size)
         return await broker.submit(NewJob(
             job_id=job_id, task_type=task_type, params=params, priority=priority, lane=Lane.LIVE,
             created_by=caller.user_id, item=item, inputs=tuple(staging.staged)))
