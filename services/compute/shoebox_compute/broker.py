@@ -21,6 +21,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_compute.models import BUS, FileRole, Job, JobFile, JobStatus, Lane, TaskType, Worker, WorkerCredential
 from shoebox_lib.bus import emit
-from shoebox_lib.db import Database
+from shoebox_lib.db import Database, after_commit
 from shoebox_lib.events import ItemStored, JobCompleted
 from shoebox_lib.keys import derived, job_file
 from shoebox_lib.storage import Storage
@@ -178,7 +179,7 @@ class Broker:
                 session.add(JobFile(job_id=job.id, role=FileRole.INPUT, path=staged.path,
                                     object_key=staged.object_key, size=staged.size, content_type=staged.content_type))
             await session.flush()
-        await self._announce(job)
+        await self._announce([job])
         return job
 
     @staticmethod
@@ -212,9 +213,9 @@ class Broker:
             session.add(job)
             queued.append(job)
         await session.flush()
-        for job in queued if announce else ():
-            # Woken after commit would be better; a worker woken early finds nothing and polls again.
-            await self._announce(job)
+        if announce and queued:
+            # Once the caller's transaction commits: a worker woken before it would find nothing yet.
+            after_commit(session, partial(self._announce, queued))
         return queued
 
     async def reprocess(self) -> int:
@@ -233,18 +234,24 @@ class Broker:
                 item = ItemRef(item_id, owner_id, object_key, content_type, size)
                 queued += await self.queue_item_work(session, item, lane=Lane.BULK, priority=DEFAULT_PRIORITY,
                                                      announce=False)
-        for task_type in {job.task_type for job in queued}:
-            if self.wake is not None:
-                await self.wake(task_type)
+        for task_type in dict.fromkeys(job.task_type for job in queued):
+            await self._wake(task_type)
         return len(queued)
 
-    async def _announce(self, job: Job) -> None:
-        await self._emit_event(job)
-        if self.wake is not None:
-            try:
-                await self.wake(job.task_type)
-            except Exception:
-                log.warning("could not wake workers for %s", job.task_type, exc_info=True)
+    async def _announce(self, jobs: Sequence[Job]) -> None:
+        """Committed jobs: their events, and their task types' workers woken (once each)."""
+        for job in jobs:
+            await self._emit_event(job)
+        for task_type in dict.fromkeys(job.task_type for job in jobs):
+            await self._wake(task_type)
+
+    async def _wake(self, task_type: str) -> None:
+        if self.wake is None:
+            return
+        try:
+            await self.wake(task_type)
+        except Exception:  # they find the work at their next poll
+            log.warning("could not wake workers for %s", task_type, exc_info=True)
 
     # --- reading and cancelling ---------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from shoebox_compute.app import MIGRATIONS
 from shoebox_compute.broker import (
@@ -249,3 +249,24 @@ async def test_a_job_recorded_without_its_items_size_asks_storage_for_it(broker:
     await broker.submit(NewJob(new_job_id(), "metadata", {}, item=ItemRef(8, 3, key, "image/jpeg", None)))
     [job] = await broker.lease("w", ["metadata"], 1)
     assert [(i.name, i.size) for i in job.inputs] == [("original", 11)]
+
+
+async def test_workers_are_woken_for_an_uploads_work_once_it_is_committed(broker: Broker) -> None:
+    """A woken worker leases at once, from a transaction of its own: it finds the work only if the wake
+    came after item.stored's transaction committed (before it, the new jobs are invisible)."""
+    woken: list[str] = []
+    found: list[str] = []
+
+    async def wake(task_type: str) -> None:
+        woken.append(task_type)
+        found.extend(job.job_id for job in await broker.lease("w", [task_type], 5))
+
+    broker.wake = wake
+    async with broker.db.transaction() as session:
+        await broker.on_item_stored(session, ItemStored(item_id=6, owner_id=2, object_key="u/2/i/6/s/original",
+                                                        size=10, content_type="image/jpeg"))
+        queued = list((await session.execute(select(Job.id).where(Job.item_id == 6))).scalars())
+        assert woken == [], "no worker is woken before the commit"
+    assert sorted(woken) == ["metadata", "thumbnail"], "one wake per task type"
+    assert len(queued) == 3
+    assert sorted(found) == sorted(queued)
