@@ -92,11 +92,14 @@ async def test_a_revoked_link_is_404_at_once_and_an_expired_one_410(api: Running
     revoked = await api.client.delete(f"/v1/images/{image}/shares/{share['share_id']}", headers=bearer(token))
     assert revoked.status_code == 200
     assert revoked.json() == {"deleted": True}
-    for headers in (JSON, BROWSER):
-        gone = await api.client.get(path_of(share["url"]), headers=headers)
-        assert gone.status_code == 404
-        assert gone.json()["error"] == "NOT_FOUND"
-        assert gone.json()["message"] == "Link not found or revoked"
+    gone = await api.client.get(path_of(share["url"]), headers=JSON)
+    assert gone.status_code == 404
+    assert (gone.json()["error"], gone.json()["message"]) == ("NOT_FOUND", "Link not found or revoked")
+    assert gone.json()["requestId"] == gone.headers["x-request-id"]
+    page = await api.client.get(path_of(share["url"]), headers=BROWSER)  # a person reads it on a page
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Link not found or revoked" in page.text
     again = await api.client.delete(f"/v1/images/{image}/shares/{share['share_id']}", headers=bearer(token))
     assert again.status_code == 404
     brief = await ok(api, "POST", f"/v1/images/{image}/shares", token, json={"expires_in_sec": 1})
@@ -105,6 +108,9 @@ async def test_a_revoked_link_is_404_at_once_and_an_expired_one_410(api: Running
     expired = await api.client.get(path_of(brief["url"]), headers=JSON)
     assert expired.status_code == 410
     assert (expired.json()["error"], expired.json()["message"]) == ("GONE", "This link has expired")
+    page = await api.client.get(path_of(brief["url"]), headers=BROWSER)
+    assert page.status_code == 410
+    assert "This link has expired" in page.text
 
 
 async def test_a_link_to_a_deleted_image_opens_nothing(api: RunningSystem) -> None:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
+from shoebox_lib.errors import Gone, NotFound
 from shoebox_lib.ids import album_id
 from shoebox_lib.web.inputs import Text
 from shoebox_metadata.api.deps import ShareViewsDep
@@ -95,6 +96,10 @@ def _page(shared: SharedImage | SharedAlbum, token: str) -> str:
             body = f"<p>{escape(shared.album.description)}</p>{body}"
         if shared.next_cursor:
             body += f'<p><a href="/s/{escape(token)}?cursor={escape(shared.next_cursor)}">More</a></p>'
+    return _document(title, body)
+
+
+def _document(title: str, body: str) -> str:
     return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
             '<meta name=viewport content="width=device-width, initial-scale=1">'
             f"<title>{escape(title)}</title><style>"
@@ -108,7 +113,14 @@ def _page(shared: SharedImage | SharedAlbum, token: str) -> str:
             responses={200: {"content": {"text/html": {}}, "description": "The shared image or album"}})
 async def open_share(token: Annotated[Text, "the link's token"], request: Request, views: ShareViewsDep,
                      cursor: Annotated[Text | None, Query(max_length=200)] = None) -> Response:
-    shared = await views.open(token, cursor)
+    try:
+        shared = await views.open(token, cursor)
+    except (NotFound, Gone) as refused:
+        if not wants_html(request):
+            raise
+        # A person who followed a dead link reads why on a page, not in JSON.
+        return HTMLResponse(_document("Link unavailable", f"<p>{escape(refused.message)}</p>"),
+                            status_code=refused.status_code, headers=PAGE_HEADERS)
     if wants_html(request):
         return HTMLResponse(_page(shared, token), headers=PAGE_HEADERS)
     return JSONResponse(_body(shared).model_dump(mode="json", exclude_none=True),
