@@ -223,7 +223,7 @@ def _term(token: Token) -> Term:
         return Term(_operator(name.lower(), value, token, negated), negated, token)
     body, quoted = _unquote(text, token)
     if quoted:
-        if not re.search(r"\w", body):
+        if not any(char.isalnum() for char in body):  # the document's words are runs of letters and digits
             raise _error(ErrorCode.EMPTY_PHRASE, "a phrase needs at least one word", token)
         return Term(Phrase(body), negated, token)
     return Term(Word(body), negated, token)

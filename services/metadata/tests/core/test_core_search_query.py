@@ -119,6 +119,7 @@ def test_short_words_are_marked_short() -> None:
     ('tag:"new york', ErrorCode.UNCLOSED_QUOTE, '"new york', 4),
     ('""', ErrorCode.EMPTY_PHRASE, '""', 0),
     ('x "  ...  "', ErrorCode.EMPTY_PHRASE, '"  ...  "', 2),
+    ('"_"', ErrorCode.EMPTY_PHRASE, '"_"', 0),  # no letter or digit: no word of the document's
     ('"cat"dog', ErrorCode.STRAY_QUOTE, '"cat"dog', 0),
     ('ca"t', ErrorCode.UNCLOSED_QUOTE, '"t', 2),
     ('ab"cd ef"', ErrorCode.STRAY_QUOTE, 'ab"cd ef"', 0),
