@@ -1,0 +1,215 @@
+"""v1 benchmarks over a 100,000-image library (rows written straight into metadata's tables, as
+`benchmarks.library` does, then ANALYZEd), auth and metadata each a `shoebox serve` process:
+
+- `GET /v1/search/images`: p50/p99 of a few kinds of query (a common free word, a rare one, a tag, a
+  phrase, a combination), one request at a time (the latency one client sees), side by side with
+  `GET /v1/images?limit=50` (the caller's own images, newest first: a plain keyset page) in the same
+  rounds, and the ratio of the two;
+- the same searches' SQL (what `shoebox_metadata.search.builder` emits) run straight against the
+  database, indexed and then forced to a sequential scan (`enable_indexscan`, `enable_bitmapscan` off),
+  interleaved in the same rounds: p50/p99 of each and the scan/indexed ratio;
+- `GET /v1/albums/{id}/images?limit=50&cursor=…`: an album holding all 100,000 images, paged from the
+  start, every page timed, and p50/p99 of the first 20 pages against pages 1,000 to 1,019 (a cursor that
+  skipped by counting would grow with depth).
+
+    python -m benchmarks.bench_v1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy import text
+
+from benchmarks import system
+from shoebox_lib.db import Database
+from shoebox_lib.ids import parse_album_id
+from shoebox_metadata.search.builder import statement
+from shoebox_metadata.search.query import parse
+
+IMAGES = 100_000
+ROUNDS = 200  # per query kind, after WARM_UP
+WARM_UP = 20
+SQL_ROUNDS = 20  # a forced scan costs a whole pass over the table: fewer rounds
+PAGE = 50
+DEEP_PAGE = 1000
+QUERIES = {
+    "a common free word (beach: 1 in 10)": "beach",
+    "a rare free word (zebra: 1 in 1,000)": "zebra",
+    "a tag (tag:k42: 1 in 1,000)": "tag:k42",
+    'a phrase ("zebra zoo")': '"zebra zoo"',
+    "combined (sunset tag:pets -type:video after:2019-01-01)": "sunset tag:pets -type:video after:2019-01-01",
+}
+
+# The same library as the EXPLAIN test's (services/metadata/tests/test_v1_search.py).
+SEED = """
+INSERT INTO metadata.items (owner_id, filename, content_type, declared_size, size, visibility, title, tags, status,
+                            encrypted, extracted, updation_time, description, taken_at, created_at)
+SELECT $1,
+       'IMG_' || lpad(n::text, 6, '0') || CASE WHEN n % 10 = 0 THEN '.mp4' ELSE '.jpg' END,
+       CASE WHEN n % 10 = 0 THEN 'video/mp4' ELSE 'image/jpeg' END, 1000, 1000,
+       CASE WHEN n % 50 = 0 THEN 'public' ELSE 'private' END,
+       (ARRAY['beach','sunset','mountain','city','forest','river','garden','party','wedding','street'])[1 + n % 10]
+         || ' w' || (n * 7919 % 5000),
+       jsonb_build_array((ARRAY['family','travel','pets','food','work','friends','nature'])[1 + n % 7],
+                         'k' || (n % 1000)),
+       'stored', false, '{}', n,
+       CASE WHEN n % 1000 = 0 THEN 'a zebra at the zoo' END,
+       CASE WHEN n % 3 = 0 THEN NULL ELSE 1500000000000 + n::bigint * 1000000 END,
+       timestamptz '2024-01-01' + n * interval '1 minute'
+FROM generate_series(1, $2) AS n
+"""
+# Every seeded image in the album, added in id order at the owner's clock (unique, increasing).
+MEMBERS = """
+INSERT INTO metadata.collection_files (collection_id, item_id, is_deleted, updation_time, added_by, added_at)
+SELECT $1, id, false, $3 + row_number() OVER (ORDER BY id), $2, $3 + row_number() OVER (ORDER BY id)
+FROM metadata.items WHERE owner_id = $2 AND status = 'stored'
+"""
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def figures(samples: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(percentile(samples, 0.50) * 1000, 2), "p99_ms": round(percentile(samples, 0.99) * 1000, 2),
+            "mean_ms": round(statistics.fmean(samples) * 1000, 2)}
+
+
+async def seconds(call: Callable[[], Awaitable[Any]]) -> float:
+    started = time.perf_counter()
+    await call()
+    return time.perf_counter() - started
+
+
+async def seed(database_url: str, owner: int, album: int) -> float:
+    started = time.perf_counter()
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(SEED, owner, IMAGES)
+        await conn.execute(MEMBERS, album, owner, time.time_ns() // 1000)
+        await conn.execute("ANALYZE metadata.items; ANALYZE metadata.collection_files")
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
+async def http_search(client: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Each query kind and the own-images page, alternating request by request."""
+
+    async def get(path: str, params: dict[str, Any]) -> None:
+        response = await client.get(path, headers=headers, params=params)
+        assert response.status_code == 200, response.text
+        hits[path] = len(response.json()["images"])
+
+    hits: dict[str, int] = {}
+
+    rows = []
+    for label, q in QUERIES.items():
+        search, own = [], []
+        for n in range(WARM_UP + ROUNDS):
+            took = await seconds(partial(get, "/v1/search/images", {"q": q, "limit": PAGE}))
+            base = await seconds(partial(get, "/v1/images", {"limit": PAGE}))
+            if n >= WARM_UP:
+                search.append(took)
+                own.append(base)
+        s, o = figures(search), figures(own)
+        rows.append({"benchmark": f"GET /v1/search/images?limit={PAGE}: {label}, {IMAGES:,} images, one at a time",
+                     "requests": ROUNDS, "first_page_hits": hits["/v1/search/images"], **s,
+                     "own_images_page_p50_ms": o["p50_ms"], "own_images_page_p99_ms": o["p99_ms"],
+                     "p50_ratio_to_own_images_page": round(s["p50_ms"] / o["p50_ms"], 2)})
+    return rows
+
+
+async def sql_search(database_url: str, owner: int) -> list[dict[str, Any]]:
+    """The search's own SQL, indexed and forced to a scan, interleaved."""
+    db = Database(database_url, pool_size=1)
+    rows = []
+    try:
+        for label, q in QUERIES.items():
+            select = statement(parse(q), owner, before_id=None, limit=PAGE)
+
+            async def run(scan: bool, select: Any = select) -> None:
+                async with db.transaction() as session:
+                    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+                    if scan:
+                        await session.execute(text("SET LOCAL enable_indexscan = off"))
+                        await session.execute(text("SET LOCAL enable_bitmapscan = off"))
+                        await session.execute(text("SET LOCAL enable_indexonlyscan = off"))
+                    (await session.execute(select)).scalars().all()
+
+            indexed, scanned = [], []
+            for n in range(3 + SQL_ROUNDS):
+                took, scan_took = await seconds(partial(run, False)), await seconds(partial(run, True))
+                if n >= 3:
+                    indexed.append(took)
+                    scanned.append(scan_took)
+            i, s = figures(indexed), figures(scanned)
+            rows.append({"benchmark": f"search SQL straight to PostgreSQL: {label}, indexed vs forced sequential scan",
+                         "rounds": SQL_ROUNDS, "indexed_p50_ms": i["p50_ms"], "indexed_p99_ms": i["p99_ms"],
+                         "scan_p50_ms": s["p50_ms"], "scan_p99_ms": s["p99_ms"],
+                         "p50_ratio_scan_to_indexed": round(s["p50_ms"] / i["p50_ms"], 1)})
+    finally:
+        await db.close()
+    return rows
+
+
+async def album_paging(client: httpx.AsyncClient, headers: dict[str, str], album_id: str) -> dict[str, Any]:
+    pages: list[float] = []
+    cursor: str | None = None
+    for _ in range(WARM_UP):  # warm up on the first pages, then start again
+        await client.get(f"/v1/albums/{album_id}/images", headers=headers, params={"limit": PAGE})
+    while len(pages) < DEEP_PAGE + 20:
+        params: dict[str, Any] = {"limit": PAGE, **({"cursor": cursor} if cursor else {})}
+        started = time.perf_counter()
+        response = await client.get(f"/v1/albums/{album_id}/images", headers=headers, params=params)
+        pages.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert len(body["images"]) == PAGE
+        cursor = body["next_cursor"]
+        assert cursor is not None
+    first, deep = figures(pages[:20]), figures(pages[DEEP_PAGE:DEEP_PAGE + 20])
+    return {"benchmark": f"GET /v1/albums/{{id}}/images?limit={PAGE}&cursor=…, an album of {IMAGES:,} images, "
+                         f"paged from the start one at a time", "pages": len(pages), **figures(pages),
+            "first_20_pages_p50_ms": first["p50_ms"], f"pages_{DEEP_PAGE}_to_{DEEP_PAGE + 19}_p50_ms": deep["p50_ms"],
+            "p50_ratio_deep_to_first": round(deep["p50_ms"] / first["p50_ms"], 2)}
+
+
+async def run() -> list[dict[str, Any]]:
+    async with system.started(("auth", "metadata"), public="metadata", prefix="shoebox-bench-v1-") as live, \
+            httpx.AsyncClient(base_url=live.urls["metadata"], timeout=60) as client:
+        login = await client.post(f"{live.urls['auth']}/auth/token",
+                                  data={"username": system.ADMIN, "password": system.PASSWORD})
+        login.raise_for_status()
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        made = await client.post("/v1/albums", headers=headers, json={"title": "Everything"})
+        assert made.status_code == 201, made.text
+        album_id = made.json()["album_id"]
+        declared = await client.post("/v1/images", headers=headers, json={
+            "filename": "probe.png", "content_type": "image/png", "size_bytes": 1})
+        owner = int((await client.get(f"/v1/images/{declared.json()['image_id']}", headers=headers)
+                     ).json()["owner_id"])
+        database_url = live.env["SHOEBOX_DATABASE_URL"]
+        filled = await seed(database_url, owner, parse_album_id(album_id))
+        rows: list[dict[str, Any]] = [{"benchmark": f"v1: seed {IMAGES:,} images and their album memberships "
+                                                    "(INSERT … SELECT generate_series, indexes live, ANALYZE)",
+                                       "seconds": round(filled, 1)}]
+        rows += await http_search(client, headers)
+        rows += await sql_search(database_url, owner)
+        rows.append(await album_paging(client, headers, album_id))
+        return rows
+
+
+if __name__ == "__main__":
+    for row in asyncio.run(run()):
+        print(json.dumps(row))
