@@ -317,13 +317,13 @@ async def test_a_100k_library_is_searched_through_its_indexes(api: RunningSystem
         "w4711": "ix_items_search_text",
         '"zebra zoo"': "ix_items_search_document",  # a phrase: full text
         "zo": "ix_items_search_document",  # a short word: a word's beginning, full text
-        "tag:k42": "ix_items_tag_keys",
+        "tag:k42": "ix_items_tags",
         "is:public": "ix_items_public",
         "before:2017-07-15": "ix_items_moment",
         "w4711 tag:k42 type:image": None,  # combined: whichever of its indexes the planner takes
         "zebra -tag:pets after:2017-06-01": None,
     }
-    search_indexes = {"ix_items_search_text", "ix_items_search_document", "ix_items_tag_keys", "ix_items_public",
+    search_indexes = {"ix_items_search_text", "ix_items_search_document", "ix_items_tags", "ix_items_public",
                       "ix_items_moment"}
     for q, index in expected_index.items():
         select = statement(parse(q), owner, before_id=None, limit=50)

@@ -11,9 +11,7 @@ from __future__ import annotations
 from sqlalchemy import (
     ColumnElement,
     Select,
-    Text,
     and_,
-    cast,
     exists,
     false,
     func,
@@ -24,7 +22,6 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, array
 
 from shoebox_metadata.kinds import ItemStatus, Visibility
 from shoebox_metadata.models import Collection, CollectionFile, Item, Share
@@ -93,7 +90,8 @@ def condition(term: Condition, user_id: int) -> ColumnElement[bool]:
         case Phrase(text):
             return _matches(func.phraseto_tsquery(TEXT_SEARCH_CONFIG, document.search_words(literal(text))))
         case Tag(key):
-            return document.tag_keys().op("@>")(cast(array([key]), ARRAY(Text)))
+            # Kept lower-cased (`library.items.tidy_tags`), as the parser lower-cases the tag asked for.
+            return Item.tags.contains([key])
         case OwnedByCaller():
             return Item.owner_id == user_id
         case InAlbum(collection_id):

@@ -1,5 +1,6 @@
 """v1 search: what an image is found by (its title, file name, description and tags), indexed for full-text
-search and for trigram substring matching, plus its tags, its moment (capture time, else upload time), and the public images
+search and for trigram substring matching; its tags; its moment (capture time, else upload time); and the
+public images
 
 The documents are immutable SQL functions of an item's columns, indexed as expressions; the search builds
 its SQL from the very same calls (`shoebox_metadata.search.document`), so the planner matches the indexes.
@@ -18,21 +19,15 @@ down_revision: str | None = "0007_v1_library"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Each is IMMUTABLE (an index expression must be): they read only their arguments. `item_moment` calls
-# extract(epoch …), which PostgreSQL marks STABLE for every field, though the epoch does not depend on the
-# time zone.
+# Each is IMMUTABLE (an index expression must be): they read only their arguments, and call only immutable
+# functions, so the planner inlines them (a call it cannot inline costs microseconds on every row it
+# rechecks). Hence `item_moment` takes the epoch of an interval: extract(epoch FROM timestamptz) is STABLE.
 FUNCTIONS = {
+    # The tags as their JSON text (`["pets", "new york"]`): enough for substrings, and a cast, which the
+    # planner inlines (a subquery over the array cost ~15 times as much on every row rechecked).
     "item_tags_text(tags jsonb)": """
         RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-            SELECT CASE WHEN jsonb_typeof(tags) = 'array'
-                        THEN (SELECT coalesce(string_agg(tag, ' '), '') FROM jsonb_array_elements_text(tags) tag)
-                        ELSE '' END
-        $$""",
-    "item_tag_keys(tags jsonb)": """
-        RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-            SELECT CASE WHEN jsonb_typeof(tags) = 'array'
-                        THEN ARRAY(SELECT lower(tag) FROM jsonb_array_elements_text(tags) tag)
-                        ELSE '{}'::text[] END
+            SELECT coalesce(tags::text, '')
         $$""",
     "item_search_text(title text, filename text, description text, tags jsonb)": """
         RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -46,7 +41,7 @@ FUNCTIONS = {
     # Each field's words, then the tags' (to_tsvector of jsonb takes each string on its own), with a gap
     # between any two, so that a phrase never runs from one into the next: a placeholder lexeme `|` (which
     # no word holds: `search_words` keeps letters and digits only) takes a position between them and is
-    # deleted, leaving the gap. (`\\:` keeps SQLAlchemy from reading `:1` as a parameter.)
+    # deleted, leaving the gap. (`\:` keeps SQLAlchemy from reading `:1` as a parameter.)
     "item_search_document(title text, filename text, description text, tags jsonb)": r"""
         RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
             SELECT ts_delete(
@@ -61,7 +56,8 @@ FUNCTIONS = {
         $$""",
     "item_moment(taken_at bigint, created_at timestamptz)": """
         RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-            SELECT coalesce(taken_at, (extract(epoch FROM created_at) * 1000)::bigint)
+            SELECT coalesce(taken_at,
+                            (extract(epoch FROM created_at - timestamptz '1970-01-01 00:00:00+00') * 1000)::bigint)
         $$""",
 }
 
@@ -69,7 +65,8 @@ SEARCH_COLUMNS = "title, filename, description, tags"
 INDEXES = {
     "ix_items_search_document": f"USING gin (metadata.item_search_document({SEARCH_COLUMNS}))",
     "ix_items_search_text": f"USING gin (metadata.item_search_text({SEARCH_COLUMNS}) gin_trgm_ops)",
-    "ix_items_tag_keys": "USING gin (metadata.item_tag_keys(tags))",
+    # Tags are kept lower-cased (`library.items.tidy_tags`), so `tag:` is containment of the lower-cased tag.
+    "ix_items_tags": "USING gin (tags jsonb_path_ops)",
     "ix_items_moment": "(metadata.item_moment(taken_at, created_at), id)",
     # `is:public` reaches beyond the caller's own images: anyone's public ones, newest first.
     "ix_items_public": "(id) WHERE visibility = 'public' AND status = 'stored'",
