@@ -45,7 +45,7 @@ QUERIES = {
     "a common free word (beach: 1 in 10)": "beach",
     "a rare free word (zebra: 1 in 1,000)": "zebra",
     "a tag (tag:k42: 1 in 1,000)": "tag:k42",
-    'a phrase ("zebra zoo")': '"zebra zoo"',
+    'a phrase ("at the zoo": 1 in 1,000)': '"at the zoo"',
     "combined (sunset tag:pets -type:video after:2019-01-01)": "sunset tag:pets -type:video after:2019-01-01",
 }
 

@@ -315,7 +315,7 @@ async def test_a_100k_library_is_searched_through_its_indexes(api: RunningSystem
     expected_index = {
         "zebra": "ix_items_search_text",  # a free word: trigrams
         "w4711": "ix_items_search_text",
-        '"zebra zoo"': "ix_items_search_document",  # a phrase: full text
+        '"at the zoo"': "ix_items_search_document",  # a phrase: full text
         "zo": "ix_items_search_document",  # a short word: a word's beginning, full text
         "tag:k42": "ix_items_tags",
         "is:public": "ix_items_public",
@@ -344,3 +344,6 @@ async def test_a_100k_library_is_searched_through_its_indexes(api: RunningSystem
     hits = await found(api, token, "zebra", limit=200)
     assert len(hits) == 1 + SEED_IMAGES // 1000
     assert hits[-1] == mine  # uploaded before the seed: the oldest
+    assert len(await found(api, token, '"at the zoo"', limit=200)) == SEED_IMAGES // 1000
+    assert len(await found(api, token, "tag:k40 type:video", limit=200)) == SEED_IMAGES // 1000  # n % 10 == 0
+    assert await found(api, token, "tag:k40 -type:video") == []
