@@ -46,6 +46,7 @@ N = int(
     16,
 )
 G = 5
+PHOTOS_APP = "io.ente.photos"  # the X-Client-Package of Ente's photo apps and CLI
 WIDTH = 512
 
 # Small Argon2 limits: they are the client's choice, stored with the key attributes, and tests want speed.
@@ -165,8 +166,9 @@ class SignedIn:
 
     @property
     def header(self) -> dict[str, str]:
-        """What every Ente app sends: base64url of the raw token."""
-        return {"X-Auth-Token": base64.urlsafe_b64encode(self.raw_token).decode()}
+        """What every Ente app sends: base64url of the raw token, and which app it is (the CLI says
+        `io.ente.photos`)."""
+        return {"X-Auth-Token": base64.urlsafe_b64encode(self.raw_token).decode(), "X-Client-Package": PHOTOS_APP}
 
 
 def open_secrets(response: dict[str, Any], kek: bytes) -> SignedIn:
@@ -186,7 +188,7 @@ class EnteClient:
         self.http = http
         self.email = email
         self.password = password
-        self.headers = {"X-Client-Package": "io.ente.photos", "X-Client-Version": "0.9.99"}
+        self.headers = {"X-Client-Package": PHOTOS_APP, "X-Client-Version": "0.9.99"}
 
     async def call(self, method: str, path: str, *, token: str | None = None, **kwargs: Any) -> Any:
         headers = dict(self.headers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import RedirectResponse
 
 from shoebox_lib.auth import CurrentUser
@@ -150,11 +150,19 @@ async def create_collection(body: CollectionBody, user: CurrentUser, collections
     return render_created(render_collection(CollectionView(collection, [], Role.OWNER), [], links.public_url))
 
 
+# What Ente's apps send on every request (the CLI: `io.ente.photos`); seed 000's clients send none.
+EnteApp = Annotated[str | None, Header(alias="X-Client-Package", max_length=100)]
+
+
 @router.get("/collections/v2")
 @router.get("/collections")  # seed 000's name for the same list
 async def list_collections(user: CurrentUser, collections: CollectionsDep, links: LinksDep,
-                           since: SinceTime) -> CollectionList:
+                           since: SinceTime, app: EnteApp = None) -> CollectionList:
     views = await collections.changed_since(user, since)
+    if app is not None:
+        # An Ente app decrypts every album it is given, and the CLI stops its whole sync at one it cannot:
+        # albums kept in plaintext (v1's, seed 000's `name`) are for the clients that made them.
+        views = [v for v in views if v.collection.encrypted_key is not None]
     found = await links.links_of([v.collection.id for v in views])
     rendered = [render_collection(v, found.get(v.collection.id, []), links.public_url) for v in views]
     newest = max((c.updationTime for c in rendered), default=since)

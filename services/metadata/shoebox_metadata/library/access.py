@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_lib.errors import NotFound
+from shoebox_metadata.clock import Clock
 from shoebox_metadata.kinds import ItemStatus, Role
 from shoebox_metadata.library import repo
 from shoebox_metadata.models import Collection, Item
@@ -54,6 +55,14 @@ async def collection_for(session: AsyncSession, user_id: int, collection_id: int
     if collection is None or collection.is_deleted or await role_in(session, user_id, collection) not in roles:
         raise NotFound(f"Collection {collection_id} not found")
     return collection
+
+
+async def collection_to_change(session: AsyncSession, clock: Clock, user_id: int, collection_id: int) -> Collection:
+    """The user's own live collection, locked for a change. The owner's clock is taken first, as every change
+    of a collection's contents takes it before the collection's row, so two changes never wait on each other
+    in a cycle."""
+    await clock.hold(session, [user_id])
+    return await collection_for(session, user_id, collection_id, lock=True)
 
 
 async def own_image(session: AsyncSession, user_id: int, item_id: int) -> Item:

@@ -81,7 +81,7 @@ class Albums:
 
     async def update(self, caller: Principal, album_id: int, change: AlbumChange) -> AlbumView:
         async with self.db.transaction() as session:
-            album = await access.collection_for(session, caller.user_id, album_id, lock=True)
+            album = await access.collection_to_change(session, self.clock, caller.user_id, album_id)
             if change.title is not None:
                 album.name = change.title
             if change.description is not None:
@@ -104,7 +104,7 @@ class Albums:
     async def delete(self, caller: Principal, album_id: int) -> None:
         """The album goes (its sharees' clients see it deleted, its links stop); its images stay."""
         async with self.db.transaction() as session:
-            album = await access.collection_for(session, caller.user_id, album_id, lock=True)
+            album = await access.collection_to_change(session, self.clock, caller.user_id, album_id)
             await delete_collection(session, self.clock, album)
 
     async def images(self, caller: Principal | None, album: Collection, limit: int, cursor: str | None

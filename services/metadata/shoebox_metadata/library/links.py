@@ -78,7 +78,7 @@ class Links:
 
     async def create(self, caller: Principal, collection_id: int, settings: LinkSettings) -> PublicLink:
         async with self.db.transaction() as session:
-            collection = await access.collection_for(session, caller.user_id, collection_id, lock=True)
+            collection = await access.collection_to_change(session, self.clock, caller.user_id, collection_id)
             if collection.type in PRIVATE_TYPES:
                 raise Forbidden("This collection cannot be shared by link")
             if await repo.active_link(session, collection.id) is not None:
@@ -95,7 +95,7 @@ class Links:
 
     async def update(self, caller: Principal, collection_id: int, settings: LinkSettings) -> PublicLink:
         async with self.db.transaction() as session:
-            collection = await access.collection_for(session, caller.user_id, collection_id, lock=True)
+            collection = await access.collection_to_change(session, self.clock, caller.user_id, collection_id)
             link = await _active(session, collection.id)
             await _apply(link, settings)
             link.updated_at = now_us()
@@ -104,7 +104,7 @@ class Links:
 
     async def disable(self, caller: Principal, collection_id: int) -> None:
         async with self.db.transaction() as session:
-            collection = await access.collection_for(session, caller.user_id, collection_id, lock=True)
+            collection = await access.collection_to_change(session, self.clock, caller.user_id, collection_id)
             link = await _active(session, collection.id)
             link.is_disabled, link.updated_at = True, now_us()
             await touch_collection(session, self.clock, collection)
@@ -235,7 +235,7 @@ class Links:
 
     async def revoke_album_link(self, caller: Principal, album_id: int, link_id: int) -> None:
         async with self.db.transaction() as session:
-            collection = await access.collection_for(session, caller.user_id, album_id, lock=True)
+            collection = await access.collection_to_change(session, self.clock, caller.user_id, album_id)
             link = await repo.public_link(session, link_id)
             if link is None or link.collection_id != collection.id or link.is_disabled:
                 raise NotFound("Share not found")

@@ -24,7 +24,7 @@ class Shares:
         if user_id == caller.user_id:
             raise InvalidInput("A collection cannot be shared with its owner")
         async with self.db.transaction() as session:
-            collection = await access.collection_for(session, caller.user_id, collection_id, lock=True)
+            collection = await access.collection_to_change(session, self.clock, caller.user_id, collection_id)
             if collection.type == CollectionType.UNCATEGORIZED:
                 raise Forbidden("This collection cannot be shared")
             # Clock first: ticking flushes the session, and a new share must not be flushed half-filled.
@@ -40,7 +40,7 @@ class Shares:
 
     async def unshare(self, caller: Principal, collection_id: int, email: str) -> list[Share]:
         async with self.db.transaction() as session:
-            collection = await access.collection_for(session, caller.user_id, collection_id, lock=True)
+            collection = await access.collection_to_change(session, self.clock, caller.user_id, collection_id)
             share = await repo.live_share_by_email(session, collection.id, email)
             if share is None:
                 raise NotFound(f"Collection {collection_id} is not shared with {email}")
