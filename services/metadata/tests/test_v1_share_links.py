@@ -152,6 +152,14 @@ async def test_an_album_link_pages_the_albums_images(api: RunningSystem) -> None
     page = await api.client.get(path_of(share["url"]), headers=BROWSER)
     assert page.text.count("<img ") == 3
     assert "Windy" in page.text
+    # A page at a time, as the album's own route pages.
+    first = (await api.client.get(path_of(share["url"]), headers=JSON, params={"limit": 2})).json()
+    rest = (await api.client.get(path_of(share["url"]), headers=JSON,
+                                 params={"limit": 2, "cursor": first["next_cursor"]})).json()
+    assert [i["image"]["image_id"] for i in first["images"] + rest["images"]] == listed
+    assert rest.get("next_cursor") is None
+    paged = await api.client.get(path_of(share["url"]), headers=BROWSER, params={"limit": 2})
+    assert f'?cursor={first["next_cursor"]}' in paged.text
     revoked = await api.client.delete(f"/v1/albums/{album}/shares/{share['share_id']}", headers=bearer(token))
     assert revoked.status_code == 200
     assert (await api.client.get(path_of(share["url"]), headers=JSON)).status_code == 404

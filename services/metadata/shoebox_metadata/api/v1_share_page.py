@@ -16,7 +16,7 @@ from shoebox_lib.ids import album_id
 from shoebox_lib.web.inputs import Text
 from shoebox_metadata.api.deps import ShareViewsDep
 from shoebox_metadata.api.v1_shapes import ImageSummary, summary
-from shoebox_metadata.library.share_views import SharedAlbum, SharedImage
+from shoebox_metadata.library.share_views import ALBUM_PAGE, MAX_ALBUM_PAGE, SharedAlbum, SharedImage
 
 router = APIRouter(prefix="/s", tags=["v1"])
 
@@ -112,9 +112,11 @@ def _document(title: str, body: str) -> str:
 @router.get("/{token}", response_model=SharedBody,
             responses={200: {"content": {"text/html": {}}, "description": "The shared image or album"}})
 async def open_share(token: Annotated[Text, "the link's token"], request: Request, views: ShareViewsDep,
-                     cursor: Annotated[Text | None, Query(max_length=200)] = None) -> Response:
+                     cursor: Annotated[Text | None, Query(max_length=200)] = None,
+                     limit: Annotated[int, Query(ge=1, le=MAX_ALBUM_PAGE)] = ALBUM_PAGE) -> Response:
+    """An album's images come a page at a time: `limit` of them, and `next_cursor` to pass back as `cursor`."""
     try:
-        shared = await views.open(token, cursor)
+        shared = await views.open(token, cursor, limit)
     except (NotFound, Gone) as refused:
         if not wants_html(request):
             raise

@@ -14,7 +14,8 @@ from shoebox_metadata.library.items import ORIGINAL, Items, ItemView, SignedUrl
 from shoebox_metadata.library.links import Links
 from shoebox_metadata.models import Collection, Item
 
-ALBUM_PAGE = 24  # images per page of a shared album (each is signed three times)
+ALBUM_PAGE = 24  # images per page of a shared album unless the client asks for fewer (each is signed 3 times)
+MAX_ALBUM_PAGE = 50
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,11 @@ class ShareViews:
         self.items = items
         self.albums = albums
 
-    async def open(self, token: str, cursor: str | None = None) -> SharedImage | SharedAlbum:
+    async def open(self, token: str, cursor: str | None = None, limit: int = ALBUM_PAGE) -> SharedImage | SharedAlbum:
         opened = await self.links.open_share(token)
         if isinstance(opened, Item):
             return await self._image(opened)
-        page = await self.albums.images(None, opened, ALBUM_PAGE, cursor)
+        page = await self.albums.images(None, opened, min(limit, MAX_ALBUM_PAGE), cursor)
         async with self.db.transaction() as session:
             count = await repo.member_count(session, opened.id, (ItemStatus.STORED,))
         return SharedAlbum(opened, count, [await self._image(item) for item in page.items
