@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from shoebox_lib.auth import CurrentUser, OptionalUser
-from shoebox_lib.ids import image_id, parse_album_id, parse_image_id, parse_share_id, share_id
+from shoebox_lib.ids import image_id, parse_album_id, parse_image_id, parse_share_id
 from shoebox_lib.web.inputs import Text
 from shoebox_metadata.api.deps import ItemsDep, LinksDep, TrashDep
 from shoebox_metadata.api.v1_shapes import (
@@ -28,7 +28,7 @@ from shoebox_metadata.api.v1_shapes import (
     SignedURL,
     UploadStart,
     render,
-    share_url,
+    render_share,
     summary,
 )
 from shoebox_metadata.library.items import ORIGINAL, ItemChange, NewItem, SignedUrl
@@ -85,9 +85,7 @@ async def restore_image(image_id: str, user: CurrentUser, trash: TrashDep, items
 @router.post("/{image_id}/shares", status_code=201)
 async def share_image(image_id: str, body: CreateShare, user: CurrentUser, links: LinksDep) -> ImageShare:
     link = await links.create_file_link(user, parse_image_id(image_id), body.expires_in_sec)
-    return ImageShare(share_id=share_id(link.id), token=link.token, role=link.role,
-                      url=share_url(links.public_url, link.token),
-                      expires_at_ms=link.expires_at // 1000 if link.expires_at else None)
+    return render_share(link.id, link.token, links.public_url, link.expires_at)
 
 
 @router.delete("/{image_id}/shares/{share_id}")

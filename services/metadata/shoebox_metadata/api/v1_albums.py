@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from shoebox_lib.auth import CurrentUser
-from shoebox_lib.ids import parse_album_id, parse_image_id, parse_share_id, share_id
+from shoebox_lib.ids import parse_album_id, parse_image_id, parse_share_id
 from shoebox_lib.web.inputs import Text
 from shoebox_metadata.api.deps import AlbumsDep, LinksDep
 from shoebox_metadata.api.v1_shapes import (
@@ -20,7 +20,7 @@ from shoebox_metadata.api.v1_shapes import (
     ImagePage,
     ImageShare,
     render_album,
-    share_url,
+    render_share,
     summary,
 )
 from shoebox_metadata.library.albums import AlbumChange
@@ -78,9 +78,7 @@ async def album_images(album_id: str, user: CurrentUser, albums: AlbumsDep, limi
 @router.post("/{album_id}/shares", status_code=201)
 async def share_album(album_id: str, body: CreateShare, user: CurrentUser, links: LinksDep) -> ImageShare:
     link = await links.create_album_link(user, parse_album_id(album_id), body.expires_in_sec)
-    return ImageShare(share_id=share_id(link.id), token=link.token, role=body.role,
-                      url=share_url(links.public_url, link.token),
-                      expires_at_ms=link.valid_till // 1000 if link.valid_till else None)
+    return render_share(link.id, link.token, links.public_url, link.valid_till)
 
 
 @router.delete("/{album_id}/shares/{share_id}")

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from shoebox_lib.ids import album_id, image_id
+from shoebox_lib.ids import album_id, image_id, share_id
 from shoebox_lib.web.inputs import Text
-from shoebox_metadata.kinds import Visibility
+from shoebox_metadata.kinds import FileLinkRole, Visibility
 from shoebox_metadata.library.albums import AlbumView
 from shoebox_metadata.library.items import ItemView
 from shoebox_metadata.models import Item
@@ -212,6 +212,7 @@ def render_album(view: AlbumView) -> Album:
     )
 
 
-def share_url(public_url: str, token: str) -> str:
-    """Where a v1 link opens: seed 003's `<public_url>/s/<token>`."""
-    return f"{public_url.rstrip('/')}/s/{token}"
+def render_share(link_id: int, token: str, public_url: str, expires_us: int) -> ImageShare:
+    """A v1 link, opening at seed 003's `<public_url>/s/<token>` (`expires_us` 0: it never expires)."""
+    return ImageShare(share_id=share_id(link_id), token=token, role=FileLinkRole.VIEWER,
+                      url=f"{public_url.rstrip('/')}/s/{token}", expires_at_ms=expires_us // 1000 or None)
