@@ -32,7 +32,7 @@ from sqlalchemy import text
 from benchmarks import system
 from shoebox_lib.db import Database
 from shoebox_lib.ids import parse_album_id
-from shoebox_metadata.search.builder import statement
+from shoebox_metadata.search.builder import readable_collections, statement
 from shoebox_metadata.search.query import parse
 
 IMAGES = 100_000
@@ -135,8 +135,10 @@ async def sql_search(database_url: str, owner: int) -> list[dict[str, Any]]:
     db = Database(database_url, pool_size=1)
     rows = []
     try:
+        async with db.transaction() as session:
+            readable = list((await session.execute(readable_collections(owner))).scalars())
         for label, q in QUERIES.items():
-            select = statement(parse(q), owner, before_id=None, limit=PAGE)
+            select = statement(parse(q), owner, readable=readable, before_id=None, limit=PAGE)
 
             async def run(scan: bool, select: Any = select) -> None:
                 async with db.transaction() as session:

@@ -19,7 +19,7 @@ from shoebox.testing import RunningSystem
 from shoebox.testing.flow import bearer, make_png, upload
 from shoebox_lib.db import Database
 from shoebox_lib.ids import parse_album_id, parse_image_id
-from shoebox_metadata.search.builder import statement
+from shoebox_metadata.search.builder import readable_collections, statement
 from shoebox_metadata.search.query import parse
 from shoebox_metadata.store.space import STORE_SPACE
 
@@ -302,42 +302,70 @@ def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 @pytest.mark.timeout(600)
+async def user_id(api: RunningSystem, token: str) -> int:
+    declared = await api.client.post("/v1/images", headers=bearer(token), json={
+        "filename": "probe.png", "content_type": "image/png", "size_bytes": 1})
+    got = await api.client.get(f"/v1/images/{declared.json()['image_id']}", headers=bearer(token))
+    return int(got.json()["owner_id"])
+
+
+# Every tenth seeded image (and every zebra) in the owner's album, shared with a friend.
+MEMBERS = """
+INSERT INTO metadata.collection_files (collection_id, item_id, is_deleted, updation_time, added_by, added_at)
+SELECT :album, id, false, id, :owner, id FROM metadata.items
+WHERE owner_id = :owner AND (id % 10 = 0 OR description IS NOT NULL)
+"""
+
+
+@pytest.mark.timeout(600)
 async def test_a_100k_library_is_searched_through_its_indexes(api: RunningSystem) -> None:
-    token = await api.user_token("hugo")
+    token, friend_token = await api.user_token("hugo"), await api.user_token("fred")
     mine = await image(api, token, title="the only zebra photo uploaded")
-    owner = int((await api.client.get(f"/v1/images/{mine}", headers=bearer(token))).json()["owner_id"])
+    owner, friend = await user_id(api, token), await user_id(api, friend_token)
+    shared = await album(api, token, "Every tenth")
     db = metadata_db(api)
     async with db.transaction() as session:
         await session.execute(text(SEED), {"owner": owner, "count": SEED_IMAGES})
+        await session.execute(text(MEMBERS), {"album": parse_album_id(shared), "owner": owner})
+    share = await api.client.post("/collections/share", headers=bearer(token), json={
+        "collectionID": parse_album_id(shared), "email": "fred@example.com", "role": "VIEWER",
+        "encryptedKey": "sealed"})
+    assert share.status_code == 200, share.text
     async with db.transaction() as session:
         await session.execute(text("ANALYZE metadata.items"))
+        await session.execute(text("ANALYZE metadata.collection_files"))
 
     expected_index = {
         "zebra": "ix_items_search_text",  # a free word: trigrams
         "w4711": "ix_items_search_text",
         '"at the zoo"': "ix_items_search_document",  # a phrase: full text
         "zo": "ix_items_search_document",  # a short word: a word's beginning, full text
-        "tag:k42": "ix_items_tags",
+        "tag:k42": "ix_items_tag_keys",
         "is:public": "ix_items_public",
         "before:2017-07-15": "ix_items_moment",
         "w4711 tag:k42 type:image": None,  # combined: whichever of its indexes the planner takes
         "zebra -tag:pets after:2017-06-01": None,
+        f"album:{shared} tag:k40": None,
     }
-    search_indexes = {"ix_items_search_text", "ix_items_search_document", "ix_items_tags", "ix_items_public",
+    search_indexes = {"ix_items_search_text", "ix_items_search_document", "ix_items_tag_keys", "ix_items_public",
                       "ix_items_moment"}
-    for q, index in expected_index.items():
-        select = statement(parse(q), owner, before_id=None, limit=50)
+    for caller in (owner, friend):  # the owner of 100,000 images, and one they shared ~10,000 with
         async with db.transaction() as session:
-            await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))  # as the search does
-            [plan] = (await session.execute(Explain(select))).scalar_one()  # asyncpg decodes the JSON
-        nodes = list(plan_nodes(plan["Plan"]))
-        scans = [(n["Node Type"], n.get("Relation Name"), n.get("Index Name")) for n in nodes]
-        assert not [s for s in scans if s[0] == "Seq Scan" and s[1] == "items"], (q, scans)
-        used = {s[2] for s in scans if s[2]}  # a bitmap index scan names its index, not its table
-        if index is not None:
-            assert index in used, (q, scans)
-        else:
-            assert used & search_indexes, (q, scans)
+            readable = list((await session.execute(readable_collections(caller))).scalars())
+        assert readable == [parse_album_id(shared)]
+        for q, index in expected_index.items():
+            select = statement(parse(q), caller, readable=readable, before_id=None, limit=50)
+            async with db.transaction() as session:
+                await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))  # as the search does
+                [plan] = (await session.execute(Explain(select))).scalar_one()  # asyncpg decodes the JSON
+            nodes = list(plan_nodes(plan["Plan"]))
+            scans = [(n["Node Type"], n.get("Relation Name"), n.get("Index Name")) for n in nodes]
+            assert not [s for s in scans if s[0] == "Seq Scan" and s[1] == "items"], (caller, q, scans)
+            used = {s[2] for s in scans if s[2]}  # a bitmap index scan names its index, not its table
+            if index is not None:
+                assert index in used, (caller, q, scans)
+            else:
+                assert used & search_indexes, (caller, q, scans)
 
     # And through the one port, the seeded library answers as planned.
     assert await found(api, token, '"only zebra"') == [mine]
@@ -347,3 +375,4 @@ async def test_a_100k_library_is_searched_through_its_indexes(api: RunningSystem
     assert len(await found(api, token, '"at the zoo"', limit=200)) == SEED_IMAGES // 1000
     assert len(await found(api, token, "tag:k40 type:video", limit=200)) == SEED_IMAGES // 1000  # n % 10 == 0
     assert await found(api, token, "tag:k40 -type:video") == []
+    assert await found(api, friend_token, "zebra", limit=200) == hits[:-1]  # the album's, not the upload

@@ -8,10 +8,14 @@ query says `is:public`, anyone's public images. Never CL's store space, never an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Text,
     and_,
+    cast,
     exists,
     false,
     func,
@@ -21,7 +25,9 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, array
 
 from shoebox_metadata.kinds import ItemStatus, Visibility
 from shoebox_metadata.models import Collection, CollectionFile, Item, Share
@@ -49,24 +55,32 @@ LIKE_ESCAPE = "\\"
 
 
 def readable_collections(user_id: int) -> Select[int]:
-    """The live collections the user owns or that are shared with them now."""
+    """The live collections the user owns or that are shared with them now. The search asks for them first
+    and passes their ids into its statement: with the ids as constants, the planner knows how many images
+    they hold, where a subquery (an OR over owned and shared) leaves it guessing."""
     shared_with_user = select(Share.collection_id).where(Share.user_id == user_id, Share.is_deleted.is_(False))
     return select(Collection.id).where(
         Collection.is_deleted.is_(False), or_(Collection.owner_id == user_id, Collection.id.in_(shared_with_user)))
 
 
-def in_readable_collection(user_id: int) -> ColumnElement[bool]:
-    """Whether the item is in one of those collections (a live membership). Correlated, so that the planner
-    may probe it for the few rows an index found, or hash it once."""
-    return exists().where(CollectionFile.item_id == Item.id, CollectionFile.is_deleted.is_(False),
-                          CollectionFile.collection_id.in_(readable_collections(user_id)))
+def scopes(user_id: int, query: Query, readable: Sequence[int]) -> list[ColumnElement[bool]]:
+    """Where the results may come from, each searched on its own (their union is what the caller may read):
+    the caller's own images, and those in the collections they may read (a live membership). As separate
+    branches, each is a plain condition the planner can join or index as it sees fit, where one OR of them
+    would have it hash every membership of every album the caller may read, for every search.
 
-
-def scope(user_id: int, query: Query) -> ColumnElement[bool]:
-    readable = or_(Item.owner_id == user_id, in_readable_collection(user_id))
+    With an (un-negated) `is:public`, every result must be public, and public images are anyone's to find:
+    one branch, the public images.
+    """
+    live = and_(Item.status == ItemStatus.STORED, Item.owner_id != STORE_SPACE)
     if query.includes_public:
-        readable = or_(readable, Item.visibility == Visibility.PUBLIC)
-    return and_(Item.status == ItemStatus.STORED, Item.owner_id != STORE_SPACE, readable)
+        return [and_(live, Item.visibility == Visibility.PUBLIC)]
+    branches = [and_(live, Item.owner_id == user_id)]
+    if readable:
+        branches.append(and_(live, exists().where(
+            CollectionFile.item_id == Item.id, CollectionFile.is_deleted.is_(False),
+            CollectionFile.collection_id.in_(readable))))
+    return branches
 
 
 def _like_pattern(text: str) -> str:
@@ -78,7 +92,7 @@ def _matches(query: ColumnElement[str]) -> ColumnElement[bool]:
     return document.search_document().op("@@")(query)
 
 
-def condition(term: Condition, user_id: int) -> ColumnElement[bool]:
+def condition(term: Condition, user_id: int, readable: Sequence[int]) -> ColumnElement[bool]:
     """What one term asks of an item (before any negation)."""
     match term:
         case Word(text) if term.short and text.isalnum():
@@ -90,14 +104,14 @@ def condition(term: Condition, user_id: int) -> ColumnElement[bool]:
         case Phrase(text):
             return _matches(func.phraseto_tsquery(TEXT_SEARCH_CONFIG, document.search_words(literal(text))))
         case Tag(key):
-            # Kept lower-cased (`library.items.tidy_tags`), as the parser lower-cases the tag asked for.
-            return Item.tags.contains([key])
+            return document.tag_keys().op("@>")(cast(array([key]), ARRAY(Text)))
         case OwnedByCaller():
             return Item.owner_id == user_id
         case InAlbum(collection_id):
+            if collection_id not in readable:
+                return false()  # someone else's album, or none: it holds nothing the caller may see
             return Item.id.in_(select(CollectionFile.item_id).where(
-                CollectionFile.collection_id == collection_id, CollectionFile.is_deleted.is_(False),
-                CollectionFile.collection_id.in_(readable_collections(user_id))))
+                CollectionFile.collection_id == collection_id, CollectionFile.is_deleted.is_(False)))
         case OfKind(kind):
             prefix = "image/%" if kind is MediaKind.IMAGE else "video/%"
             return Item.content_type.ilike(prefix)
@@ -110,14 +124,20 @@ def condition(term: Condition, user_id: int) -> ColumnElement[bool]:
     return false()  # unreachable: every condition is matched above
 
 
-def statement(query: Query, user_id: int, *, before_id: int | None, limit: int) -> Select[Item]:
-    """The page of `limit` + 1 items (the extra one says whether more follow) below `before_id`."""
-    where = [scope(user_id, query)]
+def statement(query: Query, user_id: int, *, readable: Sequence[int], before_id: int | None, limit: int
+              ) -> Select[Item]:
+    """The page of `limit` + 1 items (the extra one says whether more follow) below `before_id`, newest
+    first: the newest `limit` + 1 ids of each branch, their union, and the newest `limit` + 1 of that.
+    `readable` are the ids `readable_collections` found for the user."""
+    terms = []
     for term in query.terms:
-        met = condition(term.condition, user_id)
+        met = condition(term.condition, user_id, readable)
         # A negated term excludes what the condition holds for; where it is unknown (a NULL content type),
         # the item is not excluded.
-        where.append(not_(met.is_(true())) if term.negated else met)
+        terms.append(not_(met.is_(true())) if term.negated else met)
     if before_id is not None:
-        where.append(Item.id < before_id)
-    return select(Item).where(*where).order_by(Item.id.desc()).limit(limit + 1)
+        terms.append(Item.id < before_id)
+    branches = [select(Item.id).where(where, *terms).order_by(Item.id.desc()).limit(limit + 1)
+                for where in scopes(user_id, query, readable)]
+    found = (union(*branches) if len(branches) > 1 else branches[0]).subquery("found")
+    return select(Item).where(Item.id.in_(select(found.c.id))).order_by(Item.id.desc()).limit(limit + 1)

@@ -9,7 +9,7 @@ SQL they serve; importing this module adds them to the models' metadata.
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Index, Text, text
-from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.sql import ColumnElement, func
 
 from shoebox_metadata.models import Item
@@ -28,6 +28,11 @@ def search_document() -> ColumnElement[str]:
     return func.metadata.item_search_document(*_SEARCH_COLUMNS, type_=TSVECTOR)
 
 
+def tag_keys() -> ColumnElement[list[str]]:
+    """The item's tags in lower case, as an array (tags match whole and without regard to case)."""
+    return func.metadata.item_tag_keys(Item.tags, type_=ARRAY(Text))
+
+
 def moment() -> ColumnElement[int]:
     """When the image was taken (ms) if its EXIF said, else when it was uploaded."""
     return func.metadata.item_moment(Item.taken_at, Item.created_at, type_=BigInteger)
@@ -42,7 +47,7 @@ INDEXES = (
     Index("ix_items_search_document", search_document(), postgresql_using="gin"),
     Index("ix_items_search_text", search_text().label("search_text"), postgresql_using="gin",
           postgresql_ops={"search_text": "gin_trgm_ops"}),
-    Index("ix_items_tags", Item.tags, postgresql_using="gin", postgresql_ops={"tags": "jsonb_path_ops"}),
+    Index("ix_items_tag_keys", tag_keys(), postgresql_using="gin"),
     Index("ix_items_moment", moment(), Item.id),
     Index("ix_items_public", Item.id, postgresql_where=text("visibility = 'public' AND status = 'stored'")),
 )

@@ -10,7 +10,7 @@ from shoebox_lib.db import Database
 from shoebox_metadata.library.cursors import decode_cursor, encode_cursor
 from shoebox_metadata.library.repo import page
 from shoebox_metadata.models import Item
-from shoebox_metadata.search.builder import statement
+from shoebox_metadata.search.builder import readable_collections, statement
 from shoebox_metadata.search.query import parse
 
 MAX_LIMIT = 200
@@ -38,6 +38,8 @@ class Search:
             # Plan every search with its own values: whether a word's index or the newest-first scan is the
             # better path depends on how rare the word is, which a cached generic plan cannot know.
             await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-            rows = (await session.execute(statement(query, user_id, before_id=before_id, limit=limit))).scalars().all()
+            readable = list((await session.execute(readable_collections(user_id))).scalars())
+            rows = (await session.execute(statement(query, user_id, readable=readable, before_id=before_id,
+                                                    limit=limit))).scalars().all()
         items, more = page(rows, limit)
         return SearchPage(items, encode_cursor(items[-1].id) if more else None)

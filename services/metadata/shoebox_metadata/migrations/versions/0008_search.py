@@ -19,15 +19,25 @@ down_revision: str | None = "0007_v1_library"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Each is IMMUTABLE (an index expression must be): they read only their arguments, and call only immutable
-# functions, so the planner inlines them (a call it cannot inline costs microseconds on every row it
-# rechecks). Hence `item_moment` takes the epoch of an interval: extract(epoch FROM timestamptz) is STABLE.
+# Each is IMMUTABLE (an index expression must be): they read only their arguments. All but `item_tag_keys`
+# call only immutable functions and hold no subquery, so the planner inlines them (a call it cannot inline
+# costs microseconds on every row it rechecks). Hence `item_moment` takes the epoch of an interval:
+# extract(epoch FROM timestamptz) is STABLE.
 FUNCTIONS = {
     # The tags as their JSON text (`["pets", "new york"]`): enough for substrings, and a cast, which the
     # planner inlines (a subquery over the array cost ~15 times as much on every row rechecked).
     "item_tags_text(tags jsonb)": """
         RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
             SELECT coalesce(tags::text, '')
+        $$""",
+    # The tags as an array: an expression index over it gets element statistics (ANALYZE gathers them for
+    # arrays, not for jsonb), so the planner knows a rare tag from a common one. Lower-cased, though the
+    # library keeps tags so (`library.items.tidy_tags`), as the parser lower-cases the tag asked for.
+    "item_tag_keys(tags jsonb)": """
+        RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+            SELECT CASE WHEN jsonb_typeof(tags) = 'array'
+                        THEN ARRAY(SELECT lower(tag) FROM jsonb_array_elements_text(tags) tag)
+                        ELSE '{}'::text[] END
         $$""",
     "item_search_text(title text, filename text, description text, tags jsonb)": """
         RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -65,8 +75,7 @@ SEARCH_COLUMNS = "title, filename, description, tags"
 INDEXES = {
     "ix_items_search_document": f"USING gin (metadata.item_search_document({SEARCH_COLUMNS}))",
     "ix_items_search_text": f"USING gin (metadata.item_search_text({SEARCH_COLUMNS}) gin_trgm_ops)",
-    # Tags are kept lower-cased (`library.items.tidy_tags`), so `tag:` is containment of the lower-cased tag.
-    "ix_items_tags": "USING gin (tags jsonb_path_ops)",
+    "ix_items_tag_keys": "USING gin (metadata.item_tag_keys(tags))",
     "ix_items_moment": "(metadata.item_moment(taken_at, created_at), id)",
     # `is:public` reaches beyond the caller's own images: anyone's public ones, newest first.
     "ix_items_public": "(id) WHERE visibility = 'public' AND status = 'stored'",
