@@ -1,5 +1,7 @@
 """The v1 face's search (seed 003): `GET /v1/search/images?q=…&limit=…&cursor=…`, in the language of
-`shoebox_metadata.search.query`."""
+`shoebox_metadata.search.query`, over the images the caller may read (their own, those in albums shared
+with them, and with `is:public` anyone's public ones), newest first. An empty query lists them all. The
+cursor is the last image's id: paging while images come and go never repeats or skips one."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ router = APIRouter(prefix="/v1/search", tags=["v1"])
 
 
 def _search(request: Request) -> Search:
+    # A Search holds only the database; until the container builds one (deps.py's SearchDep), one a request.
     return Search(cast(Runtime, request.app.state.runtime).db)
 
 

@@ -1,4 +1,5 @@
-"""Searching the caller's readable images: parse, build, run one statement, page by id."""
+"""Searching the caller's readable images: parse the query, find the collections the caller may read, run
+the one statement the builder makes of both, page by id."""
 
 from __future__ import annotations
 
