@@ -21,6 +21,7 @@ from shoebox_metadata.library.share_views import ShareViews
 from shoebox_metadata.library.shares import Shares
 from shoebox_metadata.library.trash import Trash
 from shoebox_metadata.quota import Quotas
+from shoebox_metadata.search.service import Search
 from shoebox_metadata.settings import MetadataSettings
 from shoebox_metadata.store.audit import Audit
 from shoebox_metadata.store.entities import Entities
@@ -41,6 +42,7 @@ class Container:
     trash: Trash
     links: Links
     share_views: ShareViews
+    search: Search
     reports: Reports
     users: Users
     authenticator: Authenticator
@@ -66,7 +68,7 @@ class Container:
             quotas=quotas, objects=objects, items=items, albums=albums, files=files,
             collections=Collections(db, clock), shares=Shares(db, clock),
             trash=Trash(db, quotas, clock, retention_seconds=store.trash_retention_seconds),
-            links=links, share_views=ShareViews(db, links, items, albums),
+            links=links, share_views=ShareViews(db, links, items, albums), search=Search(db),
             reports=Reports(quotas, clock, after_job=notices.job_reported), users=users,
             authenticator=Authenticator(db, clock), file_data=FileDataStore(db, objects, clock),
             entities=Entities(db, storage, quotas, clock, max_upload=store.store_max_upload_bytes,

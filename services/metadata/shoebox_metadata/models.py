@@ -379,3 +379,7 @@ class SpacePreference(Base):
     read_auth_enabled: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[int | None] = mapped_column(BigInteger)  # ms
     updated_by: Mapped[str | None] = mapped_column(String(255))
+
+
+# The search indexes on items, declared beside the SQL they serve (migration 0008).
+from shoebox_metadata.search import document as _search_document  # noqa: E402, F401

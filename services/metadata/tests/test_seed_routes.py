@@ -116,8 +116,9 @@ async def test_v1_image_links_open_expire_and_revoke(api: RunningSystem) -> None
     assert share.status_code == 201
     link = share.json()
     assert link["share_id"].startswith("shr_")
-    async with httpx.AsyncClient(follow_redirects=True) as anyone:
-        assert (await anyone.get(link["url"])).content == data
+    assert link["url"] == f"{api.settings.public_url}/s/{link['token']}"  # seed 003's form: see test_v1_share_links
+    async with httpx.AsyncClient(follow_redirects=True) as anyone:  # seed 000's route to the same link's file
+        assert (await anyone.get(f"{api.settings.public_url}/public/files/{link['token']}")).content == data
     other = await api.user_token("rex")
     assert (await api.client.delete(f"/v1/images/{uploaded.image_id}/shares/{link['share_id']}",
                                     headers=bearer(other))).status_code == 404

@@ -20,6 +20,7 @@ from shoebox_metadata.library.share_views import ShareViews
 from shoebox_metadata.library.shares import Shares
 from shoebox_metadata.library.trash import Trash
 from shoebox_metadata.quota import Quotas
+from shoebox_metadata.search.service import Search
 from shoebox_metadata.store.audit import Audit
 from shoebox_metadata.store.entities import Entities
 from shoebox_metadata.store.kinds import StorePermission
@@ -59,6 +60,10 @@ def _shares(request: Request) -> Shares:
     return container(request).shares
 
 
+def _search(request: Request) -> Search:
+    return container(request).search
+
+
 def _share_views(request: Request) -> ShareViews:
     return container(request).share_views
 
@@ -90,6 +95,7 @@ AlbumsDep = Annotated[Albums, Depends(_albums)]
 FilesDep = Annotated[Files, Depends(_files)]
 CollectionsDep = Annotated[Collections, Depends(_collections)]
 SharesDep = Annotated[Shares, Depends(_shares)]
+SearchDep = Annotated[Search, Depends(_search)]
 ShareViewsDep = Annotated[ShareViews, Depends(_share_views)]
 TrashDep = Annotated[Trash, Depends(_trash)]
 LinksDep = Annotated[Links, Depends(_links)]

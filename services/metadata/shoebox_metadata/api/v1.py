@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from shoebox_lib.auth import CurrentUser, OptionalUser
 from shoebox_lib.ids import image_id, parse_album_id, parse_image_id, parse_share_id
@@ -20,7 +20,6 @@ from shoebox_metadata.api.v1_shapes import (
     CreatedImage,
     CreateImage,
     CreateShare,
-    Deleted,
     Image,
     ImageDeleted,
     ImagePage,
@@ -88,10 +87,11 @@ async def share_image(image_id: str, body: CreateShare, user: CurrentUser, links
     return render_share(link.id, link.token, links.public_url, link.expires_at)
 
 
-@router.delete("/{image_id}/shares/{share_id}")
-async def revoke_share(image_id: str, share_id: str, user: CurrentUser, links: LinksDep) -> Deleted:
+@router.delete("/{image_id}/shares/{share_id}", status_code=204, response_class=Response)
+async def revoke_share(image_id: str, share_id: str, user: CurrentUser, links: LinksDep) -> Response:
+    """Revoked at once: the link opens nothing from now on."""
     await links.revoke_file_link(user, parse_image_id(image_id), parse_share_id(share_id))
-    return Deleted(deleted=True)
+    return Response(status_code=204)
 
 
 def _signed(signed: SignedUrl, variant: str) -> SignedURL:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from shoebox_lib.auth import CurrentUser
 from shoebox_lib.ids import parse_album_id, parse_image_id, parse_share_id
@@ -81,10 +81,11 @@ async def share_album(album_id: str, body: CreateShare, user: CurrentUser, links
     return render_share(link.id, link.token, links.public_url, link.valid_till)
 
 
-@router.delete("/{album_id}/shares/{share_id}")
-async def revoke_album_share(album_id: str, share_id: str, user: CurrentUser, links: LinksDep) -> Deleted:
+@router.delete("/{album_id}/shares/{share_id}", status_code=204, response_class=Response)
+async def revoke_album_share(album_id: str, share_id: str, user: CurrentUser, links: LinksDep) -> Response:
+    """Revoked at once: the link opens nothing from now on."""
     await links.revoke_album_link(user, parse_album_id(album_id), parse_share_id(share_id))
-    return Deleted(deleted=True)
+    return Response(status_code=204)
 
 
 

@@ -5,25 +5,18 @@ cursor is the last image's id: paging while images come and go never repeats or 
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
 from shoebox_lib.auth import CurrentUser
-from shoebox_lib.runtime import Runtime
 from shoebox_lib.web.inputs import Text
+from shoebox_metadata.api.deps import SearchDep
 from shoebox_metadata.api.v1_shapes import ImagePage, summary
-from shoebox_metadata.search.service import DEFAULT_LIMIT, MAX_LIMIT, Search
+from shoebox_metadata.search.service import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/v1/search", tags=["v1"])
 
-
-def _search(request: Request) -> Search:
-    # A Search holds only the database; until the container builds one (deps.py's SearchDep), one a request.
-    return Search(cast(Runtime, request.app.state.runtime).db)
-
-
-SearchDep = Annotated[Search, Depends(_search)]
 # The parser bounds the query itself (its length, its terms), so that an error names the offending token.
 SearchText = Annotated[Text, Query(description="The query: words, \"phrases\", tag:, owner:me, album:, type:, "
                                                "before:, after:, is:public; '-' negates a term.")]
