@@ -35,6 +35,7 @@ from shoebox_lib.db import Database
 from shoebox_lib.ids import parse_album_id
 from shoebox_metadata.search.builder import readable_collections, statement
 from shoebox_metadata.search.query import parse
+from shoebox_metadata.testing import seed_library_sql
 
 IMAGES = 100_000
 ROUNDS = 200  # per query kind, after WARM_UP
@@ -51,23 +52,7 @@ QUERIES = {
 }
 
 # The same library as the EXPLAIN test's (services/metadata/tests/test_v1_search.py).
-SEED = """
-INSERT INTO metadata.items (owner_id, filename, content_type, declared_size, size, visibility, title, tags, status,
-                            encrypted, extracted, updation_time, description, taken_at, created_at)
-SELECT $1,
-       'IMG_' || lpad(n::text, 6, '0') || CASE WHEN n % 10 = 0 THEN '.mp4' ELSE '.jpg' END,
-       CASE WHEN n % 10 = 0 THEN 'video/mp4' ELSE 'image/jpeg' END, 1000, 1000,
-       CASE WHEN n % 50 = 0 THEN 'public' ELSE 'private' END,
-       (ARRAY['beach','sunset','mountain','city','forest','river','garden','party','wedding','street'])[1 + n % 10]
-         || ' w' || (n * 7919 % 5000),
-       jsonb_build_array((ARRAY['family','travel','pets','food','work','friends','nature'])[1 + n % 7],
-                         'k' || (n % 1000)),
-       'stored', false, '{}', n,
-       CASE WHEN n % 1000 = 0 THEN 'a zebra at the zoo' END,
-       CASE WHEN n % 3 = 0 THEN NULL ELSE 1500000000000 + n::bigint * 1000000 END,
-       timestamptz '2024-01-01' + n * interval '1 minute'
-FROM generate_series(1, $2) AS n
-"""
+SEED = seed_library_sql(owner="$1", count="$2")
 # Every seeded image in the album, added in id order at the owner's clock (unique, increasing).
 MEMBERS = """
 INSERT INTO metadata.collection_files (collection_id, item_id, is_deleted, updation_time, added_by, added_at)

@@ -93,3 +93,31 @@ async def running_core(settings: Settings) -> AsyncIterator[Core]:
         await nowhere.aclose()
         await storage.close()
         await db.close()
+
+
+_SEED_LIBRARY = """
+INSERT INTO metadata.items (owner_id, filename, content_type, declared_size, size, visibility, title, tags, status,
+                            encrypted, extracted, updation_time, description, taken_at, created_at)
+SELECT {owner},
+       'IMG_' || lpad(n::text, 6, '0') || CASE WHEN n % 10 = 0 THEN '.mp4' ELSE '.jpg' END,
+       CASE WHEN n % 10 = 0 THEN 'video/mp4' ELSE 'image/jpeg' END, 1000, 1000,
+       CASE WHEN n % 50 = 0 THEN 'public' ELSE 'private' END,
+       (ARRAY['beach','sunset','mountain','city','forest','river','garden','party','wedding','street'])[1 + n % 10]
+         || ' w' || (n * 7919 % 5000),
+       jsonb_build_array((ARRAY['family','travel','pets','food','work','friends','nature'])[1 + n % 7],
+                         'k' || (n % 1000)),
+       'stored', false, '{{}}', n,
+       CASE WHEN n % 1000 = 0 THEN 'a zebra at the zoo' END,
+       CASE WHEN n % 3 = 0 THEN NULL ELSE 1500000000000 + n::bigint * 1000000 END,
+       timestamptz '2024-01-01' + n * interval '1 minute'
+FROM generate_series(1, {count}) AS n
+"""
+
+
+def seed_library_sql(*, owner: str, count: str) -> str:
+    """One INSERT … SELECT that seeds an owner's library of `count` stored images, with the parameter
+    placeholders given (`:owner` for SQLAlchemy, `$1` for asyncpg): what the search's EXPLAIN test and its
+    benchmark search. Ten words in the titles (each in a tenth), 5,000 numbered ones (w0…w4999, each in 20),
+    a zebra in every thousandth description, seven tags and 1,000 numbered ones (k0…k999), one in ten a video,
+    one in fifty public, two in three with a capture time."""
+    return _SEED_LIBRARY.format(owner=owner, count=count)

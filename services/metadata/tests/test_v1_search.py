@@ -22,6 +22,7 @@ from shoebox_lib.ids import parse_album_id, parse_image_id
 from shoebox_metadata.search.builder import readable_collections, statement
 from shoebox_metadata.search.query import parse
 from shoebox_metadata.store.space import STORE_SPACE
+from shoebox_metadata.testing import seed_library_sql
 
 PNG = make_png(8, 8)
 DAY_MS = 24 * 3600 * 1000
@@ -273,26 +274,7 @@ def _explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
 
 
 SEED_IMAGES = 100_000
-# Ten words in the titles (each in a tenth), 5,000 numbered ones (w0…w4999, each in 20), a zebra in every
-# thousandth description, seven tags and 1,000 numbered ones (k0…k999), one in ten a video, one in fifty public,
-# two in three with a capture time.
-SEED = """
-INSERT INTO metadata.items (owner_id, filename, content_type, declared_size, size, visibility, title, tags, status,
-                            encrypted, extracted, updation_time, description, taken_at, created_at)
-SELECT :owner,
-       'IMG_' || lpad(n::text, 6, '0') || CASE WHEN n % 10 = 0 THEN '.mp4' ELSE '.jpg' END,
-       CASE WHEN n % 10 = 0 THEN 'video/mp4' ELSE 'image/jpeg' END, 1000, 1000,
-       CASE WHEN n % 50 = 0 THEN 'public' ELSE 'private' END,
-       (ARRAY['beach','sunset','mountain','city','forest','river','garden','party','wedding','street'])[1 + n % 10]
-         || ' w' || (n * 7919 % 5000),
-       jsonb_build_array((ARRAY['family','travel','pets','food','work','friends','nature'])[1 + n % 7],
-                         'k' || (n % 1000)),
-       'stored', false, '{}', n,
-       CASE WHEN n % 1000 = 0 THEN 'a zebra at the zoo' END,
-       CASE WHEN n % 3 = 0 THEN NULL ELSE 1500000000000 + n::bigint * 1000000 END,
-       timestamptz '2024-01-01' + n * interval '1 minute'
-FROM generate_series(1, :count) AS n
-"""
+SEED = seed_library_sql(owner=":owner", count=":count")
 
 
 def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
