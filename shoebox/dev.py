@@ -50,6 +50,10 @@ async def _ensure_database(server_url: str, name: str) -> str:
     return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
+# `make run`'s third tier on the filesystem driver (the shared settings leave COLD unset: a deployment names it).
+DEV_COLD_BUCKET = "shoebox-cold"
+
+
 class DevStack:
     """Starts what is not configured (PostgreSQL, NATS), stops it again in reverse order."""
 
@@ -68,6 +72,8 @@ class DevStack:
         for name in ("public_url", "auth_url", "metadata_url"):
             if not _configured(name):
                 overrides[name] = url
+        if not _configured("bucket_cold") and os.environ.get("SHOEBOX_STORAGE_DRIVER", "filesystem") == "filesystem":
+            overrides["bucket_cold"] = DEV_COLD_BUCKET  # three tiers, each a directory of its own
         if not _configured("database_url"):
             self.postgres = EmbeddedPostgres(self.data_dir / "postgres")
             server = self.postgres.start()

@@ -1,13 +1,16 @@
 """`shoebox dev` as a person runs it: embedded PostgreSQL and NATS, filesystem storage, one port.
 
 Starts, serves an upload end to end, stops on SIGTERM, starts again on the same data directory and
-still has the account, the image, its thumbnail and its replica.
+still has the account, the image, its thumbnail and its replicas, on three tiers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -36,7 +39,8 @@ async def test_dev_runs_everything_on_one_port_and_keeps_data_across_restarts(tm
             token = login.json()["access_token"]
             data = make_png(320, 200)
             uploaded = await upload(client, token, data)
-            before = await wait_processed(client, token, uploaded.image_id)
+            await wait_processed(client, token, uploaded.image_id)
+            before = await wait_on_every_tier(client, token, uploaded.image_id)
             thumb = await fetch_variant(client, token, uploaded.image_id, "thumb")
         assert stop(proc) == 0, tail(log)
 
@@ -53,7 +57,19 @@ async def test_dev_runs_everything_on_one_port_and_keeps_data_across_restarts(tm
             assert await fetch_variant(client, token, uploaded.image_id, "original") == data
             assert await fetch_variant(client, token, uploaded.image_id, "thumb") == thumb
         assert stop(proc) == 0, tail(log)
-    # The replica is a real second copy on disk, in the SECONDARY tier's own directory.
+    # The replicas are real copies on disk, each in its tier's own directory.
     key = uploaded.complete["original_object_key"]
-    secondary = [p for p in (data_dir / "storage").glob(f"shoebox-secondary/{key}") if p.is_file()]
-    assert [p.read_bytes() for p in secondary] == [data]
+    for tier in ("shoebox-secondary", "shoebox-cold"):
+        copies = [p for p in (data_dir / "storage").glob(f"{tier}/{key}") if p.is_file()]
+        assert [p.read_bytes() for p in copies] == [data], tier
+
+
+async def wait_on_every_tier(client: httpx.AsyncClient, token: str, image_id: str) -> dict[str, Any]:
+    """The image once each of its objects has a replica in SECONDARY and in COLD."""
+    async with asyncio.timeout(60):
+        while True:
+            body: dict[str, Any] = (await client.get(f"/v1/images/{image_id}", headers=bearer(token))).json()
+            by_tier = Counter(r["tier"] for r in body["replicas"])
+            if by_tier["secondary"] == by_tier["cold"] == 1 + sum(v["status"] == "ready" for v in body["variants"]):
+                return body
+            await asyncio.sleep(0.1)
