@@ -1,7 +1,8 @@
 """Copies every stored object from PRIMARY to the other tiers, and erases deleted ones from every tier.
 
 Learning of an object (`item.stored`, `variant.stored`) only queues a copy per tier that lacks one
-(`PendingCopy`), in the event's own transaction. The copy worker (`CopyWorker.run`) takes due copies and
+(`PendingCopy`), in the event's own transaction; learning of a delete (`item.deleted`) queues a delete per
+tier (`PendingDelete`) beside a tombstone. The copy worker (`CopyWorker.run`) takes due copies and
 moves the bytes outside any transaction: it streams the object from PRIMARY to the tier, hashing what it
 reads, then reads the copy back, hashing again; only a copy whose own bytes hash as the source's did is
 recorded as verified, in a short transaction of its own. A failed try comes due again with backoff, for as
@@ -28,13 +29,13 @@ from shoebox_lib.db import Database, after_commit
 from shoebox_lib.events import ItemDeleted, ItemStored, ReplicaStored, VariantStored
 from shoebox_lib.settings import Tier
 from shoebox_lib.storage import Storage
-from shoebox_replicator.models import BUS, ObjectCopy, PendingCopy, Tombstone
+from shoebox_replicator.models import BUS, ObjectCopy, PendingCopy, PendingDelete, Tombstone
 
 log = logging.getLogger(__name__)
 
 COPIED_BYTES = Counter("shoebox_replicated_bytes_total", "Bytes copied to other tiers", ["tier"])
-FAILED_COPIES = Counter("shoebox_replica_copy_failures_total", "Copy tries that failed (to be tried again)",
-                        ["tier"])
+FAILED_TRIES = Counter("shoebox_replica_failed_tries_total", "Copies and deletes that failed (to be tried again)",
+                       ["tier", "queue"])
 PENDING_COPIES = Gauge("shoebox_replica_pending_copies", "Copies still owed to a tier", ["tier"])
 REPLICATION_LAG = Gauge("shoebox_replication_lag_seconds", "Age of the oldest copy still owed to any tier")
 DELETED_OBJECTS = Counter("shoebox_deleted_objects_total", "Objects removed from a tier after a hard delete",
@@ -114,19 +115,22 @@ class Copier:
         self.wake.set()
 
     async def erase(self, session: AsyncSession, event: ItemDeleted) -> None:
-        """The library has deleted the item for good (committed): remove its objects from every tier."""
+        """The library has deleted the item for good (committed): its objects are owed a delete on every tier
+        (the worker makes them, and retries a tier that is down until it is back); the tombstone keeps any
+        copy still on its way from bringing an object back."""
+        now = datetime.now(UTC)
         for key in event.object_keys:
             await lock_key(session, key)
             await session.execute(insert(Tombstone).values(object_key=key).on_conflict_do_nothing())
             await session.execute(delete(PendingCopy).where(PendingCopy.object_key == key))
-            for tier, driver in self.storage.tiers.items():
-                await driver.delete(key)
-                DELETED_OBJECTS.labels(tier).inc()
-            await session.execute(delete(ObjectCopy).where(ObjectCopy.object_key == key))
+            for tier in self.storage.tiers:
+                await session.execute(insert(PendingDelete).values(object_key=key, tier=tier, attempts=0, due_at=now)
+                                      .on_conflict_do_nothing())
+        after_commit(session, self._wake)
 
 
 class CopyWorker:
-    """Drains the copies owed, a few at a time, each moved outside any transaction."""
+    """Drains the copies and deletes owed, a few at a time, each made outside any transaction."""
 
     def __init__(self, db: Database, copier: Copier) -> None:
         self.db = db
@@ -136,13 +140,13 @@ class CopyWorker:
     async def run(self) -> None:
         while True:
             self.copier.wake.clear()  # before looking: a wake while it looks is kept for the wait below
-            owed = await self.take(PARALLEL)
+            owed, deletes = await self.take(PARALLEL), await self.take_deletes(PARALLEL)
             await self.measure()
-            if not owed:
+            if not owed and not deletes:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.copier.wake.wait(), IDLE_POLL_SECONDS)
                 continue
-            await asyncio.gather(*(self.copy(one) for one in owed))
+            await asyncio.gather(*(self.copy(one) for one in owed), *(self.delete(one) for one in deletes))
 
     async def take(self, limit: int) -> list[Owed]:
         """Due copies, each held for this worker for `LEASE` (another worker skips them)."""
@@ -155,11 +159,35 @@ class CopyWorker:
                 row.due_at = now + LEASE
             return [Owed(r.object_key, r.tier, r.item_id, r.attempts) for r in rows]  # type: ignore[arg-type]
 
+    async def take_deletes(self, limit: int) -> list[Owed]:
+        now = datetime.now(UTC)
+        async with self.db.transaction() as session:
+            rows = (await session.execute(
+                select(PendingDelete).where(PendingDelete.due_at <= now).order_by(PendingDelete.due_at)
+                .limit(limit).with_for_update(skip_locked=True))).scalars().all()
+            for row in rows:
+                row.due_at = now + LEASE
+            return [Owed(r.object_key, r.tier, None, r.attempts) for r in rows]  # type: ignore[arg-type]
+
+    async def delete(self, owed: Owed) -> None:
+        """Remove a deleted object from one tier; a tier that is down is tried again later."""
+        try:
+            await self.storage.tier(owed.tier).delete(owed.object_key)
+        except Exception as exc:
+            await self._failed(owed, exc, PendingDelete)
+            return
+        DELETED_OBJECTS.labels(owed.tier).inc()
+        async with self.db.transaction() as session:
+            await session.execute(delete(PendingDelete).where(PendingDelete.object_key == owed.object_key,
+                                                              PendingDelete.tier == owed.tier))
+            await session.execute(delete(ObjectCopy).where(ObjectCopy.object_key == owed.object_key,
+                                                           ObjectCopy.tier == owed.tier))
+
     async def copy(self, owed: Owed) -> None:
         try:
             sha256, size = await self._move(owed)
         except Exception as exc:  # a tier down, a source not there yet, a copy that does not match
-            await self._failed(owed, exc)
+            await self._failed(owed, exc, PendingCopy)
             return
         await self._record(owed, sha256, size)
 
@@ -203,14 +231,14 @@ class CopyWorker:
             await emit(session, BUS, ReplicaStored(object_key=owed.object_key, tier=owed.tier, size=size,
                                                    item_id=owed.item_id))
 
-    async def _failed(self, owed: Owed, exc: Exception) -> None:
-        FAILED_COPIES.labels(owed.tier).inc()
+    async def _failed(self, owed: Owed, exc: Exception, queue: type[PendingCopy] | type[PendingDelete]) -> None:
+        FAILED_TRIES.labels(owed.tier, queue.__tablename__).inc()
         attempts = owed.attempts + 1
-        log.warning("copy of %s to %s failed (try %d), trying again in %s: %s", owed.object_key, owed.tier,
-                    attempts, backoff(attempts), exc)
+        log.warning("%s of %s on %s failed (try %d), trying again in %s: %s", queue.__tablename__, owed.object_key,
+                    owed.tier, attempts, backoff(attempts), exc)
         async with self.db.transaction() as session:
             await session.execute(
-                update(PendingCopy).where(PendingCopy.object_key == owed.object_key, PendingCopy.tier == owed.tier)
+                update(queue).where(queue.object_key == owed.object_key, queue.tier == owed.tier)
                 .values(attempts=attempts, due_at=datetime.now(UTC) + backoff(attempts), last_error=str(exc)[:2000]))
 
     async def measure(self) -> None:

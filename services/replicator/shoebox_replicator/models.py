@@ -59,3 +59,18 @@ class PendingCopy(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PendingDelete(Base):
+    """An object deleted for good that a tier may still hold: queued with its tombstone, removed from the
+    tier by the copy worker, retried with backoff while the tier is down, so the delete reaches it once it
+    is back."""
+
+    __tablename__ = "pending_deletes"
+
+    object_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(16), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

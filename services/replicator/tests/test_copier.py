@@ -20,7 +20,7 @@ from shoebox_lib.db import Database
 from shoebox_lib.events import ItemDeleted, ItemStored
 from shoebox_replicator import copier as copier_module
 from shoebox_replicator.copier import Copier
-from shoebox_replicator.models import ObjectCopy, PendingCopy
+from shoebox_replicator.models import ObjectCopy, PendingCopy, PendingDelete
 
 
 def parts(system: RunningSystem) -> tuple[Copier, Database]:
@@ -53,6 +53,18 @@ async def until_copied(system: RunningSystem, key: str) -> ObjectCopy:
     return found
 
 
+async def until_erased(system: RunningSystem, key: str) -> None:
+    _, db = parts(system)
+    async with asyncio.timeout(60):
+        while True:
+            async with db.transaction() as session:
+                left = (await session.execute(select(func.count()).select_from(PendingDelete)
+                                              .where(PendingDelete.object_key == key))).scalar_one()
+            if not left:
+                return
+            await asyncio.sleep(0.05)
+
+
 async def test_a_copy_is_verified_idempotent_and_erased_from_every_tier(system: RunningSystem) -> None:
     copier, db = parts(system)
     storage = copier.storage
@@ -72,6 +84,7 @@ async def test_a_copy_is_verified_idempotent_and_erased_from_every_tier(system: 
 
     async with db.transaction() as session:
         await copier.erase(session, ItemDeleted(item_id=1, owner_id=1, object_keys=[key]))
+    await until_erased(system, key)
     assert [await d.head(key) for d in storage.tiers.values()] == [None] * len(storage.tiers)
     assert await copies(system, key) == 0
 
@@ -155,3 +168,32 @@ async def test_a_copy_whose_bytes_read_back_wrong_is_never_counted(system: Runni
     record = await until_copied(system, key)
     assert record.sha256 == hashlib.sha256(data).hexdigest()
     assert await target.get_bytes(key) == data
+
+
+async def test_a_delete_reaches_a_tier_that_was_down_once_it_is_back(system: RunningSystem, quick_backoff: None,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    copier, db = parts(system)
+    storage = copier.storage
+    key, data = "u/1/r/gone-while-down", os.urandom(10_000)
+    await storage.primary.put_bytes(key, data)
+    async with db.transaction() as session:
+        await copier.replicate(session, ItemStored(item_id=5, owner_id=1, object_key=key, size=len(data)))
+    await until_copied(system, key)
+    secondary = storage.tier("secondary")
+    real_delete = secondary.delete
+    refused = 0
+
+    async def down(name: str) -> None:
+        nonlocal refused
+        if name == key and refused < 4:
+            refused += 1
+            raise ConnectionError("the tier refuses connections")
+        await real_delete(name)
+
+    monkeypatch.setattr(secondary, "delete", down)
+    async with db.transaction() as session:
+        await copier.erase(session, ItemDeleted(item_id=5, owner_id=1, object_keys=[key]))
+    await until_erased(system, key)
+    assert refused == 4
+    assert [await d.head(key) for d in storage.tiers.values()] == [None] * len(storage.tiers)
+    assert await copies(system, key) == 0
