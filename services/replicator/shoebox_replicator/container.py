@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shoebox_replicator.copier import Copier, CopyWorker
+from shoebox_replicator.copier import Copier
 
 
 @dataclass(frozen=True)
 class Container:
     copier: Copier
-    worker: CopyWorker
