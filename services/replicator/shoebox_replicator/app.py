@@ -9,7 +9,7 @@ from shoebox_lib.settings import Settings, get_settings
 from shoebox_lib.web import ServiceApp, create_app
 from shoebox_replicator import __version__
 from shoebox_replicator.container import Container
-from shoebox_replicator.copier import Copier
+from shoebox_replicator.copier import Copier, CopyWorker
 from shoebox_replicator.models import BUS, SCHEMA
 
 NAME = "replicator"
@@ -21,8 +21,10 @@ def create_service(settings: Settings | None = None) -> ServiceApp:
     runtime = Runtime(settings, NAME, BUS)
     assert runtime.storage is not None
     copier = Copier(runtime.storage)
+    worker = CopyWorker(runtime.db, copier)
     runtime.apply_once(REPLICATOR_ITEM_STORED, copier.replicate)
     runtime.apply_once(REPLICATOR_VARIANT_STORED, copier.replicate)
     runtime.apply_once(REPLICATOR_ITEM_DELETED, copier.erase)
-    runtime.container = Container(copier=copier)
+    runtime.background("copy-worker", worker.run)
+    runtime.container = Container(copier=copier, worker=worker)
     return create_app(NAME, __version__, [], runtime=runtime)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shoebox_replicator.copier import Copier
+from shoebox_replicator.copier import Copier, CopyWorker
 
 
 @dataclass(frozen=True)
 class Container:
     copier: Copier
+    worker: CopyWorker
