@@ -143,8 +143,11 @@ class CopyWorker:
             owed, deletes = await self.take(PARALLEL), await self.take_deletes(PARALLEL)
             await self.measure()
             if not owed and not deletes:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that lands as the
+                # event is set, and a worker that ignores its cancel keeps the loop from closing.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.copier.wake.wait(), IDLE_POLL_SECONDS)
+                    async with asyncio.timeout(IDLE_POLL_SECONDS):
+                        await self.copier.wake.wait()
                 continue
             await asyncio.gather(*(self.copy(one) for one in owed), *(self.delete(one) for one in deletes))
 
