@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-from collections.abc import AsyncIterator
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +28,9 @@ from shoebox_lib.db import Database, after_commit
 from shoebox_lib.events import ItemDeleted, ItemStored, ReplicaStored, VariantStored
 from shoebox_lib.settings import Tier
 from shoebox_lib.storage import Storage
-from shoebox_replicator.models import BUS, ObjectCopy, PendingCopy, PendingDelete, Tombstone
+from shoebox_replicator.models import BUS, KnownObject, ObjectCopy, PendingCopy, PendingDelete, Tombstone
+from shoebox_replicator.throttle import Throttle
+from shoebox_replicator.transfer import transfer
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +42,27 @@ REPLICATION_LAG = Gauge("shoebox_replication_lag_seconds", "Age of the oldest co
 DELETED_OBJECTS = Counter("shoebox_deleted_objects_total", "Objects removed from a tier after a hard delete",
                           ["tier"])
 
-# Copies one worker moves at once, and how long a taken copy is its own before another worker may take it
-# (a worker that died mid-copy leaves its copies to come due again then).
-PARALLEL = 4
-LEASE = timedelta(minutes=15)
+PARALLEL = 4  # copies one worker moves at once
 # A failed try comes due again after 1 s, 2 s, 4 s… up to this; a tier down for a day is tried every 5 min.
 MAX_BACKOFF_SECONDS = 300
 IDLE_POLL_SECONDS = 5.0  # between looks at the queue when nothing wakes the worker
+PROBE_MAX_SECONDS = 30.0  # a tier that is down is asked whether it is back at least this often
+TIER_DOWN = Gauge("shoebox_replica_tier_down", "1 while the copy worker finds a tier unreachable", ["tier"])
+
+
+@dataclass
+class Outage:
+    """A tier that does not answer: its copies are not tried one by one (each would fail), the tier is asked
+    instead, with backoff, and once it answers every copy owed to it comes due at once."""
+
+    since: float
+    probes: int = 0
+    next_probe: float = 0.0
 
 
 async def lock_key(session: AsyncSession, key: str) -> None:
     """Recording a copy and erasing its object take turns, so an erase never races a copy's record."""
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"replica:{key}"})
-
-
-class ReplicationFailed(Exception):
-    """A copy that does not match its source, or a source not there (yet); tried again later."""
 
 
 def backoff(attempts: int) -> timedelta:
@@ -71,21 +77,17 @@ class Owed:
     tier: Tier
     item_id: int | None
     attempts: int
+    backfill: bool = False
+    sha256: str | None = None  # what the copy must hash to, when known
 
 
-async def _hashed(chunks: AsyncIterator[bytes], digest: hashlib._Hash, sizes: list[int]) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        digest.update(chunk)
-        sizes[0] += len(chunk)
-        yield chunk
-
-
-async def content_hash(chunks: AsyncIterator[bytes]) -> tuple[str, int]:
-    """The SHA-256 and size of a stream, read to its end."""
-    digest, sizes = hashlib.sha256(), [0]
-    async for _ in _hashed(chunks, digest, sizes):
-        pass
-    return digest.hexdigest(), sizes[0]
+async def known(session: AsyncSession, event: ItemStored | VariantStored) -> None:
+    """Keep the object, with the SHA-256 the event knows (a hash learnt later does not replace one known)."""
+    values = dict(object_key=event.object_key, item_id=event.item_id, owner_id=event.owner_id, size=event.size,
+                  sha256=event.sha256)
+    await session.execute(insert(KnownObject).values(**values).on_conflict_do_update(
+        index_elements=[KnownObject.object_key],
+        set_={"sha256": func.coalesce(KnownObject.sha256, insert(KnownObject).excluded.sha256)}))
 
 
 class Copier:
@@ -102,6 +104,7 @@ class Copier:
         await lock_key(session, event.object_key)
         if await session.get(Tombstone, event.object_key) is not None:
             return  # deleted for good before this copy came round
+        await known(session, event)
         now = datetime.now(UTC)
         for tier in self.targets:
             if await session.get(ObjectCopy, (event.object_key, tier)) is not None:
@@ -109,9 +112,9 @@ class Copier:
             await session.execute(insert(PendingCopy).values(
                 object_key=event.object_key, tier=tier, item_id=event.item_id, owner_id=event.owner_id, attempts=0,
                 due_at=now).on_conflict_do_nothing())
-        after_commit(session, self._wake)
+        after_commit(session, self.nudge)
 
-    async def _wake(self) -> None:
+    async def nudge(self) -> None:
         self.wake.set()
 
     async def erase(self, session: AsyncSession, event: ItemDeleted) -> None:
@@ -123,23 +126,28 @@ class Copier:
             await lock_key(session, key)
             await session.execute(insert(Tombstone).values(object_key=key).on_conflict_do_nothing())
             await session.execute(delete(PendingCopy).where(PendingCopy.object_key == key))
+            await session.execute(delete(KnownObject).where(KnownObject.object_key == key))
             for tier in self.storage.tiers:
                 await session.execute(insert(PendingDelete).values(object_key=key, tier=tier, attempts=0, due_at=now)
                                       .on_conflict_do_nothing())
-        after_commit(session, self._wake)
+        after_commit(session, self.nudge)
 
 
 class CopyWorker:
     """Drains the copies and deletes owed, a few at a time, each made outside any transaction."""
 
-    def __init__(self, db: Database, copier: Copier) -> None:
+    def __init__(self, db: Database, copier: Copier, backfill_throttle: Throttle, lease: timedelta) -> None:
         self.db = db
+        self.lease = lease
         self.copier = copier
         self.storage = copier.storage
+        self.backfill_throttle = backfill_throttle
+        self.outages: dict[Tier, Outage] = {}
 
     async def run(self) -> None:
         while True:
             self.copier.wake.clear()  # before looking: a wake while it looks is kept for the wait below
+            await self.probe()
             owed, deletes = await self.take(PARALLEL), await self.take_deletes(PARALLEL)
             await self.measure()
             if not owed and not deletes:
@@ -152,24 +160,32 @@ class CopyWorker:
             await asyncio.gather(*(self.copy(one) for one in owed), *(self.delete(one) for one in deletes))
 
     async def take(self, limit: int) -> list[Owed]:
-        """Due copies, each held for this worker for `LEASE` (another worker skips them)."""
+        """Due copies, new objects before backfills, each held for this worker for its lease (another worker skips
+        them)."""
+        if "primary" in self.outages:
+            return []  # every copy is made from PRIMARY
         now = datetime.now(UTC)
         async with self.db.transaction() as session:
             rows = (await session.execute(
-                select(PendingCopy).where(PendingCopy.due_at <= now).order_by(PendingCopy.due_at)
+                select(PendingCopy).where(PendingCopy.due_at <= now, PendingCopy.tier.not_in(self.outages))
+                .order_by(PendingCopy.backfill, PendingCopy.due_at)
                 .limit(limit).with_for_update(skip_locked=True))).scalars().all()
             for row in rows:
-                row.due_at = now + LEASE
-            return [Owed(r.object_key, r.tier, r.item_id, r.attempts) for r in rows]  # type: ignore[arg-type]
+                row.due_at = now + self.lease
+            hashes = dict((await session.execute(select(KnownObject.object_key, KnownObject.sha256).where(
+                KnownObject.object_key.in_([r.object_key for r in rows])))).all()) if rows else {}
+            return [Owed(r.object_key, r.tier, r.item_id, r.attempts, r.backfill,  # type: ignore[arg-type]
+                         hashes.get(r.object_key)) for r in rows]
 
     async def take_deletes(self, limit: int) -> list[Owed]:
         now = datetime.now(UTC)
         async with self.db.transaction() as session:
             rows = (await session.execute(
-                select(PendingDelete).where(PendingDelete.due_at <= now).order_by(PendingDelete.due_at)
+                select(PendingDelete).where(PendingDelete.due_at <= now, PendingDelete.tier.not_in(self.outages))
+                .order_by(PendingDelete.due_at)
                 .limit(limit).with_for_update(skip_locked=True))).scalars().all()
             for row in rows:
-                row.due_at = now + LEASE
+                row.due_at = now + self.lease
             return [Owed(r.object_key, r.tier, None, r.attempts) for r in rows]  # type: ignore[arg-type]
 
     async def delete(self, owed: Owed) -> None:
@@ -187,30 +203,29 @@ class CopyWorker:
                                                            ObjectCopy.tier == owed.tier))
 
     async def copy(self, owed: Owed) -> None:
+        throttle = self.backfill_throttle if owed.backfill else None
+        holding = asyncio.create_task(self._hold(owed))
         try:
-            sha256, size = await self._move(owed)
-        except Exception as exc:  # a tier down, a source not there yet, a copy that does not match
+            # A tier down, a source not there yet, PRIMARY's bytes not what they should be (the scrubber
+            # repairs PRIMARY from another copy), a copy that does not read back right: all tried again later.
+            sha256, size = await transfer(self.storage.primary, self.storage.tier(owed.tier), owed.object_key,
+                                          expected=owed.sha256, throttle=throttle)
+        except Exception as exc:
             await self._failed(owed, exc, PendingCopy)
             return
+        finally:
+            holding.cancel()  # not awaited: awaiting a cancelled task here could swallow this task's own cancel
+        COPIED_BYTES.labels(owed.tier).inc(size)
         await self._record(owed, sha256, size)
 
-    async def _move(self, owed: Owed) -> tuple[str, int]:
-        """Stream the object to the tier, hashing it, then read the copy back and hash that: the SHA-256 and
-        size of a copy that matches its source, or ReplicationFailed."""
-        source, target = self.storage.primary, self.storage.tier(owed.tier)
-        original = await source.head(owed.object_key)
-        if original is None:
-            raise ReplicationFailed(f"{owed.object_key} is not in PRIMARY (yet)")
-        digest, sizes = hashlib.sha256(), [0]
-        await target.put_stream(owed.object_key, _hashed(source.get_stream(owed.object_key), digest, sizes),
-                                content_type=original.content_type)
-        sent = digest.hexdigest()
-        got, size = await content_hash(target.get_stream(owed.object_key))
-        if (got, size) != (sent, sizes[0]) or size != original.size:
-            raise ReplicationFailed(f"the copy of {owed.object_key} in {owed.tier} does not match its source "
-                                    f"({size} bytes, sha256 {got}; sent {sizes[0]}, {sent})")
-        COPIED_BYTES.labels(owed.tier).inc(size)
-        return got, size
+    async def _hold(self, owed: Owed) -> None:
+        """Renew the lease while the bytes move, however long that takes, so no other worker takes the copy."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            async with self.db.transaction() as session:
+                await session.execute(update(PendingCopy).where(
+                    PendingCopy.object_key == owed.object_key, PendingCopy.tier == owed.tier)
+                    .values(due_at=datetime.now(UTC) + self.lease))
 
     async def _record(self, owed: Owed, sha256: str, size: int) -> None:
         target = self.storage.tier(owed.tier)
@@ -225,6 +240,8 @@ class CopyWorker:
             now = datetime.now(UTC)
             values = dict(object_key=owed.object_key, tier=owed.tier, size=size, etag=info.etag if info else None,
                           sha256=sha256, item_id=owed.item_id, owner_id=None, copied_at=now, verified_at=now)
+            await session.execute(update(KnownObject).where(KnownObject.object_key == owed.object_key)
+                                  .values(sha256=func.coalesce(KnownObject.sha256, sha256), size=size))
             pending = await session.get(PendingCopy, (owed.object_key, owed.tier))
             if pending is not None:
                 values["owner_id"] = pending.owner_id
@@ -243,6 +260,38 @@ class CopyWorker:
             await session.execute(
                 update(queue).where(queue.object_key == owed.object_key, queue.tier == owed.tier)
                 .values(attempts=attempts, due_at=datetime.now(UTC) + backoff(attempts), last_error=str(exc)[:2000]))
+        for tier in {owed.tier, "primary"}:  # the copy's source is PRIMARY: it may be the one down
+            if tier not in self.outages and not await self._answers(tier):
+                log.warning("tier %s does not answer: its copies wait until it does (%s)", tier, exc)
+                self.outages[tier] = Outage(since=time.monotonic())
+                TIER_DOWN.labels(tier).set(1)
+
+    async def _answers(self, tier: Tier) -> bool:
+        try:
+            await self.storage.tier(tier).ping()
+        except Exception:
+            return False
+        return True
+
+    async def probe(self) -> None:
+        """Ask each tier that was down whether it is back; once it is, everything owed to it comes due now."""
+        for tier, outage in list(self.outages.items()):
+            if time.monotonic() < outage.next_probe:
+                continue
+            if not await self._answers(tier):
+                outage.probes += 1
+                outage.next_probe = time.monotonic() + min(2.0 ** outage.probes, PROBE_MAX_SECONDS)
+                continue
+            del self.outages[tier]
+            TIER_DOWN.labels(tier).set(0)
+            now = datetime.now(UTC)
+            async with self.db.transaction() as session:
+                for queue in (PendingCopy, PendingDelete):
+                    await session.execute(update(queue).where(queue.attempts > 0, queue.due_at > now)
+                                          .where(queue.tier == tier if tier != "primary" else true())
+                                          .values(due_at=now))
+            log.warning("tier %s answers again after %.0f s: what it is owed comes due now", tier,
+                        time.monotonic() - outage.since)
 
     async def measure(self) -> None:
         """The queue's gauges: copies owed per tier, and the age of the oldest."""
