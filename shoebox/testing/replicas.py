@@ -30,7 +30,7 @@ async def owed_copies(db: Database) -> int:
 
 
 async def missing_copies(db: Database, tiers: list[Tier]) -> int:
-    """Objects × replica tiers without a verified copy."""
+    """Objects times replica tiers without a verified copy."""
     async with db.transaction() as session:
         objects = (await session.execute(select(func.count()).select_from(KnownObject))).scalar_one()
         made = (await session.execute(select(func.count()).select_from(ObjectCopy)

@@ -12,7 +12,6 @@ long as the tier stays down; nothing is dead-lettered.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from shoebox_lib.db import Database, after_commit
 from shoebox_lib.events import ItemDeleted, ItemStored, ReplicaStored, VariantStored
 from shoebox_lib.settings import Tier
 from shoebox_lib.storage import Storage
+from shoebox_lib.waiting import wait_event
 from shoebox_replicator.models import BUS, KnownObject, ObjectCopy, PendingCopy, PendingDelete, Tombstone
 from shoebox_replicator.throttle import Throttle
 from shoebox_replicator.transfer import transfer
@@ -151,11 +151,7 @@ class CopyWorker:
             owed, deletes = await self.take(PARALLEL), await self.take_deletes(PARALLEL)
             await self.measure()
             if not owed and not deletes:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that lands as the
-                # event is set, and a worker that ignores its cancel keeps the loop from closing.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(IDLE_POLL_SECONDS):
-                        await self.copier.wake.wait()
+                await wait_event(self.copier.wake, IDLE_POLL_SECONDS)
                 continue
             await asyncio.gather(*(self.copy(one) for one in owed), *(self.delete(one) for one in deletes))
 
