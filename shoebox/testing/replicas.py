@@ -42,9 +42,16 @@ async def settled(system: RunningSystem, *, within: float = 120) -> None:
     """Wait until no copy is owed and every object kept has a verified copy on every replica tier."""
     container, db = replicator(system)
     targets = container.copier.targets
-    async with asyncio.timeout(within):
-        while await owed_copies(db) or await missing_copies(db, targets):
-            await asyncio.sleep(0.1)
+    try:
+        async with asyncio.timeout(within):
+            while await owed_copies(db) or await missing_copies(db, targets):
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        async with db.transaction() as session:
+            owed = (await session.execute(select(PendingCopy).limit(5))).scalars().all()
+            left = [(o.object_key, o.tier, o.attempts, o.due_at.isoformat(), o.last_error) for o in owed]
+        raise AssertionError(f"copies still owed after {within} s ({await owed_copies(db)} queued, "
+                             f"{await missing_copies(db, targets)} missing), for example {left}") from None
 
 
 class Damage(StrEnum):

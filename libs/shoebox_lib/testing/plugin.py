@@ -9,13 +9,14 @@ database, bus prefix and buckets through `make_settings`, so tests never see eac
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,29 @@ from shoebox_lib.settings import Settings
 MOTO_KEY = "testing"
 # moto accepts any key; another one still shows that a tier on the other endpoint signs with its own.
 MOTO_OTHER_KEY = "testing-other"
+
+
+STRAGGLER_SECONDS = 30.0
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def no_task_ignores_its_cancellation() -> AsyncIterator[None]:
+    """At the end of the session, every task still running is cancelled and must end. One that does not (a
+    loop swallowing its cancellation) would otherwise hang the run in the event loop's close with no word of
+    why; here it fails the run, named, with its stack."""
+    yield
+    current = asyncio.current_task()
+    left = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    for task in left:
+        task.cancel()
+    _, stuck = await asyncio.wait(left, timeout=STRAGGLER_SECONDS) if left else (set(), set())
+    if stuck:
+        stacks = io.StringIO()
+        for task in stuck:
+            stacks.write(f"--- {task.get_name()}\n")
+            task.print_stack(file=stacks)
+        raise RuntimeError(f"{len(stuck)} task(s) did not end within {STRAGGLER_SECONDS:.0f} s of being cancelled "
+                           f"at the end of the session:\n{stacks.getvalue()}")
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ long as the tier stays down; nothing is dead-lettered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -149,11 +150,16 @@ class CopyWorker:
             self.copier.wake.clear()  # before looking: a wake while it looks is kept for the wait below
             await self.probe()
             owed, deletes = await self.take(PARALLEL), await self.take_deletes(PARALLEL)
-            await self.measure()
-            if not owed and not deletes:
-                await wait_event(self.copier.wake, IDLE_POLL_SECONDS)
-                continue
-            await asyncio.gather(*(self.copy(one) for one in owed), *(self.delete(one) for one in deletes))
+            try:
+                await self.measure()
+                if not owed and not deletes:
+                    await wait_event(self.copier.wake, IDLE_POLL_SECONDS)
+                    continue
+                await asyncio.gather(*(self.copy(one) for one in owed), *(self.delete(one) for one in deletes))
+            except asyncio.CancelledError:
+                # Stopped (a clean shutdown) with work taken, begun or not: due again at once, not after the lease.
+                await asyncio.shield(self._release(owed, deletes))
+                raise
 
     async def take(self, limit: int) -> list[Owed]:
         """Due copies, new objects before backfills, each held for this worker for its lease (another worker skips
@@ -213,6 +219,15 @@ class CopyWorker:
             holding.cancel()  # not awaited: awaiting a cancelled task here could swallow this task's own cancel
         COPIED_BYTES.labels(owed.tier).inc(size)
         await self._record(owed, sha256, size)
+
+    async def _release(self, owed: list[Owed], deletes: list[Owed]) -> None:
+        now = datetime.now(UTC)
+        with contextlib.suppress(Exception):
+            async with self.db.transaction() as session:
+                for queue, taken in ((PendingCopy, owed), (PendingDelete, deletes)):
+                    for one in taken:
+                        await session.execute(update(queue).where(queue.object_key == one.object_key,
+                                                                  queue.tier == one.tier).values(due_at=now))
 
     async def _hold(self, owed: Owed) -> None:
         """Renew the lease while the bytes move, however long that takes, so no other worker takes the copy."""
