@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shoebox_lib.bus.connection import Bus
 from shoebox_lib.db.database import Database
 from shoebox_lib.events import Envelope, Payload
-from shoebox_lib.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +126,8 @@ class OutboxRelay:
                 except Exception:
                     log.exception("outbox relay failed; retrying")
                     await asyncio.sleep(1)
-                await wait_event(self._wake, self.IDLE_POLL_SECONDS)
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.IDLE_POLL_SECONDS)
                 self._wake.clear()
         finally:
             if conn is not None:
