@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shoebox import routing
 from shoebox_lib.web import ServiceApp
 from shoebox_lib.web.access import Access, FaceIndex
+from shoebox_lib.web.health import Health
 from shoebox_lib.web.request_id import RequestIdMiddleware, request_id_var
 
 
@@ -55,12 +56,11 @@ class AllInOne:
                 await stack.enter_async_context(service.app.router.lifespan_context(service.app))
             yield
 
-    async def health(self) -> tuple[bool, dict[str, Any]]:
+    async def health(self) -> tuple[Health, dict[str, Any]]:
         names = list(self.services)
         results = await asyncio.gather(*(self.services[n].health() for n in names))
-        report = {n: {"status": "ok" if ok else "failing", "checks": checks}
-                  for n, (ok, checks) in zip(names, results, strict=True)}
-        return all(ok for ok, _ in results), report
+        report = {n: {"status": health, "checks": checks} for n, (health, checks) in zip(names, results, strict=True)}
+        return Health.worst(health for health, _ in results), report
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._with_request_id(scope, receive, send)
@@ -73,8 +73,8 @@ class AllInOne:
             return
         path: str = scope["path"]
         if path in ("/healthz", "/ping"):
-            ok, report = await self.health() if path == "/healthz" else (True, {})
-            await _json(send, 200 if ok else 503, {"status": "ok" if ok else "failing", "services": report})
+            health, report = await self.health() if path == "/healthz" else (Health.OK, {})
+            await _json(send, 200 if health.serving else 503, {"status": health, "services": report})
             return
         target = routing.split_service_path(path)
         if target is not None:

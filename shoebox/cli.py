@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from shoebox import routing, worker_command
+from shoebox import replicas_command, routing, worker_command
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     config.add_argument("--json", action="store_true", help="as JSON, with each setting's default and meaning")
 
     worker_command.add_parser(commands)
+    replicas_command.add_parser(commands)
 
     args = parser.parse_args(argv)
     if args.command == "dev":
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
         print_config(args.json)
     elif args.command == "worker":
         worker_command.run(args)
+    elif args.command == "replicas":
+        raise SystemExit(replicas_command.run(args))
     elif args.command == "rotate-keys":
         print(asyncio.run(_rotate_keys(args.force)))
 

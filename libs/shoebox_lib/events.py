@@ -82,6 +82,7 @@ class ItemStored(Payload):
     size: int
     content_type: str | None = None
     encrypted: bool = False
+    sha256: str | None = None  # when known (the client declared it and storage or the verifier confirmed it)
 
 
 class VariantStored(Payload):
@@ -93,6 +94,7 @@ class VariantStored(Payload):
     variant: str
     object_key: str
     size: int
+    sha256: str | None = None
 
 
 class ReplicaStored(Payload):
@@ -103,6 +105,36 @@ class ReplicaStored(Payload):
     tier: Tier
     size: int
     item_id: int | None = None
+
+
+class ReplicaDamaged(Payload):
+    """replicator → metadata: a tier's copy of an object is missing, truncated or does not hash as it should
+    (the scrubber found it); reads skip that tier until `replica.repaired`."""
+
+    event_type: ClassVar[str] = "replica.damaged"
+    object_key: str
+    tier: Tier
+    item_id: int | None = None
+
+
+class ReplicaRepaired(Payload):
+    """replicator → metadata: a damaged copy was rewritten from a good one and hashes right again."""
+
+    event_type: ClassVar[str] = "replica.repaired"
+    object_key: str
+    tier: Tier
+    size: int
+    item_id: int | None = None
+
+
+class ObjectDamaged(Payload):
+    """replicator → metadata: no tier holds a copy of the object that hashes as it should; it is never served
+    (wrong bytes are worse than none) and is reported until an operator restores it."""
+
+    event_type: ClassVar[str] = "object.damaged"
+    object_key: str
+    item_id: int | None = None
+    owner_id: int | None = None
 
 
 class JobCompleted(Payload):
@@ -160,6 +192,6 @@ class QuotaSet(Payload):
 
 
 ALL_PAYLOADS: tuple[type[Payload], ...] = (
-    UploadCompleted, UploadEnded, ItemStored, VariantStored, ReplicaStored, JobCompleted,
-    SessionsRevoked, ItemDeleted, UserDeleted, QuotaSet,
+    UploadCompleted, UploadEnded, ItemStored, VariantStored, ReplicaStored, ReplicaDamaged, ReplicaRepaired,
+    ObjectDamaged, JobCompleted, SessionsRevoked, ItemDeleted, UserDeleted, QuotaSet,
 )

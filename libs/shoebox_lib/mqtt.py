@@ -42,6 +42,8 @@ from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 
+from shoebox_lib.waiting import wait_event
+
 if TYPE_CHECKING:
     from shoebox_lib.settings import Settings
 
@@ -228,8 +230,7 @@ class MqttPublisher:
                 if self._closing:
                     return
             # Not woken by new messages: while the broker is down, each would be another connection attempt.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), backoff)
+            await wait_event(self._stopping, backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
 
     async def _send_while_connected(self, client: aiomqtt.Client) -> None:

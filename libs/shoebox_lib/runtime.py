@@ -110,8 +110,16 @@ class Runtime:
     def checks(self) -> dict[str, HealthCheck]:
         checks: dict[str, HealthCheck] = {"database": self.db.ping, "bus": self.bus.ping}
         if self.storage is not None:
-            checks["storage"] = self.storage.ping
+            for tier, driver in self.storage.tiers.items():
+                checks[f"storage.{tier}"] = driver.ping
         return checks
+
+    def degrading_checks(self) -> frozenset[str]:
+        """The replica tiers: while one is down, uploads and reads go on (reads fall back across tiers, and
+        copies wait until it is back), so the service is degraded, not failing."""
+        if self.storage is None:
+            return frozenset()
+        return frozenset(f"storage.{tier}" for tier in self.storage.tiers if tier != "primary")
 
     async def _supervise(self, name: str, task: Task) -> None:
         """Keep a background task alive: a crash is logged and the task restarted after a pause."""

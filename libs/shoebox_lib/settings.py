@@ -7,16 +7,29 @@ them all, with each service's own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "shoebox-development-secret-do-not-use-in-production"
 
 Tier = Literal["primary", "secondary", "cold"]
+REPLICA_TIERS: tuple[Tier, ...] = ("secondary", "cold")  # the tiers that may live on an endpoint of their own
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    """Where one tier's S3 buckets live and who it signs as. Two tiers with equal endpoints can copy
+    between each other server-side."""
+
+    url: str | None  # None: AWS's endpoint for `region`
+    region: str
+    access_key_id: str | None  # None (with the secret): the usual AWS credential chain
+    secret_access_key: str | None = field(default=None, repr=False)
 
 
 class Settings(BaseSettings):
@@ -105,6 +118,26 @@ class Settings(BaseSettings):
         default=None, description="S3 access key id; unset, the usual AWS credential chain.")
     s3_secret_access_key: str | None = Field(
         default=None, description="S3 secret access key; unset, the usual AWS credential chain.")
+    secondary_s3_endpoint_url: str | None = Field(
+        default=None, description="The S3 endpoint of the SECONDARY tier, when it lives elsewhere (another "
+                                  "provider); unset, `s3_endpoint_url`. Clients reach it too.")
+    secondary_s3_region: str | None = Field(
+        default=None, description="The S3 region of the SECONDARY tier; unset, `s3_region`.")
+    secondary_s3_access_key_id: str | None = Field(
+        default=None, description="The SECONDARY tier's S3 access key id, set together with its secret; "
+                                  "unset, `s3_access_key_id`.")
+    secondary_s3_secret_access_key: str | None = Field(
+        default=None, description="The SECONDARY tier's S3 secret access key; unset, `s3_secret_access_key`.")
+    cold_s3_endpoint_url: str | None = Field(
+        default=None, description="The S3 endpoint of the COLD tier, when it lives elsewhere (another "
+                                  "provider); unset, `s3_endpoint_url`. Clients reach it too.")
+    cold_s3_region: str | None = Field(
+        default=None, description="The S3 region of the COLD tier; unset, `s3_region`.")
+    cold_s3_access_key_id: str | None = Field(
+        default=None, description="The COLD tier's S3 access key id, set together with its secret; "
+                                  "unset, `s3_access_key_id`.")
+    cold_s3_secret_access_key: str | None = Field(
+        default=None, description="The COLD tier's S3 secret access key; unset, `s3_secret_access_key`.")
     bucket_primary: str = Field(default="shoebox-primary",
                                 description="Bucket of the PRIMARY tier, where uploads land.")
     bucket_secondary: str = Field(default="shoebox-secondary",
@@ -138,6 +171,36 @@ class Settings(BaseSettings):
         if self.bucket_cold:
             tiers["cold"] = self.bucket_cold
         return tiers
+
+    def s3_endpoint(self, tier: Tier) -> S3Endpoint:
+        """The endpoint `tier` is stored on: PRIMARY's is the shared `s3_*`; a replica tier's own settings
+        replace it setting by setting. Credentials are taken as a pair, never one from each."""
+        shared = S3Endpoint(self.s3_endpoint_url, self.s3_region, self.s3_access_key_id, self.s3_secret_access_key)
+        if tier == "primary":
+            return shared
+        url, region, key_id, secret = self._tier_s3(tier)
+        if key_id is None:
+            key_id, secret = shared.access_key_id, shared.secret_access_key
+        return S3Endpoint(url or shared.url, region or shared.region, key_id, secret)
+
+    def _tier_s3(self, tier: Tier) -> tuple[str | None, str | None, str | None, str | None]:
+        """A replica tier's own S3 settings (url, region, key id, secret), each None where unset."""
+        if tier == "secondary":
+            return (self.secondary_s3_endpoint_url, self.secondary_s3_region, self.secondary_s3_access_key_id,
+                    self.secondary_s3_secret_access_key)
+        if tier == "cold":
+            return (self.cold_s3_endpoint_url, self.cold_s3_region, self.cold_s3_access_key_id,
+                    self.cold_s3_secret_access_key)
+        raise ValueError(f"{tier} has no S3 settings of its own")
+
+    @model_validator(mode="after")
+    def _tier_credentials_in_pairs(self) -> Self:
+        # One half of a pair falling back to the shared other half would sign with a key that is nobody's.
+        for tier in REPLICA_TIERS:
+            _, _, key_id, secret = self._tier_s3(tier)
+            if (key_id is None) != (secret is None):
+                raise ValueError(f"{tier}_s3_access_key_id and {tier}_s3_secret_access_key are set together")
+        return self
 
     def check_production(self) -> None:
         """Refuse to run in production on a secret everybody can read in our source."""

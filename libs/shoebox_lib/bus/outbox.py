@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shoebox_lib.bus.connection import Bus
 from shoebox_lib.db.database import Database
 from shoebox_lib.events import Envelope, Payload
+from shoebox_lib.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +127,7 @@ class OutboxRelay:
                 except Exception:
                     log.exception("outbox relay failed; retrying")
                     await asyncio.sleep(1)
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.IDLE_POLL_SECONDS)
+                await wait_event(self._wake, self.IDLE_POLL_SECONDS)
                 self._wake.clear()
         finally:
             if conn is not None:

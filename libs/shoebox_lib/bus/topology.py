@@ -14,8 +14,11 @@ from shoebox_lib.events import (
     ItemDeleted,
     ItemStored,
     JobCompleted,
+    ObjectDamaged,
     Payload,
     QuotaSet,
+    ReplicaDamaged,
+    ReplicaRepaired,
     ReplicaStored,
     UploadCompleted,
     UploadEnded,
@@ -73,6 +76,9 @@ METADATA_UPLOAD_COMPLETED = _on_event("metadata-upload-completed", UploadComplet
 METADATA_UPLOAD_ENDED = _on_event("metadata-upload-ended", UploadEnded)
 METADATA_JOB_COMPLETED = _on_event("metadata-job-completed", JobCompleted)
 METADATA_REPLICA_STORED = _on_event("metadata-replica-stored", ReplicaStored)
+METADATA_REPLICA_DAMAGED = _on_event("metadata-replica-damaged", ReplicaDamaged)
+METADATA_REPLICA_REPAIRED = _on_event("metadata-replica-repaired", ReplicaRepaired)
+METADATA_OBJECT_DAMAGED = _on_event("metadata-object-damaged", ObjectDamaged)
 METADATA_USER_DELETED = _on_event("metadata-user-deleted", UserDeleted)
 METADATA_QUOTA_SET = _on_event("metadata-quota-set", QuotaSet)
 REPLICATOR_ITEM_STORED = _on_event("replicator-item-stored", ItemStored)
@@ -88,6 +94,6 @@ CONSUMERS: dict[str, ConsumerSpec] = {
         METADATA_UPLOAD_COMPLETED, METADATA_UPLOAD_ENDED, METADATA_JOB_COMPLETED, METADATA_REPLICA_STORED,
         REPLICATOR_ITEM_STORED, REPLICATOR_VARIANT_STORED, REPLICATOR_ITEM_DELETED, COMPUTE_ITEM_STORED,
         UPLOADS_ITEM_STORED, UPLOADS_VARIANT_STORED, METADATA_USER_DELETED,
-        METADATA_QUOTA_SET,
+        METADATA_QUOTA_SET, METADATA_REPLICA_DAMAGED, METADATA_REPLICA_REPAIRED, METADATA_OBJECT_DAMAGED,
     )
 }

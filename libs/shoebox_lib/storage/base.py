@@ -255,6 +255,12 @@ class StorageDriver(ABC):
                    ) -> AsyncIterator[bytes]:
         """Read an object, or its bytes [start, end), as a stream; raises `NotFound` if it is missing."""
 
+    async def copy_from(self, source: StorageDriver, key: str) -> ObjectInfo | None:
+        """Copy `key` from `source` into this bucket without its bytes passing through this process, and
+        return the copy's info; None when storage cannot do that here (the caller then streams it). Raises
+        `NotFound` if `source` has no such object. The copy is as good as storage made it: check it."""
+        return None
+
     async def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> ObjectInfo:
         async def one() -> AsyncIterator[bytes]:
             yield data

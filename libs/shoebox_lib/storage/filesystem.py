@@ -520,6 +520,11 @@ class FilesystemDriver(StorageDriver):
             return None  # a sidecar lost in a crash: the checksum is unknown, not wrong
         return str(meta["sha256"])
 
+    async def copy_from(self, source: StorageDriver, key: str) -> ObjectInfo | None:
+        # A streamed copy is already local here. A hard link would be cheaper but is not a copy: one bit
+        # rotted would be rotted on both tiers, so the caller always streams.
+        return None
+
     async def list_objects(self, prefix: str = "") -> AsyncIterator[StoredObject]:
         check_prefix(prefix)
         found = self._walk(prefix)

@@ -14,9 +14,10 @@ from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError
 
 from shoebox_lib.errors import InvalidInput, NotFound
-from shoebox_lib.settings import Settings
+from shoebox_lib.settings import S3Endpoint, Settings
 from shoebox_lib.storage.base import (
     MAX_PART_NUMBER,
+    MAX_PART_SIZE,
     CorsRule,
     MultipartUploadInfo,
     ObjectInfo,
@@ -61,9 +62,17 @@ def _stream_part_size(part_number: int) -> int:
 
 
 class S3Driver(StorageDriver):
-    def __init__(self, settings: Settings, bucket: str) -> None:
+    """One bucket on one S3 endpoint: `endpoint` (a tier's, from `Settings.s3_endpoint`), or the shared one."""
+
+    # copy_from copies an object this large in one CopyObject (S3's limit), a larger one part by part.
+    copy_single_max_size: int = MAX_PART_SIZE
+    # Server-side parts cost no bandwidth of ours, so few large ones: a 5 TiB object still fits in 10,000.
+    copy_part_size: int = 512 * 1024 * 1024
+
+    def __init__(self, settings: Settings, bucket: str, *, endpoint: S3Endpoint | None = None) -> None:
         self.settings = settings
         self.bucket = bucket
+        self.endpoint = endpoint or settings.s3_endpoint("primary")
         self._stack: AsyncExitStack | None = None
         self._s3: S3Client | None = None
 
@@ -78,7 +87,6 @@ class S3Driver(StorageDriver):
     async def start(self) -> None:
         if self._s3 is not None:
             return
-        s = self.settings
         config = AioConfig(
             signature_version="s3v4",
             s3={"addressing_style": "path"},
@@ -91,10 +99,10 @@ class S3Driver(StorageDriver):
         stack = AsyncExitStack()
         self._s3 = await stack.enter_async_context(session.client(
             "s3",
-            endpoint_url=s.s3_endpoint_url,
-            region_name=s.s3_region,
-            aws_access_key_id=s.s3_access_key_id,
-            aws_secret_access_key=s.s3_secret_access_key,
+            endpoint_url=self.endpoint.url,
+            region_name=self.endpoint.region,
+            aws_access_key_id=self.endpoint.access_key_id,
+            aws_secret_access_key=self.endpoint.secret_access_key,
             config=config,
         ))
         self._stack = stack
@@ -111,7 +119,7 @@ class S3Driver(StorageDriver):
         except ClientError as exc:
             if _code(exc) not in _NO_BUCKET:
                 raise
-        region = self.settings.s3_region
+        region = self.endpoint.region
         # us-east-1 is the one region that refuses to be named as a location constraint.
         extra: dict[str, Any] = (
             {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
@@ -281,6 +289,64 @@ class S3Driver(StorageDriver):
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self.abort_multipart(key, upload_id)
+            raise
+
+    # Server-side copy
+
+    async def copy_from(self, source: StorageDriver, key: str) -> ObjectInfo | None:
+        """A server-side copy when `source` is a bucket on this same endpoint, signed as the same account;
+        None otherwise (another endpoint cannot be asked to read from this one's buckets)."""
+        if not isinstance(source, S3Driver) or source.endpoint != self.endpoint:
+            return None
+        check_key(key)
+        if source.bucket == self.bucket:
+            raise ValueError(f"cannot copy {key!r} onto itself in bucket {self.bucket!r}")
+        found = await source.head(key)
+        if found is None:
+            raise NotFound(f"no object {key!r} in bucket {source.bucket!r}")
+        if found.size <= self.copy_single_max_size:
+            await self._copy_single(source.bucket, found)
+            info = await self.head(key)
+            if info is None:
+                raise NotFound(f"object {key!r} vanished right after it was copied")
+            return info
+        return await self._copy_multipart(source.bucket, found)
+
+    async def _copy_single(self, source_bucket: str, found: ObjectInfo) -> None:
+        try:
+            await self._client.copy_object(
+                Bucket=self.bucket, Key=found.key, CopySource={"Bucket": source_bucket, "Key": found.key},
+                MetadataDirective="COPY",  # the content type (and any metadata) as the source has them
+            )
+        except ClientError as exc:
+            if _code(exc) in _MISSING:  # deleted since we looked
+                raise NotFound(f"no object {found.key!r} in bucket {source_bucket!r}") from None
+            raise
+
+    async def _copy_multipart(self, source_bucket: str, found: ObjectInfo) -> ObjectInfo:
+        """UploadPartCopy of byte ranges; every part pinned to the ETag we saw, so an object overwritten
+        meanwhile fails the copy (412) instead of mixing two versions' bytes."""
+        part_size = min(MAX_PART_SIZE, max(self.copy_part_size, -(-found.size // MAX_PART_NUMBER)))
+        upload_id = await self.create_multipart(found.key, content_type=found.content_type)
+        try:
+            parts: list[tuple[int, str]] = []
+            for number, start in enumerate(range(0, found.size, part_size), start=1):
+                end = min(start + part_size, found.size) - 1
+                try:
+                    copied = await self._client.upload_part_copy(
+                        Bucket=self.bucket, Key=found.key, UploadId=upload_id, PartNumber=number,
+                        CopySource={"Bucket": source_bucket, "Key": found.key},
+                        CopySourceRange=f"bytes={start}-{end}", CopySourceIfMatch=f'"{found.etag}"',
+                    )
+                except ClientError as exc:
+                    if _code(exc) in _MISSING:  # deleted since we looked
+                        raise NotFound(f"no object {found.key!r} in bucket {source_bucket!r}") from None
+                    raise
+                parts.append((number, copied["CopyPartResult"]["ETag"]))
+            return await self.complete_multipart(found.key, upload_id, parts)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.abort_multipart(found.key, upload_id)
             raise
 
     # Multipart uploads

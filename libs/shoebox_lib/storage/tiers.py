@@ -26,7 +26,7 @@ class Storage:
             if settings.storage_driver == "s3":
                 from shoebox_lib.storage.s3 import S3Driver
 
-                drivers[tier] = S3Driver(settings, bucket)
+                drivers[tier] = S3Driver(settings, bucket, endpoint=settings.s3_endpoint(tier))
             else:
                 from shoebox_lib.storage.filesystem import FilesystemDriver
 

@@ -1,18 +1,22 @@
 """The pytest harness: real PostgreSQL, NATS and S3 (moto's server), started once per test session.
 
-Give `SHOEBOX_TEST_DATABASE_URL`, `SHOEBOX_TEST_NATS_URL` (with `SHOEBOX_TEST_MQTT_URL`, its MQTT) or
-`SHOEBOX_TEST_S3_ENDPOINT` to use servers that are already running instead. Every test gets its own
+Give `SHOEBOX_TEST_DATABASE_URL`, `SHOEBOX_TEST_NATS_URL` (with `SHOEBOX_TEST_MQTT_URL`, its MQTT),
+`SHOEBOX_TEST_S3_ENDPOINT` or `SHOEBOX_TEST_S3_ENDPOINT_OTHER` (a second S3, for a tier on another endpoint)
+to use servers that are already running instead. Every test gets its own
 database, bus prefix and buckets through `make_settings`, so tests never see each other's data.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,31 @@ from shoebox_lib.embedded.ports import wait_for_port
 from shoebox_lib.settings import Settings
 
 MOTO_KEY = "testing"
+# moto accepts any key; another one still shows that a tier on the other endpoint signs with its own.
+MOTO_OTHER_KEY = "testing-other"
+
+
+STRAGGLER_SECONDS = 30.0
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def no_task_ignores_its_cancellation() -> AsyncIterator[None]:
+    """At the end of the session, every task still running is cancelled and must end. One that does not (a
+    loop swallowing its cancellation) would otherwise hang the run in the event loop's close with no word of
+    why; here it fails the run, named, with its stack."""
+    yield
+    current = asyncio.current_task()
+    left = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    for task in left:
+        task.cancel()
+    _, stuck = await asyncio.wait(left, timeout=STRAGGLER_SECONDS) if left else (set(), set())
+    if stuck:
+        stacks = io.StringIO()
+        for task in stuck:
+            stacks.write(f"--- {task.get_name()}\n")
+            task.print_stack(file=stacks)
+        raise RuntimeError(f"{len(stuck)} task(s) did not end within {STRAGGLER_SECONDS:.0f} s of being cancelled "
+                           f"at the end of the session:\n{stacks.getvalue()}")
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +116,29 @@ def s3_endpoint() -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_endpoint_other() -> Iterator[str]:
+    """A second S3 endpoint, as a second provider would be. Its own process: moto's servers in one process
+    share their buckets, so a threaded one could not show an object landed on this endpoint only."""
+    given = os.environ.get("SHOEBOX_TEST_S3_ENDPOINT_OTHER")
+    if given:
+        yield given
+        return
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
 async def _create_database(server_url: str, name: str) -> None:
     conn = await asyncpg.connect(server_url)
     try:
@@ -135,4 +187,16 @@ def s3_settings(s3_endpoint: str) -> dict[str, Any]:
         "s3_endpoint_url": s3_endpoint,
         "s3_access_key_id": MOTO_KEY,
         "s3_secret_access_key": MOTO_KEY,
+    }
+
+
+@pytest.fixture
+def s3_cold_elsewhere_settings(s3_settings: dict[str, Any], s3_endpoint_other: str) -> dict[str, Any]:
+    """`s3_settings` plus a COLD tier on the second endpoint, signing with credentials of its own."""
+    return {
+        **s3_settings,
+        "bucket_cold": f"c-{uuid.uuid4().hex[:10]}",
+        "cold_s3_endpoint_url": s3_endpoint_other,
+        "cold_s3_access_key_id": MOTO_OTHER_KEY,
+        "cold_s3_secret_access_key": MOTO_OTHER_KEY,
     }

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shoebox_lib.auth.dependencies import require_admin
 from shoebox_lib.web.access import FaceIndex, Mount, RouteInfo, mount, route_infos
 from shoebox_lib.web.errors import install_error_handlers
-from shoebox_lib.web.health import HealthCheck
+from shoebox_lib.web.health import Health, HealthCheck
 from shoebox_lib.web.request_id import RequestIdMiddleware, request_id_var
 
 if TYPE_CHECKING:
@@ -112,12 +112,13 @@ class ServiceApp:
     checks: dict[str, HealthCheck] = field(default_factory=dict)
     runtime: Runtime | None = None
     mounts: tuple[Mount, ...] = ()
+    degrading: frozenset[str] = frozenset()  # checks whose failure degrades the service rather than fails it
 
     def routes(self) -> list[RouteInfo]:
         """Every route the service declares, with its face and access."""
         return route_infos(self.name, self.mounts)
 
-    async def health(self) -> tuple[bool, dict[str, str]]:
+    async def health(self) -> tuple[Health, dict[str, str]]:
         async def run(check: HealthCheck) -> str:
             try:
                 await asyncio.wait_for(check(), timeout=3)
@@ -128,7 +129,8 @@ class ServiceApp:
         names = list(self.checks)
         results = await asyncio.gather(*(run(self.checks[n]) for n in names))
         report = dict(zip(names, results, strict=True))
-        return all(r == "ok" for r in results), report
+        return Health.worst(Health.OK if result == "ok" else Health.DEGRADED if name in self.degrading
+                            else Health.FAILING for name, result in report.items()), report
 
 
 def create_app(
@@ -144,9 +146,11 @@ def create_app(
     Each router is mounted with the face it speaks and who may call it (see `access.Mount`). With a
     `runtime`, its lifespan and health checks are the app's.
     """
+    degrading: frozenset[str] = frozenset()
     if runtime is not None:
         lifespan = lifespan or runtime.lifespan
-        checks = checks if checks is not None else runtime.checks()
+        if checks is None:
+            checks, degrading = runtime.checks(), runtime.degrading_checks()
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -157,7 +161,8 @@ def create_app(
             yield
 
     app = FastAPI(title=f"shoebox-{name}", version=version, lifespan=_lifespan)
-    service = ServiceApp(name=name, app=app, checks=dict(checks or {}), runtime=runtime, mounts=tuple(mounts))
+    service = ServiceApp(name=name, app=app, checks=dict(checks or {}), runtime=runtime, mounts=tuple(mounts),
+                         degrading=degrading)
     install_error_handlers(app)
     app.add_middleware(BodyLimitInFaceMiddleware)
     app.add_middleware(RequestIdMiddleware)
@@ -170,9 +175,9 @@ def create_app(
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JSONResponse:
-        ok, report = await service.health()
-        return JSONResponse({"status": "ok" if ok else "failing", "service": name, "checks": report},
-                            status_code=200 if ok else 503)
+        health, report = await service.health()
+        return JSONResponse({"status": health, "service": name, "checks": report},
+                            status_code=200 if health.serving else 503)
 
     @app.get("/version", tags=["ops"])
     async def version_info() -> dict[str, str]:

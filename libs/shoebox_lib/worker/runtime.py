@@ -61,6 +61,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import BaseModel, ValidationError
 
+from shoebox_lib.waiting import wait_event
 from shoebox_lib.worker import http
 from shoebox_lib.worker.protocol import (
     HEARTBEAT_SECONDS,
@@ -499,8 +500,7 @@ class Worker:
                         log.warning("worker %s cannot lease: %s", self.worker_id, error)
             if got and got >= free:
                 continue  # the queue may hold more for slots that free up: ask again straight away
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            await wait_event(self._wake, POLL_SECONDS)
 
     async def _lease(self, free: int) -> int:
         request = LeaseRequest(worker_id=self.worker_id, credential=self._require_credential(),

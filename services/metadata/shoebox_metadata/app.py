@@ -4,7 +4,10 @@ from pathlib import Path
 
 from shoebox_lib.bus.topology import (
     METADATA_JOB_COMPLETED,
+    METADATA_OBJECT_DAMAGED,
     METADATA_QUOTA_SET,
+    METADATA_REPLICA_DAMAGED,
+    METADATA_REPLICA_REPAIRED,
     METADATA_REPLICA_STORED,
     METADATA_UPLOAD_COMPLETED,
     METADATA_UPLOAD_ENDED,
@@ -87,6 +90,9 @@ def create_service(settings: Settings | None = None, metadata_settings: Metadata
     runtime.apply_once(METADATA_UPLOAD_ENDED, container.quotas.upload_ended)
     runtime.apply_once(METADATA_JOB_COMPLETED, container.reports.job_completed)
     runtime.apply_once(METADATA_REPLICA_STORED, container.reports.replica_stored)
+    runtime.apply_once(METADATA_REPLICA_DAMAGED, container.reports.replica_damaged)
+    runtime.apply_once(METADATA_REPLICA_REPAIRED, container.reports.replica_repaired)
+    runtime.apply_once(METADATA_OBJECT_DAMAGED, container.reports.object_damaged)
     runtime.apply_once(METADATA_USER_DELETED, container.reports.user_deleted)
     runtime.apply_once(METADATA_QUOTA_SET, container.reports.quota_set)
     runtime.background("reservation-sweeper", lambda: every(60, container.quotas.expire_reservations))

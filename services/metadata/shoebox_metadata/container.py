@@ -16,6 +16,7 @@ from shoebox_metadata.library.files import Files
 from shoebox_metadata.library.items import Items
 from shoebox_metadata.library.links import Links
 from shoebox_metadata.library.objects import Objects
+from shoebox_metadata.library.replicas import Replication
 from shoebox_metadata.library.reports import Reports
 from shoebox_metadata.library.share_views import ShareViews
 from shoebox_metadata.library.shares import Shares
@@ -44,6 +45,7 @@ class Container:
     share_views: ShareViews
     search: Search
     reports: Reports
+    replication: Replication
     users: Users
     authenticator: Authenticator
     file_data: FileDataStore
@@ -58,7 +60,7 @@ class Container:
         """Every core over one database and storage (what the service runs, and what core tests use)."""
         quotas = Quotas(db, default_quota)
         clock = Clock(default_quota)
-        objects = Objects(storage, presign_seconds)
+        objects = Objects(db, storage, presign_seconds)
         files = Files(db, objects, quotas, clock)
         store = store or MetadataSettings()
         notices = StoreNotices(mqtt)
@@ -70,8 +72,9 @@ class Container:
             trash=Trash(db, quotas, clock, retention_seconds=store.trash_retention_seconds),
             links=links, share_views=ShareViews(db, links, items, albums), search=Search(db),
             reports=Reports(quotas, clock, after_job=notices.job_reported), users=users,
+            replication=Replication(db, list(storage.tiers)),
             authenticator=Authenticator(db, clock), file_data=FileDataStore(db, objects, clock),
-            entities=Entities(db, storage, quotas, clock, max_upload=store.store_max_upload_bytes,
+            entities=Entities(db, objects, quotas, clock, max_upload=store.store_max_upload_bytes,
                               quota_bytes=store.store_quota_bytes, notices=notices),
             modes=Modes(db, auth_disabled=store.store_auth_disabled, read_auth_enabled=store.store_read_auth_enabled,
                         forced="store_read_auth_enabled" in store.model_fields_set),

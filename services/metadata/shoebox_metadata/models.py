@@ -132,6 +132,31 @@ class Copy(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class BadCopy(Base):
+    """A tier's copy of an object that the replicator found missing, truncated or hashing wrong: reads skip
+    that tier until `replica.repaired`. No foreign key on `item_id`: an event about an object no item names
+    (or names no more) must still apply, not poison its consumer."""
+
+    __tablename__ = "bad_copies"
+
+    object_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(16), primary_key=True)
+    item_id: Mapped[int | None] = mapped_column(BigInteger)
+    found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DamagedObject(Base):
+    """An object with no good copy on any tier (`object.damaged`): never served, reported until a good copy is
+    back (`replica.repaired`)."""
+
+    __tablename__ = "damaged_objects"
+
+    object_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    item_id: Mapped[int | None] = mapped_column(BigInteger)
+    owner_id: Mapped[int | None] = mapped_column(BigInteger)
+    found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Account(Base):
     """One owner's storage accounting. Quota checks are single conditional UPDATEs on this row, so
     concurrent commits and reservations can never together pass the quota."""

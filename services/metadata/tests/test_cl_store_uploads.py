@@ -28,6 +28,7 @@ from shoebox.testing.cl_client import (
     stored_keys,
 )
 from shoebox.testing.flow import make_png
+from shoebox.testing.replicas import settled
 
 SPACE_PREFIX = "s/-1/"
 TEN_GIB = 10 * 1024**3
@@ -413,6 +414,7 @@ async def test_audit_finds_orphans_and_missing_objects_and_clears_only_orphans(
     orphan_key = f"{SPACE_PREFIX}o/{'ab' * 16}"
     await primary.put_bytes(orphan_key, b"nobody owns me")
     assert lost.file_path is not None
+    await settled(system)  # the copies are made first: a copy landing after the loss would undo it
     for tier in store_storage(system).tiers.values():
         await tier.delete(lost.file_path)
 

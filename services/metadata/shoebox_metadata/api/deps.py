@@ -16,6 +16,7 @@ from shoebox_metadata.library.files import Files
 from shoebox_metadata.library.items import Items
 from shoebox_metadata.library.links import Links
 from shoebox_metadata.library.objects import Objects
+from shoebox_metadata.library.replicas import Replication
 from shoebox_metadata.library.share_views import ShareViews
 from shoebox_metadata.library.shares import Shares
 from shoebox_metadata.library.trash import Trash
@@ -38,6 +39,10 @@ def _quotas(request: Request) -> Quotas:
 
 def _objects(request: Request) -> Objects:
     return container(request).objects
+
+
+def _replication(request: Request) -> Replication:
+    return container(request).replication
 
 
 def _items(request: Request) -> Items:
@@ -90,6 +95,7 @@ def _file_data(request: Request) -> FileDataStore:
 
 QuotasDep = Annotated[Quotas, Depends(_quotas)]
 ObjectsDep = Annotated[Objects, Depends(_objects)]
+ReplicationDep = Annotated[Replication, Depends(_replication)]
 ItemsDep = Annotated[Items, Depends(_items)]
 AlbumsDep = Annotated[Albums, Depends(_albums)]
 FilesDep = Annotated[Files, Depends(_files)]

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from shoebox_lib.auth import CurrentUser
 from shoebox_lib.errors import InvalidInput
 from shoebox_lib.web.inputs import Id64, NonNegative64, Text
-from shoebox_metadata.api.deps import FilesDep, LinksDep, ObjectsDep, QuotasDep
+from shoebox_metadata.api.deps import FilesDep, LinksDep, ObjectsDep, QuotasDep, ReplicationDep
 from shoebox_metadata.api.ente_answers import CommittedFile, UpdatedFile, render_committed
 from shoebox_metadata.api.ente_public import AccessJWT, AccessToken
 from shoebox_metadata.api.ente_shapes import Attributes, FileBody, Strict, new_file
@@ -21,6 +21,7 @@ from shoebox_metadata.api.redirects import REDIRECT, redirect
 from shoebox_metadata.api.storage import StorageUsage, human, render_usage
 from shoebox_metadata.library.links import LinkAccess, Links, LinkSettings
 from shoebox_metadata.library.objects import Blob
+from shoebox_metadata.library.replicas import TierFigures
 from shoebox_metadata.quota import Usage
 
 router = APIRouter(tags=["seed"])
@@ -122,21 +123,47 @@ async def tier_quotas(user: CurrentUser, quotas: QuotasDep, objects: ObjectsDep)
     })
 
 
+class TierReplication(BaseModel):
+    """One tier's copies of the caller's objects (originals, thumbnails and variants)."""
+
+    objects: int  # with a good (verified) copy here
+    verified_bytes: int
+    owed_objects: int  # still owed a copy here (damaged objects aside: there is nothing to copy them from)
+    owed_bytes: int
+    replication_lag_seconds: int  # how long the longest-owed object has waited; 0 when none is owed
+    bad_copies: int  # found missing, truncated or hashing wrong, and not repaired yet
+
+
+def render_tier(figures: TierFigures) -> TierReplication:
+    return TierReplication(objects=figures.copies, verified_bytes=figures.copied_bytes, owed_objects=figures.owed,
+                           owed_bytes=figures.owed_bytes, replication_lag_seconds=figures.lag_seconds,
+                           bad_copies=figures.bad)
+
+
 class ReplicationInfo(BaseModel):
     tiers: list[str]
     primary: str
     replicas: list[str]
     policy: str
     replicas_count_against_quota: bool
+    objects: int
+    bytes: int
+    damaged_objects: int  # no good copy left on any tier: never served, an operator is told
+    replication_lag_seconds: int  # the largest of the tiers'
+    by_tier: dict[str, TierReplication]
 
 
 @router.get("/storage/replication-info")
-async def replication_info(objects: ObjectsDep) -> ReplicationInfo:
-    tiers = objects.tiers
+async def replication_info(user: CurrentUser, replication: ReplicationDep) -> ReplicationInfo:
+    figures = await replication.figures(user.user_id)
+    tiers = list(figures.tiers)
     return ReplicationInfo(
-        tiers=list(tiers), primary="primary", replicas=[t for t in tiers if t != "primary"],
+        tiers=tiers, primary="primary", replicas=[t for t in tiers if t != "primary"],
         policy="every stored object is copied to every other tier, for every user alike",
-        replicas_count_against_quota=False,
+        replicas_count_against_quota=False, objects=figures.objects, bytes=figures.bytes,
+        damaged_objects=figures.damaged,
+        replication_lag_seconds=max((t.lag_seconds for t in figures.tiers.values()), default=0),
+        by_tier={tier: render_tier(t) for tier, t in figures.tiers.items()},
     )
 
 
@@ -147,7 +174,7 @@ class QuotaUsage(BaseModel):
     formatted_used: str
 
 
-class TierUsage(BaseModel):
+class TierUsage(TierReplication):
     usage: int
     formatted: str
     counts_against_quota: bool
@@ -157,6 +184,7 @@ class ReplicationSummary(BaseModel):
     total_replicated: int
     formatted_replicated: str
     replication_ratio: float
+    damaged_objects: int
 
 
 class DetailedUsage(BaseModel):
@@ -166,17 +194,20 @@ class DetailedUsage(BaseModel):
 
 
 @router.get("/storage/detailed-usage")
-async def detailed_usage(user: CurrentUser, quotas: QuotasDep, objects: ObjectsDep) -> DetailedUsage:
+async def detailed_usage(user: CurrentUser, quotas: QuotasDep, replication: ReplicationDep) -> DetailedUsage:
     usage, by_tier = await quotas.usage(user.user_id), await quotas.tier_usage(user.user_id)
+    figures = await replication.figures(user.user_id)
     replicated = sum(size for tier, size in by_tier.items() if tier != "primary")
     return DetailedUsage(
         quota_usage=QuotaUsage(used=usage.used, quota=usage.total, available=usage.available,
                                formatted_used=human(usage.used)),
         tier_breakdown={tier: TierUsage(usage=by_tier.get(tier, 0), formatted=human(by_tier.get(tier, 0)),
-                                        counts_against_quota=tier == "primary") for tier in objects.tiers},
+                                        counts_against_quota=tier == "primary", **dict(render_tier(t)))
+                        for tier, t in figures.tiers.items()},
         replication_summary=ReplicationSummary(
             total_replicated=replicated, formatted_replicated=human(replicated),
-            replication_ratio=round(replicated / usage.used, 2) if usage.used else 0.0),
+            replication_ratio=round(replicated / usage.used, 2) if usage.used else 0.0,
+            damaged_objects=figures.damaged),
     )
 
 

@@ -1,16 +1,18 @@
-"""The library's objects in storage: signed URLs from whichever tier has them, and checks of what a client
-says it uploaded. Key shapes come from `shoebox_lib.keys` only."""
+"""The library's objects in storage: signed URLs from whichever tier has a good copy, and checks of what a
+client says it uploaded. Key shapes come from `shoebox_lib.keys` only."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from shoebox_lib.db import Database
 from shoebox_lib.errors import InvalidInput, NotFound
 from shoebox_lib.keys import owns_key
 from shoebox_lib.settings import Tier
 from shoebox_lib.storage import Storage
-from shoebox_lib.storage.base import check_key
+from shoebox_lib.storage.base import StorageDriver, check_key
+from shoebox_metadata.library import replicas
 from shoebox_metadata.models import Item, Variant
 
 
@@ -30,7 +32,8 @@ def object_keys_of(item: Item, variants: Sequence[Variant] = ()) -> list[str]:
 
 
 class Objects:
-    def __init__(self, storage: Storage, presign_seconds: int) -> None:
+    def __init__(self, db: Database, storage: Storage, presign_seconds: int) -> None:
+        self.db = db
         self.storage = storage
         self.presign_seconds = presign_seconds
 
@@ -39,9 +42,19 @@ class Objects:
         """The storage tiers, PRIMARY first."""
         return list(self.storage.tiers)
 
+    async def readable_tiers(self, key: str) -> list[StorageDriver]:
+        """The tiers that may serve the object, PRIMARY first: every one whose copy is not recorded bad.
+        `replicas.Damaged` when none is left: wrong bytes are never served."""
+        async with self.db.transaction() as session:
+            health = await replicas.health_of(session, key)
+        left = [driver for tier, driver in self.storage.tiers.items() if tier not in health.bad_tiers]
+        if health.damaged or not left:
+            raise replicas.Damaged(replicas.DAMAGED)
+        return left
+
     async def url(self, key: str, *, filename: str | None = None, attachment: bool = False) -> str:
-        """A URL for the object from the first tier that has it: PRIMARY, then SECONDARY, then COLD."""
-        for driver in self.storage.tiers.values():
+        """A URL for the object from the first tier with a good copy: PRIMARY, then SECONDARY, then COLD."""
+        for driver in await self.readable_tiers(key):
             if await driver.head(key) is not None:
                 url: str = await driver.presign_get(key, expires=self.presign_seconds, filename=filename,
                                                     attachment=attachment)

@@ -1,5 +1,6 @@
 """What other services report through events: an upload completed (uploads), a job's result (compute), a
-verified copy (replicator), an account deleted or its allowance set (auth). Each is applied once, in the
+verified, damaged or repaired copy and an object with no good copy left (replicator), an account deleted or
+its allowance set (auth). Each is applied once, in the
 transaction of the event's inbox."""
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from shoebox_lib.events import (
     ItemDeleted,
     ItemStored,
     JobCompleted,
+    ObjectDamaged,
     QuotaSet,
+    ReplicaDamaged,
+    ReplicaRepaired,
     ReplicaStored,
     UploadCompleted,
     UserDeleted,
@@ -23,7 +27,7 @@ from shoebox_lib.events import (
 )
 from shoebox_metadata.clock import Clock
 from shoebox_metadata.kinds import ItemStatus, VariantStatus
-from shoebox_metadata.library import repo
+from shoebox_metadata.library import replicas, repo
 from shoebox_metadata.library.erasure import erase_owner
 from shoebox_metadata.library.membership import touch_item
 from shoebox_metadata.models import BUS, Item, Variant
@@ -54,9 +58,11 @@ async def announce_stored(session: AsyncSession, item: Item) -> None:
     if is_processable(item.content_type, item.encrypted):
         for name in DERIVED_VARIANTS:
             await repo.expect_variant(session, item.id, name)
+    # Here `sha256` is the stored bytes' own (storage checked an upload's; the store hashed what it streamed),
+    # so the replicator can verify every copy against it.
     await emit(session, BUS, ItemStored(
         item_id=item.id, owner_id=item.owner_id, object_key=item.object_key, size=item.size,
-        content_type=item.content_type, encrypted=item.encrypted,
+        content_type=item.content_type, encrypted=item.encrypted, sha256=item.sha256,
     ))
 
 
@@ -135,6 +141,15 @@ class Reports:
 
     async def replica_stored(self, session: AsyncSession, event: ReplicaStored) -> None:
         await repo.record_copy(session, event.object_key, event.tier, event.item_id, event.size)
+
+    async def replica_damaged(self, session: AsyncSession, event: ReplicaDamaged) -> None:
+        await replicas.mark_bad(session, event.object_key, event.tier, event.item_id)
+
+    async def replica_repaired(self, session: AsyncSession, event: ReplicaRepaired) -> None:
+        await replicas.mark_repaired(session, event.object_key, event.tier, event.item_id, event.size)
+
+    async def object_damaged(self, session: AsyncSession, event: ObjectDamaged) -> None:
+        await replicas.mark_damaged(session, event.object_key, event.item_id, event.owner_id)
 
     async def user_deleted(self, session: AsyncSession, event: UserDeleted) -> None:
         await erase_owner(session, self.clock, event.user_id)

@@ -29,7 +29,7 @@ from shoebox_lib.storage import Storage
 from shoebox_metadata.clock import Clock
 from shoebox_metadata.kinds import Change, CollectionType, ItemStatus, VariantStatus
 from shoebox_metadata.library import repo as library_repo
-from shoebox_metadata.library.objects import object_keys_of
+from shoebox_metadata.library.objects import Objects, object_keys_of
 from shoebox_metadata.library.reports import THUMBNAIL_VARIANT, announce_stored
 from shoebox_metadata.models import BUS, Collection, CollectionFile, Item, ItemVersion, Variant
 from shoebox_metadata.quota import Quotas
@@ -131,11 +131,12 @@ def _is_duplicate(exc: IntegrityError) -> bool:
 
 
 class Entities:
-    def __init__(self, db: Database, storage: Storage, quotas: Quotas, clock: Clock, *, max_upload: int,
+    def __init__(self, db: Database, objects: Objects, quotas: Quotas, clock: Clock, *, max_upload: int,
                  quota_bytes: int, notices: StoreNotices | None = None) -> None:
         self.db = db
+        self.objects = objects
         self.notices = notices or StoreNotices(None)
-        self.storage = storage
+        self.storage: Storage = objects.storage
         self.quotas = quotas
         self.clock = clock
         self.max_upload = max_upload
@@ -215,8 +216,9 @@ class Entities:
         return Media(variant.object_key, int(variant.size or 0), variant.content_type, None)
 
     async def open(self, media: Media, start: int, end: int) -> AsyncIterator[bytes]:
-        """The object's bytes [start, end), from the first tier that has it (PRIMARY, then the copies)."""
-        for driver in self.storage.tiers.values():
+        """The object's bytes [start, end), from the first tier with a good copy (PRIMARY, then the copies);
+        a damaged object is refused (`replicas.Damaged`)."""
+        for driver in await self.objects.readable_tiers(media.key):
             if await driver.head(media.key) is not None:
                 return driver.get_stream(media.key, start=start, end=end)
         raise NotFound("Media file not found")

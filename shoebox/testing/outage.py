@@ -1,0 +1,76 @@
+"""Storage outages as clients see them, for tests: an endpoint that refuses connections, a disk that is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from shoebox_lib.embedded import free_port
+
+
+class EndpointOutage:
+    """A TCP forwarder in front of a server. `down()` closes the port (new connections are refused) and cuts the
+    open ones; `up()` listens again on the same port. Point a client at `url` instead of the server."""
+
+    def __init__(self, target_url: str) -> None:
+        parts = urlsplit(target_url)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.port = free_port()
+        self.url = f"{parts.scheme}://127.0.0.1:{self.port}"
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+
+    async def up(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
+
+    async def down(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for writer in list(self._open):
+            writer.transport.abort()
+        self._open.clear()
+        if server is not None:
+            await server.wait_closed()
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._open.update((writer, upstream_writer))
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            if not sink.is_closing():  # one side ended: so does the connection
+                sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        self._open.discard(writer)
+        self._open.discard(upstream_writer)
+
+
+class DiskOutage:
+    """A filesystem tier's directory gone (moved aside, a file in its place: nothing can be written or read
+    there), and put back."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.aside = root.with_name(root.name + ".away")
+
+    def down(self) -> None:
+        self.root.rename(self.aside)
+        self.root.write_bytes(b"")
+
+    def up(self) -> None:
+        self.root.unlink()
+        self.aside.rename(self.root)
+        shutil.rmtree(self.aside, ignore_errors=True)
