@@ -192,7 +192,7 @@ async def main() -> None:
 if __name__ == "__main__":
     from benchmarks import library, uploads
 
-    which = sys.argv[1:] or ["api", "library", "uploads", "cl_store", "compute", "v1"]
+    which = sys.argv[1:] or ["api", "library", "uploads", "cl_store", "compute", "v1", "replication"]
     if "api" in which:
         asyncio.run(main())
     if "library" in which:
@@ -214,4 +214,9 @@ if __name__ == "__main__":
         from benchmarks import bench_v1
 
         for row in asyncio.run(bench_v1.run()):
+            print(json.dumps(row))
+    if "replication" in which:
+        from benchmarks import bench_replication
+
+        for row in asyncio.run(bench_replication.run()):
             print(json.dumps(row))

@@ -57,11 +57,12 @@ def cpu_seconds(proc: psutil.Process) -> float:
 
 
 async def upload_one(client: httpx.AsyncClient, storage: httpx.AsyncClient, urls: dict[str, str],
-                     headers: dict[str, str], body: bytes) -> str:
+                     headers: dict[str, str], body: bytes, size: int = FILE) -> str:
+    """One image of `size` bytes through the v1 face, each part `body`."""
     image = (await client.post(f"{urls['metadata']}/v1/images", headers=headers, json={
-        "filename": "bench.bin", "content_type": "application/octet-stream", "size_bytes": FILE})).json()
+        "filename": "bench.bin", "content_type": "application/octet-stream", "size_bytes": size})).json()
     session = (await client.post(f"{urls['uploads']}/v1/uploads:resumable", headers=headers, json={
-        "image_id": image["image_id"], "total_bytes": FILE})).json()
+        "image_id": image["image_id"], "total_bytes": size})).json()
     parts = []
     for number in range(1, session["part_count"] + 1):
         signed = (await client.post(f"{urls['uploads']}/v1/uploads/{session['session_id']}/parts/{number}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -16,6 +17,8 @@ from shoebox_lib.web import ServiceApp
 from shoebox_lib.web.access import Access, FaceIndex
 from shoebox_lib.web.health import Health
 from shoebox_lib.web.request_id import RequestIdMiddleware, request_id_var
+
+log = logging.getLogger(__name__)
 
 
 def connect_in_process(services: Mapping[str, ServiceApp]) -> None:
@@ -52,8 +55,12 @@ class AllInOne:
     async def lifespan(self) -> AsyncIterator[None]:
         # auth first: the others verify tokens against its keys.
         async with AsyncExitStack() as stack:
-            for service in self.services.values():
-                await stack.enter_async_context(service.app.router.lifespan_context(service.app))
+            for name, service in self.services.items():
+                try:
+                    await stack.enter_async_context(service.app.router.lifespan_context(service.app))
+                except Exception as exc:
+                    exc.add_note(f"while starting {name}")
+                    raise
             yield
 
     async def health(self) -> tuple[Health, dict[str, Any]]:
@@ -96,6 +103,8 @@ class AllInOne:
         try:
             await stack.enter_async_context(self.lifespan())
         except BaseException as exc:
+            # With its stack: "TimeoutError()" alone does not say which service's start it was.
+            log.exception("the system did not start")
             await send({"type": "lifespan.startup.failed", "message": repr(exc)})
             raise
         await send({"type": "lifespan.startup.complete"})

@@ -115,6 +115,9 @@ class ReplicaDamaged(Payload):
     object_key: str
     tier: Tier
     item_id: int | None = None
+    # When the replicator found it: each report is its own consumer's, so they may arrive out of order, and
+    # the newer report about a copy wins.
+    found_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
 class ReplicaRepaired(Payload):
@@ -125,6 +128,7 @@ class ReplicaRepaired(Payload):
     tier: Tier
     size: int
     item_id: int | None = None
+    repaired_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
 class ObjectDamaged(Payload):
@@ -135,6 +139,7 @@ class ObjectDamaged(Payload):
     object_key: str
     item_id: int | None = None
     owner_id: int | None = None
+    found_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
 class JobCompleted(Payload):

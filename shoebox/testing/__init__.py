@@ -54,7 +54,7 @@ async def run_system(settings: Settings) -> AsyncIterator[RunningSystem]:
     # A request still running at the end of a test must not hold the shutdown for ever.
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
                                            forwarded_allow_ips="", timeout_graceful_shutdown=10))
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(_serve(server))
     while not server.started:
         if serving.done():
             serving.result()
@@ -65,6 +65,21 @@ async def run_system(settings: Settings) -> AsyncIterator[RunningSystem]:
         finally:
             server.should_exit = True
             await serving
+
+
+class SystemDidNotStart(RuntimeError):
+    pass
+
+
+async def _serve(server: uvicorn.Server) -> None:
+    # uvicorn ends a failed start with SystemExit, which escapes a task and the event loop running it: under
+    # pytest-asyncio's one loop for the session, that broke every test after. As an ordinary exception it
+    # fails the test whose system did not start, and only that one.
+    try:
+        await server.serve()
+    except SystemExit as exit_:
+        raise SystemDidNotStart(f"the system did not start (uvicorn exited with {exit_.code}); the log says why"
+                                ) from None
 
 
 def clean_environment(**extra: str) -> dict[str, str]:

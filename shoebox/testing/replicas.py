@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
@@ -16,6 +17,16 @@ from shoebox_lib.storage.base import StorageDriver
 from shoebox_lib.storage.filesystem import FilesystemDriver
 from shoebox_replicator.container import Container
 from shoebox_replicator.models import KnownObject, ObjectCopy, PendingCopy
+
+
+def served_from(system: RunningSystem, url: str) -> Tier:
+    """The tier whose bucket a URL metadata handed out reads (in its path, or as its host on virtual-host S3)."""
+    parts = urlsplit(url)
+    tiers: dict[Tier, StorageDriver] = system.services["metadata"].app.state.container.objects.storage.tiers
+    found: list[Tier] = [tier for tier, driver in tiers.items()
+             if f"/{driver.bucket}/" in parts.path or parts.netloc.startswith(f"{driver.bucket}.")]
+    assert len(found) == 1, url
+    return found[0]
 
 
 def replicator(system: RunningSystem) -> tuple[Container, Database]:

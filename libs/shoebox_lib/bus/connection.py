@@ -42,18 +42,20 @@ class Bus:
         return f"{self.prefix}.{suffix}"
 
     async def connect(self) -> None:
+        # A server just started (or busy) may refuse connections, or answer JetStream's API late (nats'
+        # TimeoutError): both are tried again for a while before a service gives up starting.
         async for attempt in AsyncRetrying(
             stop=stop_after_delay(30), wait=wait_exponential(max=2),
             retry=retry_if_exception_type((OSError, nats.errors.NoServersError, TimeoutError)), reraise=True,
         ):
             with attempt:
-                self._nc = await nats.connect(
-                    self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                    connect_timeout=2, allow_reconnect=True,
-                )
-        assert self._nc is not None
-        self._js = self._nc.jetstream()
-        await self.ensure_streams()
+                if self._nc is None:
+                    self._nc = await nats.connect(
+                        self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                        connect_timeout=2, allow_reconnect=True,
+                    )
+                    self._js = self._nc.jetstream()
+                await self.ensure_streams()
 
     async def ensure_streams(self) -> None:
         for spec in STREAMS:

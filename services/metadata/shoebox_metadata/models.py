@@ -133,9 +133,11 @@ class Copy(Base):
 
 
 class BadCopy(Base):
-    """A tier's copy of an object that the replicator found missing, truncated or hashing wrong: reads skip
-    that tier until `replica.repaired`. No foreign key on `item_id`: an event about an object no item names
-    (or names no more) must still apply, not poison its consumer."""
+    """The latest report about a tier's copy of an object: bad (found missing, truncated or hashing wrong, so
+    reads skip that tier) while `repaired_at` is null; good again since `repaired_at`. The row stays once
+    repaired, so an older report arriving late (each kind has its own consumer) cannot undo a newer one. No
+    foreign key on `item_id`: an event about an object no item names (or names no more) must still apply, not
+    poison its consumer."""
 
     __tablename__ = "bad_copies"
 
@@ -143,6 +145,7 @@ class BadCopy(Base):
     tier: Mapped[str] = mapped_column(String(16), primary_key=True)
     item_id: Mapped[int | None] = mapped_column(BigInteger)
     found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    repaired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class DamagedObject(Base):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select
@@ -17,11 +16,12 @@ from shoebox.testing import RunningSystem
 from shoebox.testing.cl_client import cl_callers, detail_of
 from shoebox.testing.ente_helpers import commit, header, new_album
 from shoebox.testing.flow import bearer, make_png, upload, wait_processed
+from shoebox.testing.replicas import served_from
 from shoebox_lib.bus import emit
 from shoebox_lib.events import ObjectDamaged, Payload, ReplicaDamaged, ReplicaRepaired
 from shoebox_lib.ids import parse_image_id
-from shoebox_lib.settings import Tier
 from shoebox_metadata.container import Container
+from shoebox_metadata.library.replicas import health_of
 from shoebox_metadata.models import BUS, Copy, Item
 
 E = TypeVar("E", bound=Payload)
@@ -37,15 +37,6 @@ async def apply(system: RunningSystem, handler: Callable[[AsyncSession, E], Awai
     for _ in range(2):
         async with system.services["metadata"].app.state.runtime.db.transaction() as session:
             await handler(session, event)
-
-
-def served_from(system: RunningSystem, url: str) -> Tier:
-    """The tier whose bucket a presigned URL reads (in its path, or as its host on virtual-host S3)."""
-    parts = urlsplit(url)
-    found = [tier for tier, driver in container(system).objects.storage.tiers.items()
-             if f"/{driver.bucket}/" in parts.path or parts.netloc.startswith(f"{driver.bucket}.")]
-    assert len(found) == 1, url
-    return found[0]
 
 
 async def replication(system: RunningSystem, token: str) -> dict[str, Any]:
@@ -148,6 +139,43 @@ async def test_ente_reads_fail_over_and_the_figures_follow_every_report(system: 
     assert info["damaged_objects"] == 0
     assert figures(info, "primary") == (2, 110, 0, 0, 0)
     assert figures(info, replicas[0]) == (1, 10, 1, 100, 0)  # owed its copy again
+
+
+async def test_reports_arriving_out_of_order_leave_the_newest_in_force(system: RunningSystem) -> None:
+    """Each kind of report has its own consumer, so a repair can be applied before the damage it mends."""
+    token = await system.user_token("otto")
+    album = await new_album(system, token)
+    file = await commit(system, token, album, size=100, thumb=10)
+    core = container(system)
+    async with system.services["metadata"].app.state.runtime.db.transaction() as session:
+        item = (await session.execute(select(Item).where(Item.id == file["id"]))).scalar_one()
+    key, replica = str(item.object_key), next(t for t in core.objects.tiers if t != "primary")
+    await until_replicated(system, token, 2)
+
+    async def health() -> tuple[frozenset[str], bool]:
+        async with system.services["metadata"].app.state.runtime.db.transaction() as session:
+            found = await health_of(session, key)
+        return found.bad_tiers, found.damaged
+
+    for tier in ("primary", replica):
+        damaged = ReplicaDamaged(object_key=key, tier=tier, item_id=item.id)
+        repaired = ReplicaRepaired(object_key=key, tier=tier, size=100, item_id=item.id)
+        await apply(system, core.reports.replica_repaired, repaired)
+        await apply(system, core.reports.replica_damaged, damaged)  # found before the repair: old news
+        assert await health() == (frozenset(), False), tier
+        again = ReplicaDamaged(object_key=key, tier=tier, item_id=item.id)  # found bad again, after the repair
+        await apply(system, core.reports.replica_damaged, again)
+        assert await health() == (frozenset({tier}), False), tier
+        await apply(system, core.reports.replica_repaired,
+                    ReplicaRepaired(object_key=key, tier=tier, size=100, item_id=item.id))
+    assert figures(await replication(system, token), replica)[:3] == (2, 110, 0)
+
+    lost = ObjectDamaged(object_key=key, item_id=item.id, owner_id=item.owner_id)
+    await apply(system, core.reports.replica_repaired,
+                ReplicaRepaired(object_key=key, tier="primary", size=100, item_id=item.id))
+    await apply(system, core.reports.object_damaged, lost)  # found before a good copy came back
+    assert await health() == (frozenset(), False)
+    assert (await system.client.get(f"/files/download/{file['id']}", headers=header(token))).status_code == 307
 
 
 async def test_v1_views_fail_over_and_refuse_a_damaged_original(system: RunningSystem) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -64,31 +65,54 @@ class Health:
 async def health_of(session: AsyncSession, key: str) -> Health:
     """The tiers whose copy of the object is recorded bad, and whether it is damaged: one query, on the two
     tables' primary keys."""
-    bad = select(func.array_agg(BadCopy.tier)).where(BadCopy.object_key == key).scalar_subquery()
+    bad = (select(func.array_agg(BadCopy.tier)).where(BadCopy.object_key == key, BadCopy.repaired_at.is_(None))
+           .scalar_subquery())
     tiers, damaged = (await session.execute(select(bad, exists().where(DamagedObject.object_key == key)))).one()
     return Health(bad_tiers=frozenset(tiers or ()), damaged=bool(damaged))
 
 
-async def mark_bad(session: AsyncSession, key: str, tier: str, item_id: int | None) -> None:
-    """`replica.damaged`: reads skip the tier; a replica tier no longer holds a verified copy."""
-    await session.execute(insert(BadCopy).values(object_key=key, tier=tier, item_id=item_id)
-                          .on_conflict_do_nothing())
-    if tier != PRIMARY:
+async def mark_bad(session: AsyncSession, key: str, tier: str, item_id: int | None, found_at: datetime) -> None:
+    """`replica.damaged`: reads skip the tier; a replica tier no longer holds a verified copy. Unless the copy
+    was reported repaired after this was found."""
+    applied = (await session.execute(
+        insert(BadCopy).values(object_key=key, tier=tier, item_id=item_id, found_at=found_at)
+        .on_conflict_do_update(index_elements=[BadCopy.object_key, BadCopy.tier],
+                               set_={"found_at": found_at, "repaired_at": None},
+                               where=BadCopy.repaired_at < found_at)
+        .returning(BadCopy.tier))).scalar_one_or_none()
+    if applied is not None and tier != PRIMARY:
         await session.execute(delete(Copy).where(Copy.object_key == key, Copy.tier == tier))
 
 
-async def mark_repaired(session: AsyncSession, key: str, tier: str, item_id: int | None, size: int) -> None:
-    """`replica.repaired`: the tier's copy hashes right again, so the object has a good copy somewhere."""
-    await session.execute(delete(BadCopy).where(BadCopy.object_key == key, BadCopy.tier == tier))
-    await session.execute(delete(DamagedObject).where(DamagedObject.object_key == key))
+async def mark_repaired(session: AsyncSession, key: str, tier: str, item_id: int | None, size: int,
+                        repaired_at: datetime) -> None:
+    """`replica.repaired`: the tier's copy hashes right again, so the object has a good copy somewhere. Kept
+    as a row of its own even when no bad report came first, so one found earlier and arriving later is
+    known to be old."""
+    applied = (await session.execute(
+        insert(BadCopy).values(object_key=key, tier=tier, item_id=item_id, found_at=repaired_at,
+                               repaired_at=repaired_at)
+        .on_conflict_do_update(index_elements=[BadCopy.object_key, BadCopy.tier],
+                               set_={"repaired_at": repaired_at},
+                               where=func.coalesce(BadCopy.repaired_at, BadCopy.found_at) <= repaired_at)
+        .returning(BadCopy.tier))).scalar_one_or_none()
+    if applied is None:
+        return
+    await session.execute(delete(DamagedObject).where(DamagedObject.object_key == key,
+                                                      DamagedObject.found_at <= repaired_at))
     if tier != PRIMARY:
         await repo.record_copy(session, key, tier, item_id, size)
 
 
-async def mark_damaged(session: AsyncSession, key: str, item_id: int | None, owner_id: int | None) -> None:
-    """`object.damaged`: no good copy on any tier, so no tier holds a verified one either."""
-    await session.execute(insert(DamagedObject).values(object_key=key, item_id=item_id, owner_id=owner_id)
-                          .on_conflict_do_nothing())
+async def mark_damaged(session: AsyncSession, key: str, item_id: int | None, owner_id: int | None,
+                       found_at: datetime) -> None:
+    """`object.damaged`: no good copy on any tier, so no tier holds a verified one either. Unless a copy was
+    reported repaired after this was found."""
+    repaired_since = exists().where(BadCopy.object_key == key, BadCopy.repaired_at >= found_at)
+    if (await session.execute(select(repaired_since))).scalar_one():
+        return
+    await session.execute(insert(DamagedObject).values(object_key=key, item_id=item_id, owner_id=owner_id,
+                                                       found_at=found_at).on_conflict_do_nothing())
     await session.execute(delete(Copy).where(Copy.object_key == key))
 
 
@@ -160,7 +184,7 @@ class Replication:
                     func.count(BadCopy.object_key),
                 )
                 .select_from(tiers.join(objs, true()).outerjoin(Copy, _on_tier(Copy, objs, tiers))
-                             .outerjoin(BadCopy, _on_tier(BadCopy, objs, tiers))
+                             .outerjoin(BadCopy, and_(_on_tier(BadCopy, objs, tiers), BadCopy.repaired_at.is_(None)))
                              .outerjoin(DamagedObject, DamagedObject.object_key == objs.c.key))
                 .group_by(tiers.c.tier)
             )).all()

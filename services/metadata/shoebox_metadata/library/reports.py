@@ -143,13 +143,14 @@ class Reports:
         await repo.record_copy(session, event.object_key, event.tier, event.item_id, event.size)
 
     async def replica_damaged(self, session: AsyncSession, event: ReplicaDamaged) -> None:
-        await replicas.mark_bad(session, event.object_key, event.tier, event.item_id)
+        await replicas.mark_bad(session, event.object_key, event.tier, event.item_id, event.found_at)
 
     async def replica_repaired(self, session: AsyncSession, event: ReplicaRepaired) -> None:
-        await replicas.mark_repaired(session, event.object_key, event.tier, event.item_id, event.size)
+        await replicas.mark_repaired(session, event.object_key, event.tier, event.item_id, event.size,
+                                     event.repaired_at)
 
     async def object_damaged(self, session: AsyncSession, event: ObjectDamaged) -> None:
-        await replicas.mark_damaged(session, event.object_key, event.item_id, event.owner_id)
+        await replicas.mark_damaged(session, event.object_key, event.item_id, event.owner_id, event.found_at)
 
     async def user_deleted(self, session: AsyncSession, event: UserDeleted) -> None:
         await erase_owner(session, self.clock, event.user_id)

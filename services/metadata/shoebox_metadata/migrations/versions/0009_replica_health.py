@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("tier", sa.String(length=16), nullable=False),
         sa.Column("item_id", sa.BigInteger(), nullable=True),
         sa.Column("found_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("repaired_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("object_key", "tier"),
         schema="metadata",
     )
