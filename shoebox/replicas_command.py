@@ -79,9 +79,11 @@ async def _status(as_json: bool) -> int:
 
     async with _replicator() as (_, db, storage):
         status = await replication_status(db, list(storage.tiers))
+    # Damaged objects fail the command whatever the format, so a monitor can act on the exit status alone.
+    outcome = 1 if status.damaged else 0
     if as_json:
         print(json.dumps(_plain(status), indent=2))
-        return 0
+        return outcome
     print(f"objects kept: {status.objects}")
     print(f"{'tier':<10} {'copies':>8} {'bytes':>14} {'owed':>8} {'failing':>8} {'oldest owed':>12}  backfill")
     for t in status.tiers:
@@ -98,7 +100,7 @@ async def _status(as_json: bool) -> int:
     print(f"damaged objects (no good copy on any tier): {len(status.damaged)}")
     for d in status.damaged:
         print(f"  {d.object_key} (item {d.item_id}) since {d.since.isoformat()}")
-    return 1 if status.damaged else 0
+    return outcome
 
 
 async def _check(item_id: int, *, repair: bool, as_json: bool) -> int:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from shoebox.testing import RunningSystem, clean_environment, shoebox_command
 from shoebox.testing.flow import make_png, upload, wait_processed
-from shoebox.testing.replicas import Damage, damage, replicator, settled
+from shoebox.testing.replicas import Damage, damage, original_key, replicator, settled
 from shoebox_lib.ids import parse_image_id
 from shoebox_lib.settings import Settings
 from shoebox_replicator.models import KnownObject
@@ -34,18 +34,24 @@ def environment(settings: Settings) -> dict[str, str]:
     return clean_environment(**values)
 
 
-async def replicas(system: RunningSystem, *args: str) -> tuple[int, str]:
+async def run(system: RunningSystem, *args: str) -> subprocess.CompletedProcess[str]:
     done = await asyncio.to_thread(subprocess.run, shoebox_command("replicas", *args),
                                    env=environment(system.settings), capture_output=True, text=True, timeout=120,
                                    check=False)
     assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+async def replicas(system: RunningSystem, *args: str) -> tuple[int, str]:
+    done = await run(system, *args)
     return done.returncode, done.stdout + done.stderr
 
 
 async def as_json(system: RunningSystem, *args: str, status: int) -> Any:
-    code, out = await replicas(system, *args, "--json")
-    assert code == status, out
-    return json.loads(out)
+    """What it prints on stdout, which is JSON alone (what it logs goes to stderr)."""
+    done = await run(system, *args, "--json")
+    assert done.returncode == status, done.stdout + done.stderr
+    return json.loads(done.stdout)
 
 
 async def test_status_verify_and_repair_as_an_operator_runs_them(three_tiers: RunningSystem) -> None:
@@ -58,9 +64,7 @@ async def test_status_verify_and_repair_as_an_operator_runs_them(three_tiers: Ru
     storage = container.scrubber.storage
     async with db.transaction() as session:
         objects = list((await session.execute(select(KnownObject))).scalars())
-        original = (await session.execute(select(KnownObject.object_key).where(
-            KnownObject.item_id == parse_image_id(uploaded.image_id)).order_by(KnownObject.size.desc()))).scalars()
-        key = next(iter(original))
+    key = await original_key(system, uploaded.image_id)
 
     status = await as_json(system, "status", status=0)
     assert status["objects"] == len(objects)

@@ -12,9 +12,11 @@ from sqlalchemy import func, select
 
 from shoebox.testing import RunningSystem
 from shoebox_lib.db import Database
+from shoebox_lib.ids import parse_image_id
 from shoebox_lib.settings import Tier
 from shoebox_lib.storage.base import StorageDriver
 from shoebox_lib.storage.filesystem import FilesystemDriver
+from shoebox_metadata.models import Item
 from shoebox_replicator.container import Container
 from shoebox_replicator.models import KnownObject, ObjectCopy, PendingCopy
 
@@ -27,6 +29,13 @@ def served_from(system: RunningSystem, url: str) -> Tier:
              if f"/{driver.bucket}/" in parts.path or parts.netloc.startswith(f"{driver.bucket}.")]
     assert len(found) == 1, url
     return found[0]
+
+
+async def original_key(system: RunningSystem, image_id: str) -> str:
+    """The object key of an item's original (its variants are kept under keys of their own)."""
+    async with system.services["metadata"].app.state.runtime.db.transaction() as session:
+        return str((await session.execute(select(Item.object_key).where(Item.id == parse_image_id(image_id))))
+                   .scalar_one())
 
 
 def replicator(system: RunningSystem) -> tuple[Container, Database]:

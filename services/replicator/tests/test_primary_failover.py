@@ -10,15 +10,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from shoebox.testing import RunningSystem
 from shoebox.testing.flow import bearer, make_png, upload, wait_processed
-from shoebox.testing.replicas import Damage, damage, replicator, served_from, settled
-from shoebox_lib.ids import parse_image_id
+from shoebox.testing.replicas import Damage, damage, original_key, replicator, served_from, settled
 from shoebox_lib.settings import Tier
 from shoebox_lib.storage.base import StorageDriver
-from shoebox_metadata.models import Item
 
 
 def hold_writes(driver: StorageDriver, gate: asyncio.Event, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,9 +38,7 @@ async def test_a_rotten_primary_copy_is_read_from_another_tier_until_it_is_repai
     uploaded = await upload(system.client, token, png)
     await wait_processed(system.client, token, uploaded.image_id)
     await settled(system)
-    async with system.services["metadata"].app.state.runtime.db.transaction() as session:
-        key = str((await session.execute(select(Item.object_key)
-                                         .where(Item.id == parse_image_id(uploaded.image_id)))).scalar_one())
+    key = await original_key(system, uploaded.image_id)
     container, _ = replicator(system)
     storage = container.scrubber.storage
     await damage(storage.primary, key, Damage.ROT)
