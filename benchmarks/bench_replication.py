@@ -33,7 +33,7 @@ from sqlalchemy import text
 
 from benchmarks import system
 from benchmarks.__main__ import percentile
-from benchmarks.uploads import upload_one
+from benchmarks.uploads import PART, upload_one
 from shoebox.testing import clean_environment, running, shoebox_command, wait_healthy
 from shoebox_lib.db import Database
 from shoebox_lib.embedded import free_port
@@ -41,8 +41,9 @@ from shoebox_lib.embedded.ports import wait_for_port
 from shoebox_lib.ids import parse_image_id
 
 MiB = 1024 * 1024
-RATE = 50  # uploads per second
-DURATION = 20.0  # seconds of uploading at RATE
+RATE = 50  # uploads per second, which this 2-core machine cannot reach: the lag is also shown at a pace it holds
+HELD_RATE = 5
+DURATION = 20.0  # seconds of uploading, at each rate
 SMALL = 64 * 1024
 BIG = 32 * MiB
 BIG_COUNT = 8
@@ -76,40 +77,40 @@ async def run() -> list[dict[str, Any]]:
                     "username": system.ADMIN, "password": system.PASSWORD})).json()["access_token"]
                 headers = {"Authorization": f"Bearer {token}"}
                 upload = _uploader(client, live.urls, headers)
-                return [await _lag(db, upload), await _copy_throughput(db, live, upload),
-                        *await _scrub_throughput(db, live)]
+                return [await _lag(db, upload, HELD_RATE), await _lag(db, upload, RATE),
+                        await _copy_throughput(db, live, upload), *await _scrub_throughput(db, live)]
             finally:
                 await db.engine.dispose()
 
 
-Upload = Callable[[bytes], Awaitable[str]]
+Upload = Callable[[bytes, int], Awaitable[str]]  # (each part's bytes, the object's size) → its image id
 
 
 def _uploader(client: httpx.AsyncClient, urls: dict[str, str], headers: dict[str, str]) -> Upload:
-    async def upload(body: bytes) -> str:
-        return await upload_one(client, client, urls, headers, body, size=len(body))
+    async def upload(part: bytes, size: int) -> str:
+        return await upload_one(client, client, urls, headers, part, size=size)
 
     return upload
 
 
-async def _lag(db: Database, upload: Upload) -> dict[str, Any]:
+async def _lag(db: Database, upload: Upload, rate: int) -> dict[str, Any]:
     completed: dict[int, float] = {}  # item id → when its :complete answered (wall clock, as the database's)
-    failures = 0
+    failures: list[str] = []
 
     async def one() -> None:
-        nonlocal failures
         try:
-            image = await upload(os.urandom(SMALL))
-        except httpx.HTTPError:
-            failures += 1
+            image = await upload(os.urandom(SMALL), SMALL)
+        except httpx.HTTPError as exc:
+            failures.append(str(exc.response.status_code) if isinstance(exc, httpx.HTTPStatusError)
+                            else type(exc).__name__)
             return
         completed[parse_image_id(image)] = time.time()
 
-    count = int(RATE * DURATION)
+    count = int(rate * DURATION)
     started = time.perf_counter()
     tasks = []
     for n in range(count):  # on a fixed schedule, whatever the answers' pace: an open load
-        await asyncio.sleep(max(0.0, started + n / RATE - time.perf_counter()))
+        await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
         tasks.append(asyncio.create_task(one()))
     await asyncio.gather(*tasks)
     reached = len(completed) / (time.perf_counter() - started)
@@ -117,9 +118,9 @@ async def _lag(db: Database, upload: Upload) -> dict[str, Any]:
     verified = await _verified(db, set(keys), REPLICAS)
     lag = {tier: [verified[(key, tier)] - completed[item] for key, item in keys.items()] for tier in REPLICAS}
     return {
-        "benchmark": f"replication lag at {RATE} uploads/s (v1 uploads of {SMALL // 1024} KiB for {DURATION:.0f} s; "
+        "benchmark": f"replication lag at {rate} uploads/s (v1 uploads of {SMALL // 1024} KiB for {DURATION:.0f} s; "
                      "from :complete to the copy verified; SECONDARY server-side, COLD on a second endpoint)",
-        "uploads": len(completed), "upload_failures": failures, "uploads_per_second_reached": round(reached, 1),
+        "uploads": len(completed), "upload_failures": sorted(failures), "uploads_per_second_reached": round(reached, 1),
         **{f"{tier}_lag_p50_ms": round(percentile(lag[tier], 0.50) * 1000, 1) for tier in REPLICAS},
         **{f"{tier}_lag_p99_ms": round(percentile(lag[tier], 0.99) * 1000, 1) for tier in REPLICAS},
         **{f"{tier}_lag_max_ms": round(max(lag[tier]) * 1000, 1) for tier in REPLICAS},
@@ -130,8 +131,8 @@ async def _copy_throughput(db: Database, live: system.System, upload: Upload) ->
     replicator = live.services["replicator"]
     replicator.terminate()
     replicator.wait(60)
-    body = os.urandom(BIG)
-    items = {parse_image_id(await upload(body)) for _ in range(BIG_COUNT)}
+    part = os.urandom(PART)  # the uploads face's part size: BIG is a whole number of them
+    items = {parse_image_id(await upload(part, BIG)) for _ in range(BIG_COUNT)}
     async with _replicator(live) as started:
         keys = await _item_keys(db, items)
         verified = await _verified(db, set(keys), REPLICAS)

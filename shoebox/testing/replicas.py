@@ -8,7 +8,7 @@ import os
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from shoebox.testing import RunningSystem
 from shoebox_lib.db import Database
@@ -69,9 +69,14 @@ async def settled(system: RunningSystem, *, within: float = 120) -> None:
     except TimeoutError:
         async with db.transaction() as session:
             owed = (await session.execute(select(PendingCopy).limit(5))).scalars().all()
-            left = [(o.object_key, o.tier, o.attempts, o.due_at.isoformat(), o.last_error) for o in owed]
+            left = [(o.object_key, o.tier, o.attempts, o.due_at.isoformat(), o.held_by, o.last_error) for o in owed]
+            # A session left open in a transaction holds its row locks, and the worker skips locked copies.
+            holders = (await session.execute(text(
+                "SELECT pid, state, now() - xact_start, left(query, 200) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"))).all()
         raise AssertionError(f"copies still owed after {within} s ({await owed_copies(db)} queued, "
-                             f"{await missing_copies(db, targets)} missing), for example {left}") from None
+                             f"{await missing_copies(db, targets)} missing), for example {left}; "
+                             f"open transactions: {[tuple(h) for h in holders]}") from None
 
 
 class Damage(StrEnum):

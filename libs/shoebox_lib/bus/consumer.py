@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError
 from nats.errors import TimeoutError as NatsTimeout
 from prometheus_client import Counter
 from pydantic import ValidationError
@@ -46,6 +47,13 @@ class Consumer:
             try:
                 messages = await sub.fetch(self.batch, timeout=2)
             except (NatsTimeout, TimeoutError):
+                continue
+            except ConnectionClosedError:
+                if self.bus.core.is_closed:
+                    # Closed for good: the service is stopping. nats-py turns a cancel that lands as the
+                    # connection closes into this error; looping on it would keep a stopped consumer alive.
+                    return
+                await asyncio.sleep(1)
                 continue
             except Exception:
                 log.exception("%s: fetch failed", self.spec.durable)

@@ -14,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -144,22 +147,25 @@ class CopyWorker:
         self.storage = copier.storage
         self.backfill_throttle = backfill_throttle
         self.outages: dict[Tier, Outage] = {}
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def run(self) -> None:
-        while True:
-            self.copier.wake.clear()  # before looking: a wake while it looks is kept for the wait below
-            await self.probe()
-            owed, deletes = await self.take(PARALLEL), await self.take_deletes(PARALLEL)
-            try:
+        try:
+            while True:
+                self.copier.wake.clear()  # before looking: a wake while it looks is kept for the wait below
+                await self.probe()
+                owed, deletes = await self.take(PARALLEL), await self.take_deletes(PARALLEL)
                 await self.measure()
                 if not owed and not deletes:
                     await wait_event(self.copier.wake, IDLE_POLL_SECONDS)
                     continue
                 await asyncio.gather(*(self.copy(one) for one in owed), *(self.delete(one) for one in deletes))
-            except asyncio.CancelledError:
-                # Stopped (a clean shutdown) with work taken, begun or not: due again at once, not after the lease.
-                await asyncio.shield(self._release(owed, deletes))
-                raise
+        except asyncio.CancelledError:
+            # Stopped (a clean shutdown) with work taken, begun or not: due again at once, not after the lease.
+            # Given back by holder, not from what this task has in hand: a cancel that lands after a take has
+            # committed but before it returned would otherwise leave its copies leased for the whole lease.
+            await asyncio.shield(self._release())
+            raise
 
     async def take(self, limit: int) -> list[Owed]:
         """Due copies, new objects before backfills, each held for this worker for its lease (another worker skips
@@ -173,7 +179,7 @@ class CopyWorker:
                 .order_by(PendingCopy.backfill, PendingCopy.due_at)
                 .limit(limit).with_for_update(skip_locked=True))).scalars().all()
             for row in rows:
-                row.due_at = now + self.lease
+                row.due_at, row.held_by = now + self.lease, self.name
             hashes = dict((await session.execute(select(KnownObject.object_key, KnownObject.sha256).where(
                 KnownObject.object_key.in_([r.object_key for r in rows])))).all()) if rows else {}
             return [Owed(r.object_key, r.tier, r.item_id, r.attempts, r.backfill,  # type: ignore[arg-type]
@@ -187,7 +193,7 @@ class CopyWorker:
                 .order_by(PendingDelete.due_at)
                 .limit(limit).with_for_update(skip_locked=True))).scalars().all()
             for row in rows:
-                row.due_at = now + self.lease
+                row.due_at, row.held_by = now + self.lease, self.name
             return [Owed(r.object_key, r.tier, None, r.attempts) for r in rows]  # type: ignore[arg-type]
 
     async def delete(self, owed: Owed) -> None:
@@ -220,14 +226,13 @@ class CopyWorker:
         COPIED_BYTES.labels(owed.tier).inc(size)
         await self._record(owed, sha256, size)
 
-    async def _release(self, owed: list[Owed], deletes: list[Owed]) -> None:
+    async def _release(self) -> None:
         now = datetime.now(UTC)
         with contextlib.suppress(Exception):
             async with self.db.transaction() as session:
-                for queue, taken in ((PendingCopy, owed), (PendingDelete, deletes)):
-                    for one in taken:
-                        await session.execute(update(queue).where(queue.object_key == one.object_key,
-                                                                  queue.tier == one.tier).values(due_at=now))
+                for queue in (PendingCopy, PendingDelete):
+                    await session.execute(update(queue).where(queue.held_by == self.name)
+                                          .values(due_at=now, held_by=None))
 
     async def _hold(self, owed: Owed) -> None:
         """Renew the lease while the bytes move, however long that takes, so no other worker takes the copy."""
@@ -270,7 +275,8 @@ class CopyWorker:
         async with self.db.transaction() as session:
             await session.execute(
                 update(queue).where(queue.object_key == owed.object_key, queue.tier == owed.tier)
-                .values(attempts=attempts, due_at=datetime.now(UTC) + backoff(attempts), last_error=str(exc)[:2000]))
+                .values(attempts=attempts, due_at=datetime.now(UTC) + backoff(attempts), held_by=None,
+                        last_error=str(exc)[:2000]))
         for tier in {owed.tier, "primary"}:  # the copy's source is PRIMARY: it may be the one down
             if tier not in self.outages and not await self._answers(tier):
                 log.warning("tier %s does not answer: its copies wait until it does (%s)", tier, exc)

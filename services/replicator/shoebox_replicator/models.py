@@ -104,6 +104,8 @@ class PendingCopy(Base):
     backfill: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # When a worker may take it next: now for a new one; later after a failure, or while a worker holds it.
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # The worker that took it last (`CopyWorker.name`): a worker that stops gives back what it holds.
+    held_by: Mapped[str | None] = mapped_column(String(128))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -119,5 +121,7 @@ class PendingDelete(Base):
     tier: Mapped[str] = mapped_column(String(16), primary_key=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # The worker that took it last (`CopyWorker.name`): a worker that stops gives back what it holds.
+    held_by: Mapped[str | None] = mapped_column(String(128))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

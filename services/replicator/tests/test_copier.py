@@ -6,10 +6,11 @@ until its copy is right (nothing is dead-lettered)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,8 +20,9 @@ from shoebox.testing import RunningSystem
 from shoebox_lib.db import Database
 from shoebox_lib.events import ItemDeleted, ItemStored
 from shoebox_replicator import copier as copier_module
-from shoebox_replicator.copier import Copier
+from shoebox_replicator.copier import Copier, CopyWorker
 from shoebox_replicator.models import ObjectCopy, PendingCopy, PendingDelete
+from shoebox_replicator.throttle import Throttle
 
 
 def parts(system: RunningSystem) -> tuple[Copier, Database]:
@@ -210,3 +212,41 @@ async def test_a_delete_reaches_a_tier_that_was_down_once_it_is_back(system: Run
     assert refused == 4
     assert [await d.head(key) for d in storage.tiers.values()] == [None] * len(storage.tiers)
     assert await copies(system, key) == 0
+
+
+async def test_a_worker_stopped_just_after_it_took_copies_gives_them_back(api: RunningSystem,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cancel of a clean stop can land after a take has committed but before its rows reach the worker's
+    hands: they are given back all the same, not left leased for the lease's 15 minutes."""
+    copier, db = parts(api)
+    running = next(t for t in asyncio.all_tasks() if t.get_name() == "replicator:copy-worker")
+    running.cancel()  # the system's own worker is out of the way: the one below is the only taker
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    worker = CopyWorker(db, copier, Throttle(1 << 30), timedelta(minutes=15))
+    took = asyncio.Event()
+
+    async def stalls(limit: int) -> list[Any]:
+        took.set()  # `take` has committed; the stop lands here, before run() has what it took
+        await asyncio.Event().wait()
+        return []
+
+    monkeypatch.setattr(worker, "take_deletes", stalls)
+    key, data = "u/1/r/taken", os.urandom(1000)
+    await copier.storage.primary.put_bytes(key, data)
+    async with db.transaction() as session:
+        await copier.replicate(session, ItemStored(item_id=6, owner_id=1, object_key=key, size=len(data)))
+    task = asyncio.create_task(worker.run())
+    async with asyncio.timeout(30):
+        await took.wait()
+    [held] = await owed(api, key)
+    assert held.held_by == worker.name
+    assert held.due_at > datetime.now(UTC) + timedelta(minutes=14)
+
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    [given_back] = await owed(api, key)
+    assert given_back.held_by is None
+    assert given_back.due_at <= datetime.now(UTC)
+    assert given_back.attempts == 0
