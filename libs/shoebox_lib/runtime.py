@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp
 
+from shoebox_lib.auth.key_cache import KeyCache
 from shoebox_lib.auth.verifier import JwksSource, TokenVerifier
 from shoebox_lib.bus import Bus, BusTables, Consumer, Handler, OutboxRelay, handle_once
 from shoebox_lib.bus.topology import ConsumerSpec
@@ -68,7 +69,8 @@ class Runtime:
         # Other services' apps in this process (the all-in-one): internal calls to them stay in-process.
         self.in_process: dict[str, ASGIApp] = {}
         self._internal_clients: list[httpx.AsyncClient] = []
-        self.verifier = TokenVerifier(settings, JwksSource(f"{settings.auth_url}/.well-known/jwks.json", self.http))
+        self.verifier = TokenVerifier(settings, JwksSource(f"{settings.auth_url}/.well-known/jwks.json", self.http),
+                                      cache=KeyCache(settings.jwks_cache_path))
         self._tasks: dict[str, Task] = {"outbox-relay": self._relay, "revocations": self._follow_revocations}
         self._running: list[asyncio.Task[None]] = []
         # The service's typed container (its cores), which its `deps` module hands to routes, and what

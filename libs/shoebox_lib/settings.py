@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     jwks_cache_seconds: int = Field(
         default=300, description="How long a service trusts auth's published keys before fetching them "
                                  "again (an unknown key id refetches at once); default 5 minutes.")
+    jwks_cache_file: Path | None = Field(
+        default=None, description="Where a service keeps the last keys it fetched from auth, to check tokens "
+                                  "with after a restart while auth is down; unset, `<data_dir>/jwks.json`.")
 
     admin_email: str = Field(default="admin@shoebox.local",
                              description="The first admin account, created on auth's first start.")
@@ -160,6 +163,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def jwks_cache_path(self) -> Path:
+        return (self.jwks_cache_file or self.data_dir / "jwks.json").resolve()
 
     @property
     def storage_path(self) -> Path:

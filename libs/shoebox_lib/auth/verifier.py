@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 from typing import Any, Protocol
 
@@ -8,12 +10,14 @@ import httpx
 import jwt
 from jwt.algorithms import ECAlgorithm
 
+from shoebox_lib.auth.key_cache import KeyCache
 from shoebox_lib.auth.principal import Principal
 from shoebox_lib.auth.revocation import RevocationList
-from shoebox_lib.errors import Unauthenticated
+from shoebox_lib.errors import Unauthenticated, UpstreamUnavailable
 from shoebox_lib.settings import Settings
 
 ALGORITHM = "ES256"
+log = logging.getLogger(__name__)
 
 
 class KeySource(Protocol):
@@ -32,59 +36,92 @@ class JwksSource:
     async def fetch(self) -> dict[str, Any]:
         response = await self.http.get(self.url)
         response.raise_for_status()
-        document: dict[str, Any] = response.json()
+        document = response.json()
+        if not isinstance(document, dict):
+            raise ValueError("the JWKS is not a JSON object")
         return document
+
+
+def _keys_of(document: dict[str, Any]) -> dict[str, Any]:
+    keys: dict[str, Any] = {}
+    for jwk in document.get("keys") or []:
+        if isinstance(jwk, dict) and jwk.get("kty") == "EC" and jwk.get("crv") == "P-256" and jwk.get("kid"):
+            try:
+                keys[str(jwk["kid"])] = ECAlgorithm.from_jwk(jwk)
+            except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+                log.warning("skipping a signing key that does not parse: kid %r", jwk.get("kid"))
+    return keys
 
 
 class TokenVerifier:
     """Checks signature (ES256 only), issuer, audience and expiry without calling auth per request.
 
-    Keys are cached; a token naming an unknown `kid` triggers one refetch (at most once every
-    few seconds, so forged kids cannot make us hammer the auth service).
+    Keys are cached; a token naming an unknown `kid` triggers one refetch. Auth is asked at most once every
+    few seconds, so forged kids cannot make us hammer it, and an auth outage does not make every request
+    wait on it. While auth cannot be reached the keys last fetched stay in use, from memory or, after a
+    restart, from `cache`; with none at all, or for a key id they lack, the answer is 503, not 401: the
+    token may well be good.
     """
 
     REFETCH_INTERVAL = 5.0
 
-    def __init__(self, settings: Settings, source: KeySource, revocations: RevocationList | None = None) -> None:
+    def __init__(self, settings: Settings, source: KeySource, revocations: RevocationList | None = None,
+                 cache: KeyCache | None = None) -> None:
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
         self.ttl = settings.jwks_cache_seconds
         self.source = source
+        self.cache = cache
         self.revocations = revocations or RevocationList(settings.access_token_ttl_seconds)
         self._keys: dict[str, Any] = {}
+        self._document: dict[str, Any] | None = None  # as fetched, to keep it on disk only when it changes
         self._fetched_at = 0.0
+        self._tried_at = -math.inf  # the last fetch, whether it answered or not
+        self._reachable = True  # whether it answered
         self._lock = asyncio.Lock()
 
     async def _refresh(self, *, force: bool) -> None:
         async with self._lock:
-            age = time.monotonic() - self._fetched_at
-            if (force and age < self.REFETCH_INTERVAL) or (not force and age < self.ttl and self._keys):
+            now = time.monotonic()
+            if now - self._tried_at < self.REFETCH_INTERVAL:
                 return
+            if not force and self._keys and now - self._fetched_at < self.ttl:
+                return
+            self._tried_at = now
             try:
                 document = await self.source.fetch()
             except (httpx.HTTPError, ValueError) as exc:
-                if not self._keys:
-                    raise Unauthenticated("Could not validate credentials: signing keys unavailable") from exc
+                self._reachable = False
+                log.warning("auth's signing keys could not be fetched (%s: %s); %s", type(exc).__name__, exc,
+                            "keeping the last ones" if self._keys else "none kept yet")
+                if not self._keys and self.cache is not None and (kept := await self.cache.load()) is not None:
+                    self._keys = _keys_of(kept)
+                    log.warning("checking tokens with the %d signing keys kept in %s", len(self._keys),
+                                self.cache.path)
                 return
-            keys: dict[str, Any] = {}
-            for jwk in document.get("keys", []):
-                if jwk.get("kty") == "EC" and jwk.get("crv") == "P-256" and jwk.get("kid"):
-                    keys[jwk["kid"]] = ECAlgorithm.from_jwk(jwk)
-            self._keys = keys
-            self._fetched_at = time.monotonic()
+            self._reachable = True
+            self._keys = _keys_of(document)
+            self._fetched_at = now
+            if self.cache is not None and document != self._document:
+                await self.cache.save(document)
+            self._document = document
 
     def expire_keys(self) -> None:
         """Forget when the keys were fetched: the next verification fetches them again."""
         self._fetched_at = 0.0
+        self._tried_at = -math.inf
 
     async def key_for(self, kid: str) -> Any:
         await self._refresh(force=False)
         if kid not in self._keys:
             await self._refresh(force=True)
-        try:
-            return self._keys[kid]
-        except KeyError:
-            raise Unauthenticated("Could not validate credentials") from None
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        if not self._reachable:
+            raise UpstreamUnavailable("The signing keys cannot be fetched from auth; try again shortly",
+                                      retry_after=5)
+        raise Unauthenticated("Could not validate credentials")
 
     async def verify(self, token: str) -> Principal:
         try:

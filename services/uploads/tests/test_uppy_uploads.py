@@ -13,6 +13,7 @@ import pytest
 from shoebox.testing import RunningSystem
 from shoebox.testing.flow import bearer
 from shoebox_lib import ids
+from shoebox_lib.errors import UpstreamUnavailable
 from shoebox_uploads.testing import (
     MiB,
     holds_settled,
@@ -184,3 +185,34 @@ async def test_altered_and_expired_urls_are_refused(system_settings: Any) -> Non
         await asyncio.sleep(2.1)
         expired = await put(signed, b"0123456789")
         assert (expired.status_code, expired.json()["error"]) == (403, "AccessDenied")
+
+
+async def test_uppy_complete_while_the_library_cannot_be_asked_answers_503_and_its_retry_completes(
+        api: RunningSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unreachable library is no verdict on the upload: its bytes stay, and the client's retry finishes it."""
+    token = await api.user_token("kim")
+    body = os.urandom(1000)
+    started = await uppy_start(api, token, None)
+    key, upload_id = started.json()["key"], started.json()["uploadId"]
+    etag = await uppy_part(api, token, upload_id, key, 1, body)
+    library = uploads_of(api).completion.library
+    real_new_item = library.new_item
+
+    async def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise UpstreamUnavailable("The metadata service cannot be reached; try again")
+
+    monkeypatch.setattr(library, "new_item", unreachable)
+
+    async def complete() -> httpx.Response:
+        return await api.client.post(f"/s3/multipart/{upload_id}/complete", params={"key": key},
+                                     headers=bearer(token), json={"parts": [{"PartNumber": 1, "ETag": etag}]})
+
+    refused = await complete()
+    assert refused.status_code == 503, refused.text
+    assert await uploads_of(api).driver.get_bytes(key) == body
+
+    monkeypatch.setattr(library, "new_item", real_new_item)
+    done = await complete()
+    assert done.status_code == 200, done.text
+    image = await wait_stored(api, token, done.json()["imageId"])
+    assert image["size_bytes"] == len(body)
