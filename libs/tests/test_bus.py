@@ -125,3 +125,35 @@ async def test_malformed_message_goes_straight_to_dead_letter(world: dict[str, A
     await asyncio.gather(consumer_task, return_exceptions=True)
     assert message.data == b"{not json"
     assert calls == []
+
+
+async def test_the_relay_listens_again_after_its_connection_drops(world: dict[str, Any]) -> None:
+    """A database restart cuts the relay's LISTEN connection: it listens again, rather than falling back for
+    good to polling. Its poll is made an hour here, so only a notification can move the event below."""
+    db, tables, relay = world["db"], world["tables"], world["relay"]
+    relay.IDLE_POLL_SECONDS = 3600
+
+    async def relayed() -> None:
+        async with db.transaction() as session:
+            await emit(session, tables, replica(7))
+        async with asyncio.timeout(10):
+            while True:
+                async with db.transaction() as session:
+                    if not (await session.execute(tables.outbox.select())).all():
+                        return
+                await asyncio.sleep(0.05)
+
+    async def listeners() -> list[int]:
+        async with db.transaction() as session:
+            return list((await session.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE query = :q"), {"q": f'LISTEN "{tables.channel}"'})).scalars())
+
+    await relayed()  # the relay is in its loop, and waits on notifications from now on
+    [before] = await listeners()
+    async with db.transaction() as session:
+        await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": before})
+    async with asyncio.timeout(10):
+        while (found := await listeners()) in ([], [before]):
+            await asyncio.sleep(0.05)
+    assert before not in found
+    await relayed()

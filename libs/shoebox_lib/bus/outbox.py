@@ -93,6 +93,7 @@ class OutboxRelay:
         self.tables = tables
         self.listen_url = listen_url
         self._wake = asyncio.Event()
+        self._listening = True  # so the first failure to LISTEN is logged, and then once per outage
 
     async def relay_once(self) -> int:
         table = self.tables.outbox
@@ -112,15 +113,25 @@ class OutboxRelay:
         try:
             conn = await asyncpg.connect(self.listen_url.replace("+asyncpg", ""))
             await conn.add_listener(self.tables.channel, lambda *_: self._wake.set())
-            return conn
+            # The connection dropping (a database restart) wakes the loop, which listens again.
+            conn.add_termination_listener(lambda *_: self._wake.set())
         except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("outbox relay cannot LISTEN (%s); polling instead", exc)
+            if self._listening:
+                log.warning("outbox relay cannot LISTEN (%s); polling every %.0f s until it can", exc,
+                            self.IDLE_POLL_SECONDS)
+            self._listening = False
             return None
+        if not self._listening:
+            log.info("outbox relay listens again")
+        self._listening = True
+        return conn
 
     async def run(self) -> None:
-        conn = await self._listen()
+        conn: asyncpg.Connection | None = None
         try:
             while True:
+                if conn is None or conn.is_closed():
+                    conn = await self._listen()  # what was committed meanwhile is relayed just below
                 try:
                     while await self.relay_once() == self.BATCH:
                         pass
