@@ -156,7 +156,9 @@ class Settings(BaseSettings):
         description="What a new account may store in PRIMARY (replicas are free); default 100 GiB.")
 
     bus_max_deliver: int = Field(
-        default=8, description="Tries of one event before it is parked on the dead-letter subject; default 8.")
+        default=8, description="Tries of an event that breaks a rule (a 4xx) before it is parked on the "
+                                "dead-letter subject; default 8. Other failures (a dependency down) are tried "
+                                "again, with backoff capped at a minute, for as long as they last.")
     bus_ack_wait_seconds: float = Field(
         default=60.0, description="How long a consumer may take over an event before it is redelivered; default 60 s.")
 

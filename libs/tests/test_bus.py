@@ -7,12 +7,15 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import nats.errors
 import pytest
 from sqlalchemy import MetaData, text
 
 from shoebox_lib.bus import Bus, Consumer, OutboxRelay, bus_tables, emit, handle_once
+from shoebox_lib.bus import consumer as consumer_module
 from shoebox_lib.bus.topology import ConsumerSpec
 from shoebox_lib.db import Database
+from shoebox_lib.errors import InvalidInput, UpstreamUnavailable
 from shoebox_lib.events import Envelope, ReplicaStored
 from shoebox_lib.settings import Settings
 
@@ -87,13 +90,13 @@ async def test_events_committed_are_delivered_once_and_rolled_back_never(world: 
     assert left == []
 
 
-async def test_failing_handler_backs_off_then_dead_letters(world: dict[str, Any]) -> None:
+async def test_an_event_breaking_a_rule_backs_off_then_dead_letters(world: dict[str, Any]) -> None:
     db, tables, bus = world["db"], world["tables"], world["bus"]
     attempts: list[float] = []
 
     async def always_fails(envelope: Envelope, payload: ReplicaStored) -> None:
         attempts.append(asyncio.get_running_loop().time())
-        raise ValueError("poison")
+        raise InvalidInput("poison")
 
     consumer_task = asyncio.create_task(Consumer(bus, SPEC, always_fails, max_deliver=3).run())
     dead = await bus.js.subscribe(bus.subject(SPEC.dead_subject))
@@ -108,6 +111,34 @@ async def test_failing_handler_backs_off_then_dead_letters(world: dict[str, Any]
     assert message.headers is not None
     assert "poison" in message.headers["Shoebox-Error"]
     assert Envelope.model_validate_json(message.data).data["size"] == 7
+
+
+async def test_a_dependency_down_past_the_bounded_tries_is_tried_until_it_is_back(world: dict[str, Any],
+                                                                                  monkeypatch: pytest.MonkeyPatch
+                                                                                  ) -> None:
+    """A database, a disk or another service down longer than the bounded tries is no reason to drop the
+    event: it is applied once the dependency is back, and nothing is dead-lettered."""
+    db, tables, bus = world["db"], world["tables"], world["bus"]
+    monkeypatch.setattr(consumer_module, "backoff_seconds", lambda delivery: 0.05)
+    failures = [ConnectionRefusedError("the database refuses connections"), OSError(28, "No space left on device"),
+                UpstreamUnavailable("The metadata service cannot be reached"), TimeoutError()] * 2
+    applied: list[int] = []
+
+    async def down_for_a_while(envelope: Envelope, payload: ReplicaStored) -> None:
+        if failures:
+            raise failures.pop(0)
+        applied.append(payload.size)
+
+    consumer_task = asyncio.create_task(Consumer(bus, SPEC, down_for_a_while, max_deliver=3).run())
+    dead = await bus.js.subscribe(bus.subject(SPEC.dead_subject))
+    async with db.transaction() as session:
+        await emit(session, tables, replica(9))
+    await wait_until(lambda: applied == [9])
+    consumer_task.cancel()
+    await asyncio.gather(consumer_task, return_exceptions=True)
+    assert failures == []  # eight failed tries, past the bound of three
+    with pytest.raises(nats.errors.TimeoutError):
+        await dead.next_msg(timeout=1)
 
 
 async def test_malformed_message_goes_straight_to_dead_letter(world: dict[str, Any]) -> None:

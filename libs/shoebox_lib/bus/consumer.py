@@ -1,4 +1,5 @@
-"""A durable pull consumer: explicit ack, backoff on failure, dead-letter after a bounded number of tries."""
+"""A durable pull consumer: explicit ack and backoff on failure. An event that cannot be read, or that breaks a
+rule after a bounded number of tries, is dead-lettered; any other failure is tried again until it passes."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 
 from shoebox_lib.bus.connection import Bus
 from shoebox_lib.bus.topology import ConsumerSpec
+from shoebox_lib.errors import ShoeboxError
 from shoebox_lib.events import Envelope, Payload
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,16 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Envelope, Any], Awaitable[None]]
 
 HANDLED = Counter("shoebox_bus_messages_total", "Bus messages handled", ["consumer", "outcome"])
+
+
+def breaks_a_rule(exc: Exception) -> bool:
+    """Whether a failed event can never succeed however often it is tried: it breaks one of the domain's
+    rules (a 4xx), so it is dead-lettered after the bounded tries. Anything else, a dependency down (database,
+    bus, storage, another service, a full disk) or a bug to be fixed, is tried again for as long as it
+    fails: dead-lettering it would lose the work."""
+    if isinstance(exc, ShoeboxError):
+        return 400 <= exc.status_code < 500 and exc.status_code != 429
+    return isinstance(exc, ValidationError)
 
 
 def backoff_seconds(delivery: int) -> float:
@@ -74,13 +86,17 @@ class Consumer:
         try:
             await self.handler(envelope, payload)
         except Exception as exc:
-            if delivery >= self.max_deliver:
-                log.exception("%s: giving up on %s after %d tries", self.spec.durable, envelope.id, delivery)
+            if breaks_a_rule(exc) and delivery >= self.max_deliver:
+                log.warning("%s: giving up on %s after %d tries: %s", self.spec.durable, envelope.id, delivery, exc)
                 await self._dead_letter(msg, f"{type(exc).__name__}: {exc}")
+                return
+            if delivery == self.max_deliver:  # still failing: its stack once, then tries go on for as long
+                log.exception("%s: %s still fails after %d tries; trying again for as long as it does",
+                              self.spec.durable, envelope.id, delivery)
             else:
                 log.warning("%s: %s failed (try %d): %s", self.spec.durable, envelope.id, delivery, exc)
-                HANDLED.labels(self.spec.durable, "retried").inc()
-                await msg.nak(delay=backoff_seconds(delivery))
+            HANDLED.labels(self.spec.durable, "retried").inc()
+            await msg.nak(delay=backoff_seconds(delivery))
             return
         await msg.ack()
         HANDLED.labels(self.spec.durable, "ok").inc()
