@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from shoebox import replicas_command, routing, worker_command
+from shoebox import dead_command, replicas_command, routing, worker_command
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
 
     worker_command.add_parser(commands)
     replicas_command.add_parser(commands)
+    dead_command.add_parser(commands)
 
     args = parser.parse_args(argv)
     if args.command == "dev":
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
         worker_command.run(args)
     elif args.command == "replicas":
         raise SystemExit(replicas_command.run(args))
+    elif args.command == "dead":
+        raise SystemExit(dead_command.run(args))
     elif args.command == "rotate-keys":
         print(asyncio.run(_rotate_keys(args.force)))
 

@@ -13,6 +13,7 @@ from sqlalchemy import MetaData, text
 
 from shoebox_lib.bus import Bus, Consumer, OutboxRelay, bus_tables, emit, handle_once
 from shoebox_lib.bus import consumer as consumer_module
+from shoebox_lib.bus.dead_letters import DeadLetters
 from shoebox_lib.bus.topology import ConsumerSpec
 from shoebox_lib.db import Database
 from shoebox_lib.errors import InvalidInput, UpstreamUnavailable
@@ -188,3 +189,37 @@ async def test_the_relay_listens_again_after_its_connection_drops(world: dict[st
             await asyncio.sleep(0.05)
     assert before not in found
     await relayed()
+
+
+async def test_a_dead_letter_is_listed_and_once_sent_again_applied(world: dict[str, Any]) -> None:
+    db, tables, bus = world["db"], world["tables"], world["bus"]
+    broken = True
+    applied: list[int] = []
+
+    async def handler(envelope: Envelope, payload: ReplicaStored) -> None:
+        async with handle_once(db, tables, SPEC.durable, envelope.id) as session:
+            if session is not None:
+                if broken:
+                    raise InvalidInput("no such tier yet")
+                applied.append(payload.size)
+
+    consumer_task = asyncio.create_task(Consumer(bus, SPEC, handler, max_deliver=2).run())
+    letters = DeadLetters(bus)
+    async with db.transaction() as session:
+        envelope = await emit(session, tables, replica(11))
+    async with asyncio.timeout(20):
+        while not (found := await letters.list()):
+            await asyncio.sleep(0.1)
+    [letter] = found
+    assert (letter.consumer, letter.subject, letter.event_id, letter.event_type) == (
+        SPEC.durable, bus.subject("events.replica.stored"), str(envelope.id), envelope.type)
+    assert "no such tier yet" in letter.error
+
+    broken = False  # what broke is fixed: the operator sends it again
+    assert await letters.retry(letter.seq) is not None
+    await wait_until(lambda: applied == [11])
+    assert await letters.list() == []
+    assert await letters.retry(letter.seq) is None  # gone: nothing is sent twice
+    consumer_task.cancel()
+    await asyncio.gather(consumer_task, return_exceptions=True)
+    assert applied == [11]
