@@ -160,7 +160,9 @@ class Settings(BaseSettings):
                                 "dead-letter subject; default 8. Other failures (a dependency down) are tried "
                                 "again, with backoff capped at a minute, for as long as they last.")
     bus_ack_wait_seconds: float = Field(
-        default=60.0, description="How long a consumer may take over an event before it is redelivered; default 60 s.")
+        default=10.0, description="How long an event stays with the consumer that took it without word from it "
+                                  "(consumers report progress every third of this while they work), so an event "
+                                  "a killed consumer held is redelivered after this; default 10 s.")
 
     @property
     def is_production(self) -> bool:

@@ -223,3 +223,37 @@ async def test_a_dead_letter_is_listed_and_once_sent_again_applied(world: dict[s
     consumer_task.cancel()
     await asyncio.gather(consumer_task, return_exceptions=True)
     assert applied == [11]
+
+
+async def test_a_handler_slower_than_ack_wait_keeps_its_event_from_the_other_consumer(world: dict[str, Any]) -> None:
+    """Two processes share a durable consumer. One works on an event for longer than `ack_wait`: it reports
+    progress meanwhile, so the other is not handed the event too. The short `ack_wait` also reaches a durable
+    consumer an older release made with a longer one."""
+    db, tables, settings = world["db"], world["tables"], world["settings"]
+    spec = ConsumerSpec("test-slow-replica", "EVENTS", ReplicaStored, "events.replica.stored")
+    await world["bus"].ensure_consumer(spec)  # as before: ack_wait of the default
+    quick = Bus(settings.model_copy(update={"bus_ack_wait_seconds": 1.0}))
+    await quick.connect()
+    calls: list[int] = []
+    done = asyncio.Event()
+
+    async def slow(envelope: Envelope, payload: ReplicaStored) -> None:
+        calls.append(payload.size)
+        await asyncio.sleep(3.5)  # three and a half times ack_wait
+        done.set()
+
+    consumers = [asyncio.create_task(Consumer(quick, spec, slow).run()) for _ in range(2)]
+    try:
+        async with db.transaction() as session:
+            await emit(session, tables, replica(5))
+        async with asyncio.timeout(20):
+            await done.wait()
+        info = await quick.js.consumer_info(f"{quick.prefix.upper()}_EVENTS", spec.durable)
+        assert info.config.ack_wait == 1.0
+        await asyncio.sleep(2)  # a redelivery to the idle consumer would have come by now
+        assert calls == [5]
+    finally:
+        for task in consumers:
+            task.cancel()
+        await asyncio.gather(*consumers, return_exceptions=True)
+        await quick.close()

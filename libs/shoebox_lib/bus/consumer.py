@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -71,8 +72,24 @@ class Consumer:
                 log.exception("%s: fetch failed", self.spec.durable)
                 await asyncio.sleep(1)
                 continue
-            for msg in messages:
-                await self.handle(msg)
+            pending = list(messages)
+            alive = asyncio.create_task(self._keep_alive(pending))
+            try:
+                while pending:
+                    await self.handle(pending[0])
+                    pending.pop(0)
+            finally:
+                alive.cancel()
+
+    async def _keep_alive(self, pending: list[Msg]) -> None:
+        """Tell the server, a third of `ack_wait` apart, that the batch's messages are being worked on, so that
+        `ack_wait` can be short (a killed consumer's messages come back within seconds) and yet a slow handler,
+        or a message waiting its turn in the batch, is not handed to another consumer meanwhile."""
+        while True:
+            await asyncio.sleep(self.bus.settings.bus_ack_wait_seconds / 3)
+            for msg in list(pending):
+                with suppress(Exception):  # an ack lost here only means a redelivery, which is harmless
+                    await msg.in_progress()
 
     async def handle(self, msg: Msg) -> None:
         delivery = msg.metadata.num_delivered or 1
