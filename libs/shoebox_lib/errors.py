@@ -22,6 +22,12 @@ class ShoeboxError(Exception):
         self.details = details or []
         self.retry_after = retry_after  # seconds, sent as Retry-After: the answer may differ by then
 
+    @property
+    def is_refusal(self) -> bool:
+        """A verdict on the request itself (a 4xx other than 429): asked again unchanged, it is refused again.
+        A 429 or a 5xx (a dependency down) says nothing of the request, and a retry may succeed."""
+        return 400 <= self.status_code < 500 and self.status_code != 429
+
 
 class InvalidInput(ShoeboxError):
     status_code = 400

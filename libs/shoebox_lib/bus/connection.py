@@ -10,7 +10,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from shoebox_lib.bus.topology import STREAMS, ConsumerSpec
+from shoebox_lib.bus.topology import STREAMS, ConsumerSpec, stream_name
 from shoebox_lib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,9 @@ class Bus:
         if self._nc is None:
             raise RuntimeError("the bus is not connected")
         return self._nc
+
+    def stream_name(self, stream: str) -> str:
+        return stream_name(self.prefix, stream)
 
     def subject(self, suffix: str) -> str:
         return f"{self.prefix}.{suffix}"
@@ -66,7 +69,7 @@ class Bus:
                 await self.js.update_stream(config)
 
     async def ensure_consumer(self, spec: ConsumerSpec) -> None:
-        stream = f"{self.prefix.upper()}_{spec.stream}"
+        stream = self.stream_name(spec.stream)
         config = ConsumerConfig(
             durable_name=spec.durable,
             filter_subject=self.subject(spec.subject),

@@ -16,6 +16,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from shoebox_lib.bus.connection import Bus
+from shoebox_lib.bus.dead_letters import ERROR, ORIGINAL_SUBJECT
 from shoebox_lib.bus.topology import ConsumerSpec
 from shoebox_lib.errors import ShoeboxError
 from shoebox_lib.events import Envelope, Payload
@@ -33,7 +34,7 @@ def breaks_a_rule(exc: Exception) -> bool:
     bus, storage, another service, a full disk) or a bug to be fixed, is tried again for as long as it
     fails: dead-lettering it would lose the work."""
     if isinstance(exc, ShoeboxError):
-        return 400 <= exc.status_code < 500 and exc.status_code != 429
+        return exc.is_refusal
     return isinstance(exc, ValidationError)
 
 
@@ -54,7 +55,7 @@ class Consumer:
     async def run(self) -> None:
         await self.bus.ensure_consumer(self.spec)
         sub = await self.bus.js.pull_subscribe_bind(
-            self.spec.durable, stream=f"{self.bus.prefix.upper()}_{self.spec.stream}"
+            self.spec.durable, stream=self.bus.stream_name(self.spec.stream)
         )
         while True:
             try:
@@ -119,7 +120,7 @@ class Consumer:
         HANDLED.labels(self.spec.durable, "ok").inc()
 
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
-        headers = {"Shoebox-Original-Subject": msg.subject, "Shoebox-Error": reason[:1000]}
+        headers = {ORIGINAL_SUBJECT: msg.subject, ERROR: reason[:1000]}
         await self.bus.publish(self.spec.dead_subject, msg.data, headers=headers)
         await msg.term()
         HANDLED.labels(self.spec.durable, "dead").inc()

@@ -34,7 +34,7 @@ class DeadLetter:
 class DeadLetters:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
-        self.stream = f"{bus.prefix.upper()}_DEAD"
+        self.stream = bus.stream_name("DEAD")
 
     async def list(self) -> list[DeadLetter]:
         info = await self.bus.js.stream_info(self.stream)

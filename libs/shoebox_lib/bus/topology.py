@@ -29,6 +29,11 @@ from shoebox_lib.events import (
 DAY = 24 * 3600
 
 
+def stream_name(prefix: str, stream: str) -> str:
+    """A stream's name on the server: the installation's prefix, upper-cased, before the stream's own."""
+    return f"{prefix.upper()}_{stream}"
+
+
 @dataclass(frozen=True)
 class StreamSpec:
     name: str  # below the prefix, upper-cased into the stream name
@@ -38,7 +43,7 @@ class StreamSpec:
 
     def config(self, prefix: str) -> StreamConfig:
         return StreamConfig(
-            name=f"{prefix.upper()}_{self.name}",
+            name=stream_name(prefix, self.name),
             subjects=[f"{prefix}.{self.subjects}"],
             retention=self.retention,
             storage=StorageType.FILE,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shoebox_lib.db import Database
-from shoebox_lib.errors import Conflict, InvalidInput, ShoeboxError, UpstreamUnavailable
+from shoebox_lib.errors import Conflict, InvalidInput, ShoeboxError
 from shoebox_lib.storage import ObjectInfo, StorageDriver
 from shoebox_uploads.models import SessionStatus, UploadKind, UploadSession
 from shoebox_uploads.signer import outcomes, repo
@@ -102,19 +102,15 @@ class Completion:
             raise
         try:
             status = await self._accept(claim, info)
-        except UpstreamUnavailable:
-            # The library could not be asked (down, or its own dependencies are): no verdict on the upload,
-            # which stays assembled for the client's retry.
-            await self._release(claim)
-            raise
-        except ShoeboxError as refused:
-            # Not what was declared, or no room for it: nothing must keep the object.
-            await self.driver.delete(record.object_key)
-            await self._fail(claim, refused.message)
-            raise
-        except Exception:
-            # A bug, not a refusal: a retry finds the object assembled and carries on from there.
-            await self._release(claim)
+        except Exception as exc:
+            if isinstance(exc, ShoeboxError) and exc.is_refusal:
+                # Not what was declared, or no room for it: nothing must keep the object.
+                await self.driver.delete(record.object_key)
+                await self._fail(claim, exc.message)
+            else:
+                # No verdict (the library down, or a bug): the upload stays assembled, and the client's retry
+                # carries on from there.
+                await self._release(claim)
             raise
         return await self._settle(claim, status, info)
 
