@@ -79,3 +79,8 @@ class QuotaExceeded(ShoeboxError):
 class UpstreamUnavailable(ShoeboxError):
     status_code = 503
     code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self, message: str, *, code: str | None = None, details: list[dict[str, Any]] | None = None,
+                 retry_after: int | None = 5):
+        # A dependency down comes back: the client is told when to ask again rather than left to guess.
+        super().__init__(message, code=code, details=details, retry_after=retry_after)

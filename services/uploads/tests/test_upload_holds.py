@@ -5,10 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select
 
 from shoebox.testing import RunningSystem
 from shoebox.testing.flow import bearer
-from shoebox_uploads.testing import holds_settled, set_quota, uploads_of, uppy_part, uppy_start, usage
+from shoebox_lib.errors import UpstreamUnavailable
+from shoebox_uploads.models import SessionStatus, UploadSession
+from shoebox_uploads.testing import (
+    b64md5,
+    ente_headers,
+    holds_settled,
+    owner_id,
+    set_quota,
+    uploads_of,
+    uppy_part,
+    uppy_start,
+    usage,
+)
 
 
 async def test_uploads_past_the_quota_are_refused(api: RunningSystem) -> None:
@@ -47,3 +63,35 @@ async def test_concurrent_sessions_cannot_pass_the_quota_together(api: RunningSy
     codes = await asyncio.gather(*(uppy_start(api, token, 300) for _ in range(10)))
     assert sorted(r.status_code for r in codes) == [200] * 3 + [426] * 7
     assert (await usage(api, token))["reserved"] == 900
+
+
+async def test_a_hold_whose_answer_is_lost_is_given_back_with_its_session(
+        api: RunningSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Metadata takes the hold, then its answer never arrives (metadata or the connection dies): the opening
+    fails with a 503, and no hold outlives it, because the session is recorded before the hold is asked for
+    and its end gives back whatever was held. Through the v1, Uppy and Ente faces."""
+    token = await api.user_token("vera")
+    library = uploads_of(api).library
+    real_hold = library.hold
+
+    async def hold_then_lose_the_answer(owner_id: int, hold_id: str, size: int) -> datetime:
+        await real_hold(owner_id, hold_id, size)
+        raise UpstreamUnavailable("metadata did not answer")
+
+    monkeypatch.setattr(library, "hold", hold_then_lose_the_answer)
+    image = (await api.client.post("/v1/images", headers=bearer(token), json={
+        "filename": "a", "content_type": "application/octet-stream", "size_bytes": 600})).json()["image_id"]
+    openings = {
+        "v1": await api.client.post("/v1/uploads:resumable", headers=bearer(token),
+                                    json={"image_id": image, "total_bytes": 600}),
+        "uppy": await uppy_start(api, token, 700),
+        "ente": await api.client.post("/files/upload-url", headers=ente_headers(token),
+                                      json={"contentLength": 800, "contentMD5": b64md5(os.urandom(800))}),
+    }
+    assert {face: r.status_code for face, r in openings.items()} == {"v1": 503, "uppy": 503, "ente": 503}
+    assert all(r.headers.get("retry-after") for r in openings.values())
+    await holds_settled(api, token, 0)
+    async with uploads_of(api).db.transaction() as session:
+        sessions = (await session.execute(select(UploadSession.status, UploadSession.error)
+                                          .where(UploadSession.owner_id == await owner_id(api, token)))).all()
+    assert sorted(sessions) == [(SessionStatus.FAILED, "metadata did not answer")] * 3

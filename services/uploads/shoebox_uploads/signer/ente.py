@@ -139,8 +139,8 @@ class EnteUploads:
         checksum = content_md5(md5)
         await self.uploads.check_open(owner_id)
         record = self._new(Uploader(owner_id), UploadKind.ENTE, total=content_length)
-        await self.uploads.hold(owner_id, record.id, content_length)
         await self.uploads.record([record])
+        await self.uploads.hold(record, content_length)
         url = await self.uploads.driver.presign_put(
             record.object_key, expires=self.uploads.url_seconds(record, self.uploads.single_put_seconds),
             content_md5=checksum, content_length=content_length)
@@ -165,8 +165,7 @@ class EnteUploads:
         await self.uploads.check_open(owner_id)
         record = self._new(Uploader(owner_id), UploadKind.ENTE_MULTIPART, total=content_length, parts=count,
                            part_size=part_length)
-        await self.uploads.hold(owner_id, record.id, content_length)
-        record = await self.uploads.open(record)
+        record = await self.uploads.open(record, hold=content_length)
         return await self._sign_all(record, checksums, lengths)
 
     async def _sign_all(self, record: UploadSession, checksums: list[str | None], lengths: list[int | None]

@@ -75,10 +75,29 @@ class Uploads:
 
     # --- quota --------------------------------------------------------------------------------------
 
-    async def hold(self, owner_id: int, session_id: str, size: int) -> datetime:
-        """Hold the bytes at metadata under the session's id; the session ends when the hold would lapse."""
-        held_until = await self.library.hold(owner_id, session_id, size)
-        return min(held_until, self.lifetime())
+    async def hold(self, record: UploadSession, size: int) -> None:
+        """Hold the bytes at metadata under the id of a session already recorded, so that no hold ever exists
+        without a session to give it back: a crash right after this leaves an open session, which the
+        sweeper ends at its expiry, and its `upload.ended` releases the hold. Not held for sure (refused,
+        metadata down, the answer lost), the session ends at once with that same `upload.ended`, which gives
+        back whatever metadata did hold. The session ends no later than the hold would lapse."""
+        try:
+            held_until = await self.library.hold(record.owner_id, record.id, size)
+        except Exception as exc:
+            await self._fail_open(record, exc.message if isinstance(exc, ShoeboxError) else "the hold was not taken")
+            raise
+        if held_until < record.expires_at:
+            async with self.db.transaction() as session:
+                await session.execute(update(UploadSession).where(UploadSession.id == record.id)
+                                      .values(expires_at=held_until))
+            record.expires_at = held_until
+
+    async def _fail_open(self, record: UploadSession, error: str) -> None:
+        """End a session that never got going, if nothing else ended it meanwhile."""
+        async with self.db.transaction() as session:
+            current = await repo.get(session, record.id, lock=True)
+            if current is not None and current.status == SessionStatus.OPEN:
+                await outcomes.end(session, current, SessionStatus.FAILED, error)
 
     async def check_room(self, owner_id: int) -> None:
         """Where the size is not known yet, refuse only when nothing at all is left (Ente does the same);
@@ -118,17 +137,16 @@ class Uploads:
         if over:
             raise limits.refused(already, limit)
 
-    async def open(self, record: UploadSession) -> UploadSession:
+    async def open(self, record: UploadSession, hold: int | None = None) -> UploadSession:
         """Record a multipart session before storage hears of it, so the sweeper never mistakes a new
-        multipart upload for an orphan; then start the multipart upload."""
+        multipart upload for an orphan; then hold `hold` bytes for it (see `hold`), then start the upload."""
         await self.record([record])
+        if hold is not None:
+            await self.hold(record, hold)
         try:
             upload_id = await self.driver.create_multipart(record.object_key, content_type=record.content_type)
         except Exception:
-            async with self.db.transaction() as session:
-                current = await repo.get(session, record.id, lock=True)
-                if current is not None and current.status == SessionStatus.OPEN:
-                    await outcomes.end(session, current, SessionStatus.FAILED, "storage refused to start the upload")
+            await self._fail_open(record, "storage refused to start the upload")
             raise
         async with self.db.transaction() as session:
             await session.execute(update(UploadSession).where(UploadSession.id == record.id)
@@ -148,15 +166,14 @@ class Uploads:
             raise InvalidInput(f"total_bytes ({total_bytes}) differs from the image's size_bytes ({item.size})")
         await self.check_open(owner_id)
         session_id = new_session_id()
-        expires_at = await self.hold(owner_id, session_id, total_bytes)
         part_size = choose_part_size(total_bytes)
         return await self.open(UploadSession(
             id=session_id, kind=UploadKind.V1, owner_id=owner_id, item_id=item.item_id,
             object_key=keys.item_original(owner_id, item.item_id, session_id),
             total_bytes=total_bytes, part_size=part_size, part_count=max(1, math.ceil(total_bytes / part_size)),
             content_type=content_type or item.content_type, sha256=sha256, status=SessionStatus.OPEN,
-            expires_at=expires_at,
-        ))
+            expires_at=self.lifetime(),
+        ), hold=total_bytes)
 
     # --- finding ------------------------------------------------------------------------------------
 

@@ -80,17 +80,14 @@ class UppyUploads:
         size = declared_size(metadata)
         await uploads.check_open(owner_id)
         session_id = new_session_id()
-        if size is not None:
-            expires_at = await uploads.hold(owner_id, session_id, size)
-        else:
+        if size is None:
             await uploads.check_room(owner_id)
-            expires_at = uploads.lifetime()
         return await uploads.open(UploadSession(
             id=session_id, kind=UploadKind.UPPY, owner_id=owner_id,
             object_key=keys.upload_object(owner_id, FOLDER, session_id), total_bytes=size, part_count=max_parts(size),
             content_type=content_type or DEFAULT_TYPE, filename=filename_of(filename, metadata),
-            status=SessionStatus.OPEN, expires_at=expires_at,
-        ))
+            status=SessionStatus.OPEN, expires_at=uploads.lifetime(),
+        ), hold=size)
 
     async def session(self, owner_id: int, upload_id: str, key: str) -> UploadSession:
         """The caller's session, whose key must be the one given (Uppy sends both back)."""
@@ -138,7 +135,6 @@ class UppyUploads:
         session_id = new_session_id()
         content_type = content_type or DEFAULT_TYPE
         name = filename_of(filename, metadata)
-        await uploads.hold(owner_id, session_id, size)
         item_id = await uploads.library.new_item(owner_id, name, content_type, size)
         record = UploadSession(
             id=session_id, kind=UploadKind.UPPY_FORM, owner_id=owner_id, item_id=item_id,
@@ -147,6 +143,7 @@ class UppyUploads:
             expires_at=uploads.single_put_expiry(),
         )
         await uploads.record([record])
+        await uploads.hold(record, size)
         seconds = uploads.url_seconds(record, uploads.single_put_seconds)
         post = await uploads.driver.presign_post(record.object_key, expires=seconds, content_length=size,
                                                  content_type=content_type)
