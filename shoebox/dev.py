@@ -18,7 +18,7 @@ import uvicorn
 from shoebox.allinone import AllInOne
 from shoebox.services import build_all, migrate_all
 from shoebox_lib.embedded import EmbeddedNats, EmbeddedPostgres
-from shoebox_lib.embedded.nats import DEFAULT_MQTT_PORT, port_if_free
+from shoebox_lib.embedded.nats import DEFAULT_MQTT_PORT, port_if_free, stop_stale_server
 from shoebox_lib.logs import configure_logging
 from shoebox_lib.settings import Settings
 
@@ -81,7 +81,9 @@ class DevStack:
         if not _configured("nats_url"):
             # MQTT on the configured port, else on the one CL's clients assume when it is free.
             mqtt_port = urlsplit(os.environ["SHOEBOX_MQTT_URL"]).port if _configured("mqtt_url") else None
-            self.nats = EmbeddedNats(self.data_dir / "nats", mqtt_port=mqtt_port or port_if_free(DEFAULT_MQTT_PORT),
+            store = self.data_dir / "nats"
+            stop_stale_server(store)  # first: one a killed `shoebox dev` left would still hold 1883
+            self.nats = EmbeddedNats(store, mqtt_port=mqtt_port or port_if_free(DEFAULT_MQTT_PORT),
                                      mqtt_port_fallback=mqtt_port is None)
             overrides["nats_url"] = self.nats.start()
             if not _configured("mqtt_url"):

@@ -7,7 +7,10 @@ still has the account, the image, its thumbnail and its replicas, on three tiers
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import httpx
 from shoebox.testing import shoebox_dev, stop, tail, wait_healthy
 from shoebox.testing.flow import bearer, fetch_variant, make_png, upload, wait_processed
 from shoebox_lib.embedded import free_port
+from shoebox_lib.embedded.children import command_line
 
 ADMIN = "admin@shoebox.local"
 
@@ -73,3 +77,35 @@ async def wait_on_every_tier(client: httpx.AsyncClient, token: str, image_id: st
             if by_tier["secondary"] == by_tier["cold"] == 1 + sum(v["status"] == "ready" for v in body["variants"]):
                 return body
             await asyncio.sleep(0.1)
+
+
+async def test_dev_killed_by_sigkill_takes_its_servers_along_and_starts_again(tmp_path: Path) -> None:
+    """One installation, one NATS: SIGKILL runs no cleanup, yet its PostgreSQL and NATS go with it, and the
+    next start runs on the same stores with a single nats-server."""
+    data_dir, log = tmp_path / "data", tmp_path / "dev.log"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with shoebox_dev(data_dir, port, log) as proc:
+        await wait_healthy(url, proc, log)
+        nats_pid = int((data_dir / "nats" / "nats.pid").read_text())
+        postgres_pid = int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+        proc.kill()
+        proc.wait()
+    for pid in (nats_pid, postgres_pid):
+        await wait_gone(pid)
+    with shoebox_dev(data_dir, port, log) as proc:
+        await wait_healthy(url, proc, log)
+        config = str((data_dir / "nats" / "nats.conf").resolve())
+        servers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and config in command_line(int(p.name))]
+        assert len(servers) == 1, servers
+        assert stop(proc) == 0, tail(log)
+
+
+async def wait_gone(pid: int) -> None:
+    """The process has exited (a zombie not yet reaped by its new parent counts as exited)."""
+    deadline = time.monotonic() + 30
+    while argv := command_line(pid):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)  # a failing test leaves no server behind
+            raise AssertionError(f"{pid} {argv} still runs")
+        await asyncio.sleep(0.1)

