@@ -16,7 +16,7 @@ from shoebox_uploads.api import ente, ente_public, ente_v2, uppy, v1
 from shoebox_uploads.container import Container
 from shoebox_uploads.models import BUS, SCHEMA
 from shoebox_uploads.settings import UploadsSettings
-from shoebox_uploads.signer.ente import item_stored
+from shoebox_uploads.signer import outcomes
 from shoebox_uploads.signer.library import Library
 
 NAME = "uploads"
@@ -42,8 +42,8 @@ def create_service(settings: Settings | None = None, uploads_settings: UploadsSe
                                 presign_seconds=settings.presign_expiry_seconds, public_url=settings.public_url)
     runtime.container = container
     sweeper = container.sweeper
-    runtime.apply_once(UPLOADS_ITEM_STORED, item_stored)
-    runtime.apply_once(UPLOADS_VARIANT_STORED, item_stored)
+    runtime.apply_once(UPLOADS_ITEM_STORED, outcomes.recorded)
+    runtime.apply_once(UPLOADS_VARIANT_STORED, outcomes.recorded)
     runtime.background("upload-sweeper", lambda: every(uploads_settings.sweep_interval_seconds, sweeper.sweep))
     runtime.background("upload-finalizer",
                        lambda: every(uploads_settings.finalize_interval_seconds, sweeper.finalize_forms))

@@ -6,7 +6,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Index, Integer, MetaData, String, Text, TypeDecorator, func
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    func,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shoebox_lib.bus import bus_tables
@@ -79,6 +91,9 @@ class UploadSession(Base):
         Index("ix_upload_sessions_status_expires", "status", "expires_at"),
         # Counting an owner's open sessions (`limits`) without reading their whole history.
         Index("ix_upload_sessions_owner_status", "owner_id", "status"),
+        # The completions metadata has not been seen to apply yet (`reconciler`): few among all sessions.
+        Index("ix_upload_sessions_unconfirmed", "completed_at",
+              postgresql_where=text("status = 'completed' AND committed_at IS NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -103,4 +118,8 @@ class UploadSession(Base):
     # When a complete claimed the session (status `completing`); a claim this old is taken over by a retry.
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When metadata was seen to record the object (its item.stored, or the reconciler's check): for an Ente
+    # object, POST /files committed it; for a library upload, metadata applied its upload.completed.
     committed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the reconciler last sent a completion again that metadata had not applied.
+    resent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -35,6 +35,11 @@ class UploadsSettings(BaseSettings):
         default=25 * 3600, ge=0,
         description="A multipart upload in storage older than this many seconds that no live session owns is "
                     "aborted as abandoned (default 90000, 25 hours).")
+    apply_grace_seconds: int = Field(
+        default=600, ge=1,
+        description="How long after a library upload completed metadata may take to apply it before the sweeper "
+                    "asks, and sends the completion again if it was not (an event lost or dead-lettered), in "
+                    "seconds; at most once per this period per upload (default 600).")
     sweep_interval_seconds: float = Field(
         default=60.0, gt=0,
         description="Seconds between passes of the sweeper of abandoned uploads (default 60).")

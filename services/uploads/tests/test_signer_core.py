@@ -26,9 +26,10 @@ from shoebox_uploads.app import MIGRATIONS
 from shoebox_uploads.container import Container
 from shoebox_uploads.models import BUS, SessionStatus, UploadKind, UploadSession
 from shoebox_uploads.settings import UploadsSettings
-from shoebox_uploads.signer.ente import Uploader, item_stored
+from shoebox_uploads.signer.ente import Uploader
 from shoebox_uploads.signer.library import Library
 from shoebox_uploads.signer.limits import TooManyOpenUploads
+from shoebox_uploads.signer.outcomes import recorded
 from shoebox_uploads.signer.rules import choose_part_size, new_session_id
 
 OWNER = 7
@@ -192,12 +193,13 @@ async def test_the_sweeper_ends_sessions_with_their_event(core: Core) -> None:
     for url in handed:
         assert (await core.put(url.url, b"ente")).status_code == 200
     async with core.db.transaction() as session:
-        await item_stored(session, ItemStored(item_id=9, owner_id=OWNER, object_key=handed[1].object_key, size=4))
+        await recorded(session, ItemStored(item_id=9, owner_id=OWNER, object_key=handed[1].object_key, size=4))
         await session.execute(update(UploadSession).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
 
     cleaned = await sweeper.sweep()
 
-    assert cleaned == {"sessions_expired": 2, "objects_deleted": 1, "multipart_aborted": 1}
+    assert cleaned == {"sessions_expired": 2, "objects_deleted": 1, "multipart_aborted": 1, "completions_resent": 0,
+                       "completions_confirmed": 0}
     assert (await core.session(left.id)).status == SessionStatus.EXPIRED
     assert await core.driver.head(handed[0].object_key) is None
     assert await core.driver.get_bytes(handed[1].object_key) == b"ente"

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import update
 
 from shoebox.testing import RunningSystem
-from shoebox.testing.flow import bearer
+from shoebox.testing.flow import bearer, upload
 from shoebox_lib.errors import NotFound
 from shoebox_lib.events import ItemStored
+from shoebox_lib.ids import parse_image_id
+from shoebox_uploads.models import SessionStatus, UploadSession
 from shoebox_uploads.settings import UploadsSettings
-from shoebox_uploads.signer.ente import item_stored
+from shoebox_uploads.signer.outcomes import recorded
 from shoebox_uploads.testing import (
     MiB,
     age,
@@ -25,6 +29,8 @@ from shoebox_uploads.testing import (
     uploads_of,
     uppy_part,
     uppy_start,
+    usage,
+    wait_stored,
 )
 
 
@@ -41,7 +47,7 @@ async def test_the_sweeper_removes_what_was_abandoned(system: RunningSystem) -> 
     for handed in (abandoned, committed):
         assert (await put(handed["url"], b"ente bytes")).status_code == 200
     async with uploads.db.transaction() as session:
-        await item_stored(session, ItemStored(item_id=1, owner_id=owner, object_key=committed["objectKey"], size=10))
+        await recorded(session, ItemStored(item_id=1, owner_id=owner, object_key=committed["objectKey"], size=10))
     # A v1 session with one part uploaded, then left.
     image = (await system.client.post("/v1/images", headers=bearer(token), json={
         "filename": "left", "content_type": "application/octet-stream", "size_bytes": 6 * MiB})).json()
@@ -108,3 +114,44 @@ async def test_a_real_commit_keeps_the_file_and_its_thumbnail_from_the_sweeper(a
         await age(api, handed["objectKey"])
     await sweeper.sweep()
     assert [await uploads.driver.get_bytes(u["objectKey"]) for u in urls] == [b"file bytes", b"thumb"]
+
+
+async def test_a_completion_metadata_never_applied_is_sent_again(system: RunningSystem) -> None:
+    """A v1 upload assembled and recorded completed, but its upload.completed lost (as a dead letter nobody
+    re-drove): after the grace period the sweeper finds the item still waiting for its original and sends
+    the completion again; metadata stores it and counts the held bytes once. A completion metadata did apply,
+    but whose item.stored never came back, is only noted as confirmed. Nothing is sent twice."""
+    token = await system.user_token("xena")
+    uploads, sweeper = uploads_of(system), sweeper_of(system)
+    sweeper.settings = UploadsSettings(apply_grace_seconds=1)
+    data = os.urandom(1000)
+    image = (await system.client.post("/v1/images", headers=bearer(token), json={
+        "filename": "lost", "content_type": "application/octet-stream", "size_bytes": len(data)})).json()
+    started = (await system.client.post("/v1/uploads:resumable", headers=bearer(token), json={
+        "image_id": image["image_id"], "total_bytes": len(data)})).json()
+    part = (await system.client.post(f"/v1/uploads/{started['session_id']}/parts/1", headers=bearer(token))).json()
+    etag = (await put(part["url"], data)).headers["etag"]
+    # What the completer does, but its event lost: the object assembled, the session completed, no outbox row.
+    assembled = await uploads.driver.complete_multipart(started["object_key"], started["multipart_upload_id"],
+                                                        [(1, etag)])
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    async with uploads.db.transaction() as session:
+        await session.execute(update(UploadSession).where(UploadSession.id == started["session_id"]).values(
+            status=SessionStatus.COMPLETED, size_bytes=assembled.size, completed_at=long_ago))
+    applied = await upload(system.client, token, os.urandom(500), filename="applied.bin")
+    await wait_stored(system, token, applied.image_id)
+    async with uploads.db.transaction() as session:
+        await session.execute(update(UploadSession).where(UploadSession.item_id == parse_image_id(applied.image_id))
+                              .values(committed_at=None, completed_at=long_ago))
+    assert (await usage(system, token))["reserved"] == len(data)
+
+    cleaned = await sweeper.sweep()
+    assert (cleaned["completions_resent"], cleaned["completions_confirmed"]) == (1, 1)
+    await wait_stored(system, token, image["image_id"])  # no longer upload_pending
+    async with asyncio.timeout(20):  # item.stored comes back and confirms it
+        while (await session_by_key(system, started["object_key"])).committed_at is None:
+            await asyncio.sleep(0.05)
+    counted = await usage(system, token)
+    assert (counted["used"], counted["reserved"]) == (len(data) + 500, 0)
+    again = await sweeper.sweep()
+    assert (again["completions_resent"], again["completions_confirmed"]) == (0, 0)

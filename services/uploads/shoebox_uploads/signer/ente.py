@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_lib import keys
 from shoebox_lib.contracts import LinkGrant
 from shoebox_lib.errors import Forbidden, InvalidInput
-from shoebox_lib.events import ItemStored, VariantStored
 from shoebox_lib.storage.base import MAX_PART_NUMBER, MAX_PART_SIZE, MIN_PART_SIZE, content_md5
 from shoebox_uploads.models import SessionStatus, UploadKind, UploadSession
-from shoebox_uploads.signer import repo
 from shoebox_uploads.signer.limits import check_count, check_parts, check_signed
 from shoebox_uploads.signer.rules import new_session_id
 from shoebox_uploads.signer.sessions import Uploads
@@ -184,12 +179,3 @@ class EnteUploads:
         the declared size (V2) checked. Idempotent: a completed upload answers the same again."""
         record = await self.uploads.by_key(owner_id, key, MULTIPART)
         return await self.uploads.complete(owner_id, record.id, parts, MULTIPART)
-
-
-async def item_stored(session: AsyncSession, event: ItemStored | VariantStored) -> None:
-    """An object handed out to an Ente client was committed by `POST /files` (the file as an item, its
-    thumbnail as a variant): the sweeper must keep it."""
-    record = await repo.by_key(session, event.owner_id, event.object_key, KINDS, lock=True)
-    if record is None or record.status == SessionStatus.COMMITTED:
-        return
-    record.status, record.committed_at, record.item_id = SessionStatus.COMMITTED, datetime.now(UTC), event.item_id

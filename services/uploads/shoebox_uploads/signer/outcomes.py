@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_lib.bus import emit
-from shoebox_lib.events import UploadCompleted, UploadEnded, UploadOutcome
+from shoebox_lib.events import ItemStored, UploadCompleted, UploadEnded, UploadOutcome, VariantStored
 from shoebox_uploads.models import BUS, SessionStatus, UploadKind, UploadSession
+from shoebox_uploads.signer import repo
 
 OUTCOMES = {
     SessionStatus.ABORTED: UploadOutcome.ABORTED,
@@ -39,10 +40,27 @@ async def complete(session: AsyncSession, record: UploadSession, size: int, etag
     record.size_bytes = size
     if etag is not None:
         record.etag = etag
-    if record.kind in SELF_COMMITTED:
-        return
+    if record.kind not in SELF_COMMITTED:
+        await announce(session, record)
+
+
+async def announce(session: AsyncSession, record: UploadSession) -> None:
+    """Hand a completed library upload's object to metadata as the item's original (`upload.completed`)."""
     assert record.item_id is not None
+    assert record.size_bytes is not None
     await emit(session, BUS, UploadCompleted(
         upload_id=record.id, item_id=record.item_id, owner_id=record.owner_id, object_key=record.object_key,
-        size=size, content_type=record.content_type, sha256=record.sha256,
+        size=record.size_bytes, content_type=record.content_type, sha256=record.sha256,
     ))
+
+
+async def recorded(session: AsyncSession, event: ItemStored | VariantStored) -> None:
+    """Metadata recorded an object of ours (as an item's original, or a thumbnail as a variant). An Ente
+    object was committed by `POST /files`, so the sweeper must keep it; a library upload's `upload.completed`
+    was applied, so the reconciler need not check it."""
+    record = await repo.by_key(session, event.owner_id, event.object_key, tuple(UploadKind), lock=True)
+    if record is None or record.committed_at is not None:
+        return
+    record.committed_at = datetime.now(UTC)
+    if record.kind in SELF_COMMITTED:
+        record.status, record.item_id = SessionStatus.COMMITTED, event.item_id

@@ -82,3 +82,16 @@ async def writable_count(session: AsyncSession, owner_id: int, now: datetime) ->
             UploadSession.owner_id == owner_id, UploadSession.status.in_(WRITABLE), UploadSession.expires_at > now)
     )).scalar_one()
     return int(found)
+
+
+async def unconfirmed(session: AsyncSession, kinds: Collection[UploadKind], completed_before: datetime,
+                      resent_before: datetime, limit: int) -> Sequence[UploadSession]:
+    """Completed uploads of these kinds that metadata has not been seen to record since `completed_before`,
+    and not sent again since `resent_before`."""
+    return (await session.execute(
+        select(UploadSession).where(
+            UploadSession.status == SessionStatus.COMPLETED, UploadSession.committed_at.is_(None),
+            UploadSession.kind.in_(kinds), UploadSession.completed_at < completed_before,
+            or_(UploadSession.resent_at.is_(None), UploadSession.resent_at < resent_before))
+        .order_by(UploadSession.completed_at).limit(limit)
+    )).scalars().all()

@@ -8,7 +8,10 @@ Sweeper (every `sweep_interval_seconds`):
   their URLs expired: multipart upload aborted and object deleted, then status `swept`;
 - multipart uploads in storage older than `stale_multipart_seconds` that no live session owns (a crash
   between starting one and recording it, an abort storage did not hear of, an upload started by hand):
-  aborted.
+  aborted;
+- library uploads completed `apply_grace_seconds` ago that metadata has not been seen to record (no
+  item.stored came back): metadata is asked, and the completion sent again if the item still waits for its
+  original (its upload.completed lost or dead-lettered), else the session noted as confirmed.
 Each session that ends here emits `upload.ended`, and metadata gives its hold back. No row is locked
 while storage is called: an expiring session is ended first, so a racing complete or finalizer finds it
 over; an Ente object is removed first, so a failed delete is tried again on the next pass (only a commit
@@ -24,12 +27,12 @@ from datetime import UTC, datetime, timedelta
 import anyio.to_thread
 from prometheus_client import Counter
 
-from shoebox_lib.errors import ShoeboxError
+from shoebox_lib.errors import NotFound, ShoeboxError, UpstreamUnavailable
 from shoebox_uploads.models import SessionStatus, UploadKind, UploadSession
 from shoebox_uploads.settings import UploadsSettings
 from shoebox_uploads.signer import outcomes, repo
 from shoebox_uploads.signer.completion import STALE_CLAIM
-from shoebox_uploads.signer.sessions import Uploads
+from shoebox_uploads.signer.sessions import AWAITING_UPLOAD, Uploads
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ BATCH = 200
 HASH_CHUNK = 4 * 1024 * 1024
 EXPIRING = (UploadKind.V1, UploadKind.UPPY, UploadKind.UPPY_FORM)
 UNCOMMITTED = (UploadKind.ENTE, UploadKind.ENTE_MULTIPART)
+# Uploads that end as an item's original, handed to metadata by `upload.completed`.
+LIBRARY = (UploadKind.V1, UploadKind.UPPY, UploadKind.UPPY_FORM)
 MISMATCH = "The uploaded object's SHA-256 differs from the one declared; it was removed"
 
 
@@ -50,12 +55,14 @@ class Sweeper:
 
     async def sweep(self) -> dict[str, int]:
         """One pass; returns what it cleaned (also counted in `shoebox_uploads_swept_total`)."""
-        cleaned = {"sessions_expired": 0, "objects_deleted": 0, "multipart_aborted": 0}
+        cleaned = {"sessions_expired": 0, "objects_deleted": 0, "multipart_aborted": 0, "completions_resent": 0,
+                   "completions_confirmed": 0}
         now = datetime.now(UTC)
         await self.finalize_forms()
         await self._expire_sessions(now, cleaned)
         await self._sweep_uncommitted(now, cleaned)
         await self._abort_stale_multipart(now, cleaned)
+        await self._reconcile_completions(now, cleaned)
         for what, count in cleaned.items():
             if count:
                 SWEPT.labels(what).inc(count)
@@ -122,6 +129,32 @@ class Sweeper:
             if upload.upload_id not in live:
                 await driver.abort_multipart(upload.key, upload.upload_id)
                 cleaned["multipart_aborted"] += 1
+
+    async def _reconcile_completions(self, now: datetime, cleaned: dict[str, int]) -> None:
+        grace = now - timedelta(seconds=self.settings.apply_grace_seconds)
+        async with self.uploads.db.transaction() as session:
+            unconfirmed = await repo.unconfirmed(session, LIBRARY, grace, grace, BATCH)
+        for record in unconfirmed:
+            assert record.item_id is not None
+            try:
+                waiting = (await self.uploads.library.upload_target(record.owner_id, record.item_id)).status \
+                    == AWAITING_UPLOAD
+            except NotFound:
+                waiting = False  # the item is gone: nothing is owed to it
+            except UpstreamUnavailable as down:
+                log.warning("upload sweeper: completions not reconciled this pass: %s", down.message)
+                return
+            async with self.uploads.db.transaction() as session:
+                current = await repo.get(session, record.id, lock=True)
+                if current is None or current.status != SessionStatus.COMPLETED or current.committed_at is not None:
+                    continue
+                if waiting:
+                    await outcomes.announce(session, current)
+                    current.resent_at = now
+                    cleaned["completions_resent"] += 1
+                else:
+                    current.committed_at = now
+                    cleaned["completions_confirmed"] += 1
 
     # --- form uploads -------------------------------------------------------------------------------
 
