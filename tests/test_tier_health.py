@@ -4,9 +4,11 @@ service's own /healthz. The tier is made unavailable for real: its directory is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from shoebox.testing import RunningSystem
+from shoebox.testing import RunningSystem, run_system
+from shoebox_lib.settings import Settings
 from shoebox_lib.storage import Storage
 
 STORAGE_USERS = ("metadata", "uploads", "replicator", "compute")
@@ -41,3 +43,19 @@ async def test_a_replica_tier_down_degrades_and_primary_down_fails(api: RunningS
         finally:
             away.rename(root)
         assert (await api.client.get("/healthz")).json()["status"] == "ok"
+
+
+async def test_a_full_replica_tier_degrades_and_is_named_full(system_settings: Callable[..., Settings]) -> None:
+    """SECONDARY "full": its own minimum of free space above what the disk has (the check is the comparison of
+    that minimum with the disk's own `statvfs` figures), PRIMARY on the same disk keeping the default."""
+    async with run_system(system_settings(secondary_storage_min_free_bytes=2**62)) as api:
+        whole = await api.client.get("/healthz")
+        assert whole.status_code == 200, whole.text
+        assert whole.json()["status"] == "degraded"
+        for name in STORAGE_USERS:
+            checks = whole.json()["services"][name]["checks"]
+            assert checks["storage.secondary"].startswith("failing: StorageFull: storage "), (name, checks)
+            assert "is full" in checks["storage.secondary"]
+            assert "below the minimum of" in checks["storage.secondary"]
+            assert checks["storage.primary"] == "ok", (name, checks)
+        assert whole.json()["services"]["auth"]["status"] == "ok"

@@ -147,6 +147,23 @@ class Settings(BaseSettings):
                                   description="Bucket of the SECONDARY tier, where the replicator copies everything.")
     bucket_cold: str | None = Field(
         default=None, description="Bucket of the COLD tier; unset (the default), there is no cold tier.")
+    storage_min_free_bytes: int = Field(
+        default=256 * 1024**2, ge=0,
+        description="A filesystem tier with less free space than this (for its user, `statvfs`) fails its "
+                    "health check as full, so a replica tier running out shows as degraded before its copies "
+                    "fail; default 256 MiB, room for the writes in flight to finish. 0 turns the check off.")
+    secondary_storage_min_free_bytes: int | None = Field(
+        default=None, ge=0,
+        description="`storage_min_free_bytes` for the SECONDARY tier alone (when it is a disk of its own); "
+                    "unset, `storage_min_free_bytes`.")
+    cold_storage_min_free_bytes: int | None = Field(
+        default=None, ge=0,
+        description="`storage_min_free_bytes` for the COLD tier alone; unset, `storage_min_free_bytes`.")
+    storage_probe_interval_seconds: float = Field(
+        default=15.0, ge=0,
+        description="The health check of a tier writes (and deletes) a tiny probe at most this often, reusing "
+                    "its last success meanwhile, so a /healthz polled often does not write every time; a failed "
+                    "probe is tried again at the next check. Default 15 s.")
     presign_expiry_seconds: int = Field(
         default=900, ge=1, le=7 * 24 * 3600,
         description="Lifetime of a presigned upload or download URL; default 15 minutes, at most 7 days.")
@@ -182,6 +199,12 @@ class Settings(BaseSettings):
         if self.bucket_cold:
             tiers["cold"] = self.bucket_cold
         return tiers
+
+    def min_free_bytes(self, bucket: str) -> int:
+        """The free space below which the filesystem tier of `bucket` is full (its own setting, if any)."""
+        own = {self.bucket_secondary: self.secondary_storage_min_free_bytes,
+               self.bucket_cold: self.cold_storage_min_free_bytes}.get(bucket)
+        return self.storage_min_free_bytes if own is None or bucket == self.bucket_primary else own
 
     def s3_endpoint(self, tier: Tier) -> S3Endpoint:
         """The endpoint `tier` is stored on: PRIMARY's is the shared `s3_*`; a replica tier's own settings

@@ -20,6 +20,10 @@ MIN_PART_SIZE = 5 * 1024 * 1024  # every part but the last
 MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 MAX_OBJECT_SIZE = 5 * 1024 * 1024 * 1024 * 1024
 
+# The object a tier's health check writes and deletes at once (S3). ":" is no key character: no caller can
+# name it, and listings (`is_key`) never show it, even when a crash leaves it behind.
+HEALTH_PROBE_KEY = ".shoebox:health-probe"
+
 _KEY = re.compile(r"[A-Za-z0-9!_.*'()/-]{1,1024}")  # used with fullmatch: `$` would let a final newline in
 
 
@@ -108,6 +112,14 @@ def content_disposition(filename: str | None, attachment: bool) -> str | None:
         return kind
     fallback = _UNSAFE_IN_QUOTED_FILENAME.sub("_", filename)
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class StorageFull(OSError):
+    """A tier has less free space than it must keep (`storage_min_free_bytes`): writes are about to fail."""
+
+
+class StorageUnwritable(OSError):
+    """A tier's health probe could not write: a read-only mount, a permission, a full or broken disk."""
 
 
 @dataclass(frozen=True)

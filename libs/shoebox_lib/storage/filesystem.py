@@ -5,7 +5,8 @@ Layout of a bucket (`<storage_path>/<bucket>/`):
     <key>                                the object's bytes, a plain file
     .shoebox/meta/ab/<sha256(key)>.json  its sidecar: ETag, content type, and the inode it describes
     .shoebox/multipart/<upload_id>/      upload.json, then 00001.part + 00001.json per part
-    .shoebox/tmp/                        files being written; renamed into place once complete
+    .shoebox/tmp/held-<random>.tmp       files being written, each locked (`flock`) by its writer while it is
+                                         open; renamed into place once complete
     .shoebox/cors.json                   the bucket's CORS rules (kept for `get_cors`; see the data plane)
 
 A listing walks the bucket's directory and leaves `.shoebox/` out.
@@ -13,22 +14,29 @@ A listing walks the bucket's directory and leaves `.shoebox/` out.
 Keys under `.shoebox/` are refused, so internal state can never be read or written as an object.
 A sidecar names the inode of the file it describes: a sidecar left stale by a crash (or read while a
 concurrent overwrite is half done) is recognised and the ETag recomputed instead of trusted.
+
+Several processes may share a bucket. A driver starting removes the temporary files whose lock it can take
+(their writer is gone: killed mid-write, say), and the others (see `_HELD`) once `STALE_TEMP_SECONDS` old;
+a live writer's file is never touched.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import hashlib
 import hmac
 import itertools
 import json
+import logging
 import os
 import re
 import secrets
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -52,6 +60,8 @@ from shoebox_lib.storage.base import (
     PartInfo,
     PresignedPost,
     StorageDriver,
+    StorageFull,
+    StorageUnwritable,
     StoredObject,
     check_completion,
     check_key,
@@ -69,6 +79,16 @@ INTERNAL_DIR = ".shoebox"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _SIGNING_CONTEXT = b"shoebox/storage/presigned-url/v1"
+
+# A temporary file is made as `_NASCENT…`, locked, and renamed `_HELD…`; its writer keeps it open, so locked,
+# until it is renamed into place or deleted. A sweep removes a held file whose lock it can take (its writer is
+# gone) at once, and any other (a nascent one, or one of a version before the locks, whose writer may be alive
+# without one) once it is `STALE_TEMP_SECONDS` old: a live write touches its file far more often than that.
+_NASCENT = "new-"
+_HELD = "held-"
+STALE_TEMP_SECONDS = 15 * 60
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -190,17 +210,49 @@ def _describes(meta: dict[str, Any] | None, st: os.stat_result) -> bool:
     return meta is not None and meta.get("ino") == st.st_ino and meta.get("size") == st.st_size
 
 
+# This process's held files. On NFS, flock is a POSIX lock, which never shuts out its own process (and is
+# lost when any descriptor of the file closes): a sweep must not even open them.
+_ours: set[str] = set()
+_ours_guard = threading.Lock()
+
+
+def _make_temp(tmp_dir: Path, suffix: str) -> tuple[int, str]:
+    """A new temporary file, open and locked while it stays open: locked under a name sweeps pass over, then
+    renamed, so no sweep ever finds it unlocked while its writer lives. Close it with `_released`."""
+    fd, nascent = tempfile.mkstemp(dir=tmp_dir, prefix=_NASCENT, suffix=suffix)
+    path = os.path.join(tmp_dir, _HELD + os.path.basename(nascent).removeprefix(_NASCENT))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with _ours_guard:
+            _ours.add(path)
+        os.rename(nascent, path)
+    except BaseException:
+        _released(path)
+        os.close(fd)
+        _unlink(Path(nascent))
+        raise
+    return fd, path
+
+
+def _released(path: str) -> None:
+    """The temporary file's descriptor is closed: it is no longer this process's to keep from sweeps."""
+    with _ours_guard:
+        _ours.discard(path)
+
+
 def _write_json(path: Path, data: dict[str, Any], tmp_dir: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=tmp_dir, suffix=".json")
+    fd, tmp = _make_temp(tmp_dir, ".json")
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)  # still open, so locked: no sweep takes it before it is in place
     except BaseException:
         _unlink(Path(tmp))
         raise
+    finally:
+        _released(tmp)
 
 
 def _unlink(path: Path) -> None:
@@ -230,12 +282,16 @@ def _md5_of_fd(fd: int, size: int) -> str:
 
 @dataclass
 class _Spooled:
-    """A complete temporary file, ready to be renamed into place."""
+    """A complete temporary file, ready to be renamed into place; open (so locked) until it is closed."""
 
-    path: Path
+    spool: _SpoolFile
     size: int
     etag: str
     sha256: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.spool.path
 
 
 class _SpoolFile:
@@ -244,7 +300,7 @@ class _SpoolFile:
 
     def __init__(self, tmp_dir: Path) -> None:
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=".tmp")
+        fd, name = _make_temp(tmp_dir, ".tmp")
         self.path = Path(name)
         self.file = os.fdopen(fd, "wb")
         self.md5 = hashlib.md5(usedforsecurity=False)
@@ -256,13 +312,17 @@ class _SpoolFile:
         self.sha256.update(data)
 
     def finish(self) -> None:
+        """On disk; it stays open, so locked, until closed once renamed into place."""
         self.file.flush()
         os.fsync(self.file.fileno())
+
+    def close(self) -> None:
         self.file.close()
+        _released(str(self.path))
 
     def discard(self) -> None:
-        self.file.close()
         _unlink(self.path)
+        self.close()
 
 
 async def _spool(chunks: AsyncIterator[bytes], tmp_dir: Path, *, limit: int, expected_size: int | None,
@@ -292,7 +352,7 @@ async def _spool(chunks: AsyncIterator[bytes], tmp_dir: Path, *, limit: int, exp
             raise InvalidInput("the body's MD5 is not the Content-MD5 the URL was signed for", code="BadDigest")
         await _run(spool.finish)
         done = True
-        return _Spooled(spool.path, size, spool.md5.hexdigest(), spool.sha256.hexdigest())
+        return _Spooled(spool, size, spool.md5.hexdigest(), spool.sha256.hexdigest())
     finally:
         if not done:
             with anyio.CancelScope(shield=True):
@@ -332,6 +392,82 @@ class OpenObject:
             self.fd = -1
 
 
+# --- What crashes leave --------------------------------------------------------------------------
+
+
+def _sweep(tmp_dir: Path) -> tuple[int, int]:
+    """Remove the temporary files of writers that are gone (see `_HELD`): how many, and their bytes."""
+    count = size = 0
+    now = time.time()
+    with _ours_guard:
+        ours = set(_ours)
+    for entry in _entries(tmp_dir):
+        if entry.path in ours or not entry.is_file(follow_symlinks=False):
+            continue
+        if entry.name.startswith(_HELD):
+            removed = _remove_if_unlocked(entry.path)
+        else:
+            removed = _remove(entry.path) if _stale(entry, now) else None
+        if removed is not None:
+            count += 1
+            size += removed
+    return count, size
+
+
+def _remove_if_unlocked(path: str) -> int | None:
+    """Remove a held file whose lock can be taken (its writer is gone); its size, or None if it stays."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)  # NFS's flock needs a descriptor open for writing
+    except OSError:
+        return None  # gone meanwhile, or nothing we may touch
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        st = os.fstat(fd)
+        # Its writer may have renamed it into place and let go of it since we looked: the name must still be
+        # this file's.
+        if os.lstat(path).st_ino != st.st_ino:
+            return None
+        os.unlink(path)
+        return st.st_size
+    except (BlockingIOError, FileNotFoundError):
+        return None  # alive, or gone meanwhile
+    finally:
+        os.close(fd)
+
+
+def _remove(path: str) -> int | None:
+    try:
+        size = os.lstat(path).st_size
+        os.unlink(path)
+    except FileNotFoundError:
+        return None
+    return size
+
+
+def _entries(directory: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as found:
+            return list(found)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _stale(entry: os.DirEntry[str], now: float) -> bool:
+    try:
+        return now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMP_SECONDS
+    except FileNotFoundError:
+        return False
+
+
+def _size(count: int) -> str:
+    value, unit = float(count), "B"
+    for bigger in ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+
+
 # --- The driver -----------------------------------------------------------------------------------
 
 
@@ -348,6 +484,7 @@ class FilesystemDriver(StorageDriver):
         self._tmp = internal / "tmp"
         self._meta = internal / "meta"
         self._uploads = internal / "multipart"
+        self._probed_at: float | None = None  # when the health check's write probe last succeeded
 
     # Paths
 
@@ -371,11 +508,15 @@ class FilesystemDriver(StorageDriver):
     # Lifecycle
 
     async def start(self) -> None:
-        await _run(self._create_dirs)
+        await _run(self._start)
 
-    def _create_dirs(self) -> None:
+    def _start(self) -> None:
         for directory in (self._tmp, self._meta, self._uploads):
             directory.mkdir(parents=True, exist_ok=True)
+        count, size = _sweep(self._tmp)
+        if count:
+            log.info("storage %s: removed %d temporary files (%s) left by writers that are gone",
+                     self.root, count, _size(size))
 
     async def close(self) -> None:
         return None
@@ -384,8 +525,46 @@ class FilesystemDriver(StorageDriver):
         await _run(self._ping)
 
     def _ping(self) -> None:
+        """Raise unless the tier can take writes: its directory there, free space left, a probe written.
+
+        `os.access` alone says yes to root on a read-only or broken mount, and nothing of a full disk.
+        """
         if not os.access(self._tmp, os.W_OK):
             raise OSError(f"storage directory {self.root} is missing or not writable")
+        self._check_free_space()
+        interval = self.settings.storage_probe_interval_seconds
+        if self._probed_at is not None and time.monotonic() - self._probed_at < interval:
+            return  # a frequent /healthz does not write every time; a failure is never reused, so shows at once
+        self._probe()
+        self._probed_at = time.monotonic()
+
+    def _check_free_space(self) -> None:
+        minimum = self.settings.min_free_bytes(self.bucket)
+        if minimum <= 0:
+            return
+        st = os.statvfs(self.root)
+        free = st.f_bavail * st.f_frsize  # what an unprivileged writer may still use, reserved blocks aside
+        if free < minimum:
+            raise StorageFull(f"storage {self.root} is full: {_size(free)} free, below the minimum of "
+                              f"{_size(minimum)} (storage_min_free_bytes)")
+        if st.f_files and not st.f_favail:  # filesystems without an inode count report 0 files in all
+            raise StorageFull(f"storage {self.root} is full: no inodes left")
+
+    def _probe(self) -> None:
+        """Write, fsync and delete a tiny file where spooled objects are written."""
+        try:
+            fd, name = _make_temp(self._tmp, ".probe")
+            try:
+                os.write(fd, b"shoebox health probe\n")
+                os.fsync(fd)
+            finally:
+                try:
+                    os.unlink(name)
+                finally:
+                    os.close(fd)
+                    _released(name)
+        except OSError as exc:
+            raise StorageUnwritable(f"storage {self.root} is not writable: {exc.strerror or exc}") from exc
 
     # Presigned URLs
 
@@ -487,8 +666,9 @@ class FilesystemDriver(StorageDriver):
             await _run(self._commit_object, key, spooled.path, spooled.etag, content_type, spooled.sha256)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await _run(_unlink, spooled.path)
+                await _run(spooled.spool.discard)
             raise
+        await _run(spooled.spool.close)
         return ObjectInfo(key, spooled.size, spooled.etag, content_type)
 
     def _commit_object(self, key: str, tmp: Path, etag: str, content_type: str | None, sha256: str | None
@@ -619,8 +799,9 @@ class FilesystemDriver(StorageDriver):
             await _run(self._commit_part, upload_dir, part_number, spooled)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await _run(_unlink, spooled.path)
+                await _run(spooled.spool.discard)
             raise
+        await _run(spooled.spool.close)
         return PartInfo(part_number, spooled.etag, spooled.size)
 
     def _commit_part(self, upload_dir: Path, part_number: int, spooled: _Spooled) -> None:
@@ -687,7 +868,7 @@ class FilesystemDriver(StorageDriver):
             raise
         digests = b"".join(bytes.fromhex(p.info.etag) for p in stored)
         etag = f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(stored)}"
-        return _Spooled(spool.path, size, etag, spool.sha256.hexdigest())
+        return _Spooled(spool, size, etag, spool.sha256.hexdigest())
 
     def _check_part(self, upload_dir: Path, number: int, etag: str, *, last: bool) -> _StoredPart:
         part = self._stored_part(upload_dir, number)

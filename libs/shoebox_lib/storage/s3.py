@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from botocore.exceptions import ClientError
 from shoebox_lib.errors import InvalidInput, NotFound
 from shoebox_lib.settings import S3Endpoint, Settings
 from shoebox_lib.storage.base import (
+    HEALTH_PROBE_KEY,
     MAX_PART_NUMBER,
     MAX_PART_SIZE,
     CorsRule,
@@ -41,6 +43,12 @@ if TYPE_CHECKING:
 STREAM_PART_SIZE = 8 * 1024 * 1024
 # Parts grow every thousand parts so 10,000 of them reach ~500 GiB while holding at most this much.
 STREAM_PART_SIZE_MAX = 64 * 1024 * 1024
+
+# The health check answers within this, with its own word for why (/healthz gives a check 3 s, then says only
+# "TimeoutError"). Its client tries once, with short timeouts: the retries and the 60 s connect timeout of
+# the client for real work would outlast any health check on an endpoint that is down or black-holed.
+PING_SECONDS = 2.5
+_PING_TIMEOUTS: dict[str, Any] = {"connect_timeout": 1, "read_timeout": 2, "retries": {"total_max_attempts": 1}}
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _NO_BUCKET = {"404", "NoSuchBucket", "NotFound"}
@@ -75,6 +83,8 @@ class S3Driver(StorageDriver):
         self.endpoint = endpoint or settings.s3_endpoint("primary")
         self._stack: AsyncExitStack | None = None
         self._s3: S3Client | None = None
+        self._ping_s3: S3Client | None = None
+        self._probed_at: float | None = None  # when the health check's write probe last succeeded
 
     @property
     def _client(self) -> S3Client:
@@ -87,30 +97,35 @@ class S3Driver(StorageDriver):
     async def start(self) -> None:
         if self._s3 is not None:
             return
-        config = AioConfig(
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
+        options: dict[str, Any] = {
+            "signature_version": "s3v4",
+            "s3": {"addressing_style": "path"},
             # Checksums only where S3 demands them: presigned URLs then carry no checksum parameters a
             # browser would have to satisfy, and S3-compatible servers without the newer checksums work.
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        )
-        session = aioboto3.Session()
+            "request_checksum_calculation": "when_required",
+            "response_checksum_validation": "when_required",
+        }
+        session = aioboto3.Session()  # one for both clients: the second reuses the first's service model
         stack = AsyncExitStack()
-        self._s3 = await stack.enter_async_context(session.client(
+        self._stack = stack
+        try:
+            self._s3 = await stack.enter_async_context(self._new_client(session, AioConfig(**options)))
+            self._ping_s3 = await stack.enter_async_context(
+                self._new_client(session, AioConfig(**options, **_PING_TIMEOUTS)))
+            await self._ensure_bucket()
+        except BaseException:
+            await self.close()
+            raise
+
+    def _new_client(self, session: aioboto3.Session, config: AioConfig) -> Any:
+        return session.client(
             "s3",
             endpoint_url=self.endpoint.url,
             region_name=self.endpoint.region,
             aws_access_key_id=self.endpoint.access_key_id,
             aws_secret_access_key=self.endpoint.secret_access_key,
             config=config,
-        ))
-        self._stack = stack
-        try:
-            await self._ensure_bucket()
-        except BaseException:
-            await self.close()
-            raise
+        )
 
     async def _ensure_bucket(self) -> None:
         try:
@@ -131,12 +146,28 @@ class S3Driver(StorageDriver):
                 raise
 
     async def close(self) -> None:
-        stack, self._stack, self._s3 = self._stack, None, None
+        stack, self._stack, self._s3, self._ping_s3 = self._stack, None, None, None
         if stack is not None:
             await stack.aclose()
 
     async def ping(self) -> None:
-        await self._client.head_bucket(Bucket=self.bucket)
+        """Raise unless the bucket answers and takes a write (a tiny probe, put then deleted, at most every
+        `storage_probe_interval_seconds` after a success), all within `PING_SECONDS`."""
+        if self._ping_s3 is None:
+            raise RuntimeError(f"the S3 driver of bucket {self.bucket!r} is not started")
+        client = self._ping_s3
+        try:
+            with anyio.fail_after(PING_SECONDS):
+                await client.head_bucket(Bucket=self.bucket)
+                interval = self.settings.storage_probe_interval_seconds
+                if self._probed_at is not None and time.monotonic() - self._probed_at < interval:
+                    return
+                await client.put_object(Bucket=self.bucket, Key=HEALTH_PROBE_KEY, Body=b"shoebox health probe\n")
+                await client.delete_object(Bucket=self.bucket, Key=HEALTH_PROBE_KEY)
+                self._probed_at = time.monotonic()
+        except TimeoutError:
+            where = self.endpoint.url or f"AWS S3 in {self.endpoint.region}"
+            raise TimeoutError(f"{where} did not answer within {PING_SECONDS} s") from None
 
     # Presigned URLs
 
