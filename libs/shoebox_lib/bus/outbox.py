@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -52,12 +53,19 @@ def bus_tables(metadata: MetaData) -> BusTables:
     return BusTables(outbox=outbox, inbox=inbox)
 
 
-async def emit(session: AsyncSession, tables: BusTables, payload: Payload) -> Envelope:
-    """Write an event in the caller's transaction; the relay publishes it after commit."""
+async def emit(session: AsyncSession, tables: BusTables, payload: Payload, *, event_id: uuid.UUID | None = None
+               ) -> Envelope:
+    """Write an event in the caller's transaction; the relay publishes it after commit. `event_id` sends an
+    event again under its first id: consumers that applied it skip it (their inbox), the others apply it."""
     envelope = Envelope.wrap(payload)
+    row_id = envelope.id
+    if event_id is not None:
+        # The row's id is the message's for JetStream, which drops a second one within its duplicate window:
+        # sent again, the event is a message of its own, and the consumers' inboxes know it by its first id.
+        envelope.id, row_id = event_id, uuid.uuid4()
     await session.execute(
         tables.outbox.insert().values(
-            id=envelope.id, subject=payload.subject(), envelope=envelope.model_dump(mode="json"),
+            id=row_id, subject=payload.subject(), envelope=envelope.model_dump(mode="json"),
         )
     )
     # NOTIFY is delivered on commit only, so the relay wakes exactly when there is something to send.

@@ -98,4 +98,5 @@ def create_service(settings: Settings | None = None, metadata_settings: Metadata
     runtime.background("reservation-sweeper", lambda: every(60, container.quotas.expire_reservations))
     runtime.background("file-data-upload-sweeper", lambda: every(60, container.file_data.sweep_uploads))
     runtime.background("trash-purge", lambda: every(store.trash_purge_interval_seconds, container.trash.purge_due))
+    runtime.background("reannouncer", lambda: every(store.reconcile_interval_seconds, container.reannouncer.sweep))
     return create_app(NAME, __version__, mounts=MOUNTS, runtime=runtime)

@@ -16,6 +16,7 @@ from shoebox_metadata.library.files import Files
 from shoebox_metadata.library.items import Items
 from shoebox_metadata.library.links import Links
 from shoebox_metadata.library.objects import Objects
+from shoebox_metadata.library.reannounce import Reannouncer
 from shoebox_metadata.library.replicas import Replication
 from shoebox_metadata.library.reports import Reports
 from shoebox_metadata.library.share_views import ShareViews
@@ -52,6 +53,7 @@ class Container:
     entities: Entities
     modes: Modes
     audit: Audit
+    reannouncer: Reannouncer
 
     @classmethod
     def build(cls, db: Database, storage: Storage, users: Users, *, default_quota: int, presign_seconds: int,
@@ -79,4 +81,6 @@ class Container:
             modes=Modes(db, auth_disabled=store.store_auth_disabled, read_auth_enabled=store.store_read_auth_enabled,
                         forced="store_read_auth_enabled" in store.model_fields_set),
             audit=Audit(db, storage, grace_seconds=store.store_orphan_grace_seconds),
+            reannouncer=Reannouncer(db, [tier for tier in storage.tiers if tier != "primary"],
+                                    store.reconcile_grace_seconds),
         )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shoebox_lib.bus import bus_tables
@@ -80,6 +81,10 @@ class Item(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
                                                  onupdate=func.now())
     stored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The id of the item.stored that announced the original, so the reconciler can send it again under that
+    # id (consumers that applied it skip it); None for originals announced before ids were kept.
+    announcement_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    reannounced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # End-to-end-encrypted attributes (the Ente face), kept exactly as the client sent them.
     file_decryption_header: Mapped[str | None] = mapped_column(Text)
     thumbnail_object_key: Mapped[str | None] = mapped_column(String(1024))

@@ -44,6 +44,16 @@ class MetadataSettings(BaseSettings):
         description="How often metadata purges what has been in the trash longer than the retention, in seconds "
                     "(default 60).")
 
+    reconcile_grace_seconds: int = Field(
+        default=900, ge=1,
+        description="How long a stored original may lack a copy on a replica tier, or a thumbnail stay in "
+                    "processing, before metadata announces the original again (under its first event id, so "
+                    "only a service that never applied it acts), in seconds; at most once per this period per "
+                    "item (default 900).")
+    reconcile_interval_seconds: float = Field(
+        default=60.0, gt=0,
+        description="How often metadata looks for originals to announce again, in seconds (default 60).")
+
 
 # What `shoebox config` reads from every `shoebox_<service>.settings`.
 SETTINGS_CLASS = MetadataSettings

@@ -14,11 +14,12 @@ from shoebox_lib.auth import Principal
 from shoebox_lib.bus import emit
 from shoebox_lib.db import Database
 from shoebox_lib.errors import Conflict, InvalidInput
-from shoebox_lib.events import ItemDeleted, ItemStored, VariantStored
+from shoebox_lib.events import ItemDeleted, VariantStored
 from shoebox_lib.keys import ente_hold_of
 from shoebox_metadata.clock import Clock
 from shoebox_metadata.kinds import Change, ItemStatus, Visibility
 from shoebox_metadata.library import access, repo
+from shoebox_metadata.library.announcements import announce_stored
 from shoebox_metadata.library.membership import FileKey, join, touch_item
 from shoebox_metadata.library.objects import Blob, Objects
 from shoebox_metadata.models import BUS, Collection, Item
@@ -97,8 +98,7 @@ class Files:
             await join(session, self.clock, collection,
                        FileKey(item.id, new.encrypted_key, new.key_decryption_nonce), caller.user_id)
             await repo.record_change(session, item, caller.user_id, Change.CREATED, {"collectionID": collection.id})
-            await emit(session, BUS, ItemStored(item_id=item.id, owner_id=item.owner_id,
-                                                object_key=new.file.object_key, size=new.file.size, encrypted=True))
+            await announce_stored(session, item)
             await emit(session, BUS, VariantStored(item_id=item.id, owner_id=item.owner_id, variant=THUMBNAIL,
                                                    object_key=new.thumbnail.object_key, size=new.thumbnail.size))
             return item

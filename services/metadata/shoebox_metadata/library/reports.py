@@ -14,7 +14,6 @@ from shoebox_lib.bus import emit
 from shoebox_lib.errors import NotFound
 from shoebox_lib.events import (
     ItemDeleted,
-    ItemStored,
     JobCompleted,
     ObjectDamaged,
     QuotaSet,
@@ -28,42 +27,22 @@ from shoebox_lib.events import (
 from shoebox_metadata.clock import Clock
 from shoebox_metadata.kinds import ItemStatus, VariantStatus
 from shoebox_metadata.library import replicas, repo
+from shoebox_metadata.library.announcements import (
+    announce_stored,
+)
 from shoebox_metadata.library.erasure import erase_owner
 from shoebox_metadata.library.membership import touch_item
 from shoebox_metadata.models import BUS, Item, Variant
 from shoebox_metadata.quota import Quotas
 
-# Variants compute makes for media it can read; each starts as "processing" once the original is stored.
-THUMBNAIL_VARIANT = "thumb"
-DERIVED_VARIANTS = (THUMBNAIL_VARIANT, "medium")
 THUMBNAIL_TASK = "thumbnail"
 METADATA_TASK = "metadata"
 # What a metadata job's result holds besides what it extracted.
 MEASURED = ("width", "height", "format")
 
 
-def is_processable(content_type: str | None, encrypted: bool) -> bool:
-    """Compute reads images and videos, and never sees inside end-to-end-encrypted files."""
-    return not encrypted and str(content_type or "").split("/", 1)[0] in ("image", "video")
-
-
 def _dimension(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31 else None
-
-
-async def announce_stored(session: AsyncSession, item: Item) -> None:
-    """An original is stored and counted: compute makes what it can of it, the replicator copies it."""
-    if item.object_key is None or item.size is None:
-        raise ValueError(f"item {item.id} is not stored")
-    if is_processable(item.content_type, item.encrypted):
-        for name in DERIVED_VARIANTS:
-            await repo.expect_variant(session, item.id, name)
-    # Here `sha256` is the stored bytes' own (storage checked an upload's; the store hashed what it streamed),
-    # so the replicator can verify every copy against it.
-    await emit(session, BUS, ItemStored(
-        item_id=item.id, owner_id=item.owner_id, object_key=item.object_key, size=item.size,
-        content_type=item.content_type, encrypted=item.encrypted, sha256=item.sha256,
-    ))
 
 
 JobReported = Callable[[AsyncSession, Item], Awaitable[None]]

@@ -29,8 +29,8 @@ from shoebox_lib.storage import Storage
 from shoebox_metadata.clock import Clock
 from shoebox_metadata.kinds import Change, CollectionType, ItemStatus, VariantStatus
 from shoebox_metadata.library import repo as library_repo
+from shoebox_metadata.library.announcements import THUMBNAIL_VARIANT, announce_stored
 from shoebox_metadata.library.objects import Objects, object_keys_of
-from shoebox_metadata.library.reports import THUMBNAIL_VARIANT, announce_stored
 from shoebox_metadata.models import BUS, Collection, CollectionFile, Item, ItemVersion, Variant
 from shoebox_metadata.quota import Quotas
 from shoebox_metadata.store import repo
