@@ -53,8 +53,15 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=5, description="Database connections each service keeps open; default 5.")
     nats_url: str = Field(
         default="nats://127.0.0.1:4222",
-        description="NATS with JetStream, the event bus; default a local server "
-                    "(`shoebox dev` starts an embedded one instead when this is not set).")
+        description="NATS with JetStream, the event bus: one URL, or several separated by commas (the servers "
+                    "of a cluster, so a process can start while any one of them is down); default a local "
+                    "server (`shoebox dev` starts an embedded one instead when this is not set).")
+    bus_stream_replicas: int = Field(
+        default=1, ge=1, le=5,
+        description="Copies JetStream keeps of each stream (and of its consumers' state, which follows the "
+                    "stream), on as many servers of the NATS cluster; a stream created with another count is "
+                    "changed to this one. 1 (the default) for a single server; 3 on a cluster of three or more, "
+                    "which then loses no event when one server dies.")
     bus_prefix: str = Field(
         default="shoebox", pattern=r"^[a-z][a-z0-9_]{0,30}$",
         description="Stream and subject names start with this, so two installations (or two tests) can share "

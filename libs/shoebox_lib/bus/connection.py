@@ -7,13 +7,21 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, ServiceUnavailableError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shoebox_lib.bus.topology import STREAMS, ConsumerSpec, stream_name
 from shoebox_lib.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def nats_servers(url: str) -> list[str]:
+    """The servers of `Settings.nats_url`: one URL, or several separated by commas (a cluster's)."""
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    if not servers:
+        raise ValueError(f"no NATS server in {url!r}")
+    return servers
 
 
 class Bus:
@@ -46,26 +54,33 @@ class Bus:
 
     async def connect(self) -> None:
         # A server just started (or busy) may refuse connections, or answer JetStream's API late (nats'
-        # TimeoutError): both are tried again for a while before a service gives up starting.
+        # TimeoutError), and a cluster electing its leaders answers 503: all are tried again for a while
+        # before a service gives up starting.
         async for attempt in AsyncRetrying(
             stop=stop_after_delay(30), wait=wait_exponential(max=2),
-            retry=retry_if_exception_type((OSError, nats.errors.NoServersError, TimeoutError)), reraise=True,
+            retry=retry_if_exception_type(
+                (OSError, nats.errors.NoServersError, TimeoutError, ServiceUnavailableError)),
+            reraise=True,
         ):
             with attempt:
                 if self._nc is None:
+                    # Every server listed, so a process starts while any one of them is down; once connected,
+                    # the client also learns the cluster's other servers from the one it reached.
                     self._nc = await nats.connect(
-                        self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                        connect_timeout=2, allow_reconnect=True,
+                        nats_servers(self.settings.nats_url), max_reconnect_attempts=-1,
+                        reconnect_time_wait=0.5, connect_timeout=2, allow_reconnect=True,
                     )
                     self._js = self._nc.jetstream()
                 await self.ensure_streams()
 
     async def ensure_streams(self) -> None:
         for spec in STREAMS:
-            config = spec.config(self.prefix)
+            config = spec.config(self.prefix, self.settings.bus_stream_replicas)
             try:
                 await self.js.add_stream(config)
             except BadRequestError:
+                # It exists with another configuration, as after `bus_stream_replicas` changed: a cluster
+                # moves it to the new replica count in place (followers catch up from the leader).
                 await self.js.update_stream(config)
 
     async def ensure_consumer(self, spec: ConsumerSpec) -> None:
@@ -78,6 +93,8 @@ class Bus:
             ack_wait=self.settings.bus_ack_wait_seconds,
             max_deliver=-1,  # we count deliveries ourselves and dead-letter at the bound
             max_ack_pending=1000,
+            # num_replicas unset (0): the consumer's state is kept on the stream's servers, as many as it
+            # has, and moves with it when `bus_stream_replicas` changes; a count of its own would not.
         )
         await self.js.add_consumer(stream, config=config)
 

@@ -41,7 +41,9 @@ class StreamSpec:
     retention: RetentionPolicy
     max_age_seconds: int
 
-    def config(self, prefix: str) -> StreamConfig:
+    def config(self, prefix: str, replicas: int = 1) -> StreamConfig:
+        """`replicas`: on that many servers of a cluster (`Settings.bus_stream_replicas`). The durable consumers
+        leave their own count unset, so their state follows the stream's, and scales with it."""
         return StreamConfig(
             name=stream_name(prefix, self.name),
             subjects=[f"{prefix}.{self.subjects}"],
@@ -49,6 +51,7 @@ class StreamSpec:
             storage=StorageType.FILE,
             max_age=float(self.max_age_seconds),
             duplicate_window=120.0,
+            num_replicas=replicas,
         )
 
 

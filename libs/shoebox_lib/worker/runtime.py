@@ -61,6 +61,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import BaseModel, ValidationError
 
+from shoebox_lib.bus.connection import nats_servers
 from shoebox_lib.waiting import wait_event
 from shoebox_lib.worker import http
 from shoebox_lib.worker.protocol import (
@@ -466,7 +467,7 @@ class Worker:
         while True:
             try:
                 self._nc = await nats.connect(
-                    url, name=self.worker_id, connect_timeout=5, allow_reconnect=True,
+                    nats_servers(url), name=self.worker_id, connect_timeout=5, allow_reconnect=True,
                     max_reconnect_attempts=-1, reconnect_time_wait=1,
                 )
                 return
