@@ -11,6 +11,7 @@ from typing import Any
 
 from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 from prometheus_client import Counter
 from pydantic import ValidationError
@@ -67,6 +68,10 @@ class Consumer:
                     # Closed for good: the service is stopping. nats-py turns a cancel that lands as the
                     # connection closes into this error; looping on it would keep a stopped consumer alive.
                     return
+                await asyncio.sleep(1)
+                continue
+            except NatsError as down:  # the server gone, or a cluster electing a leader: expected, no stack
+                log.warning("%s: fetch failed: %r", self.spec.durable, down)
                 await asyncio.sleep(1)
                 continue
             except Exception:

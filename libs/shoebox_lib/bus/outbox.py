@@ -11,8 +11,10 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 import asyncpg
+from nats.errors import Error as NatsError
 from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Text, delete, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoebox_lib.bus.connection import Bus
@@ -143,6 +145,9 @@ class OutboxRelay:
                 try:
                     while await self.relay_once() == self.BATCH:
                         pass
+                except (NatsError, OSError, DBAPIError) as down:  # the bus or the database away: no stack
+                    log.warning("outbox relay failed (%r); retrying", down)
+                    await asyncio.sleep(1)
                 except Exception:
                     log.exception("outbox relay failed; retrying")
                     await asyncio.sleep(1)
