@@ -1,17 +1,16 @@
 """Revoked sessions, known to every process without asking auth per request.
 
-Each process follows `sessions.revoked` with its own ordered (ephemeral) consumer, starting one token
-lifetime back: an older revocation concerns only tokens that have expired anyway. Every replica sees
-every revocation, within milliseconds of auth committing it.
+Each process follows `sessions.revoked` with its own ordered (ephemeral) consumer, from the stream's start;
+a revocation older than a token lifetime concerns only tokens that have expired anyway, and is forgotten.
+Every replica sees every revocation, within milliseconds of auth committing it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime, timedelta
 
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import DeliverPolicy
 from pydantic import ValidationError
 
 from shoebox_lib.bus.connection import Bus
@@ -48,12 +47,14 @@ class RevocationList:
         return cutoff is not None and issued_at <= cutoff
 
     async def follow(self, bus: Bus) -> None:
-        since = datetime.now(UTC) - timedelta(seconds=self.ttl)
+        # From the stream's start, not one token lifetime back: an ordered consumer lost with its server (a
+        # NATS restart) is made again from its last sequence, and nats-py keeps a start time beside it, which
+        # the server refuses for good. Revocations are few, and those older than a token's life are forgotten
+        # as they are applied.
         subscription = await bus.js.subscribe(
             bus.subject(SessionsRevoked.subject_pattern()),
             ordered_consumer=True,
-            deliver_policy=DeliverPolicy.BY_START_TIME,
-            config=ConsumerConfig(opt_start_time=since),
+            deliver_policy=DeliverPolicy.ALL,
         )
         async for message in subscription.messages:
             try:
