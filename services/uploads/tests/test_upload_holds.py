@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -14,12 +14,15 @@ from shoebox.testing import RunningSystem
 from shoebox.testing.flow import bearer
 from shoebox_lib.errors import UpstreamUnavailable
 from shoebox_uploads.models import SessionStatus, UploadSession
+from shoebox_uploads.signer.sessions import UNCONFIRMED_SECONDS
 from shoebox_uploads.testing import (
+    age,
     b64md5,
     ente_headers,
     holds_settled,
     owner_id,
     set_quota,
+    sweeper_of,
     uploads_of,
     uppy_part,
     uppy_start,
@@ -95,3 +98,36 @@ async def test_a_hold_whose_answer_is_lost_is_given_back_with_its_session(
         sessions = (await session.execute(select(UploadSession.status, UploadSession.error)
                                           .where(UploadSession.owner_id == await owner_id(api, token)))).all()
     assert sorted(sessions) == [(SessionStatus.FAILED, "metadata did not answer")] * 3
+
+
+async def test_a_session_whose_hold_was_never_confirmed_ends_soon(
+        api: RunningSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hold taken, its answer lost, and the session cannot even be ended (our database went as well, as
+    in a PostgreSQL outage): the session was recorded to expire within a minute until its hold is confirmed,
+    so the sweeper ends it soon and the hold is given back, instead of an open session for a day."""
+    token = await api.user_token("wynn")
+    uploads = uploads_of(api)
+    real_hold = uploads.library.hold
+
+    async def hold_then_lose_the_answer(owner_id: int, hold_id: str, size: int) -> datetime:
+        await real_hold(owner_id, hold_id, size)
+        raise UpstreamUnavailable("metadata did not answer")
+
+    async def database_gone(record: UploadSession, error: str) -> None:
+        raise ConnectionRefusedError("the database is down")
+
+    monkeypatch.setattr(uploads.library, "hold", hold_then_lose_the_answer)
+    monkeypatch.setattr(uploads, "_fail_open", database_gone)
+    started = await uppy_start(api, token, 700)
+    assert started.status_code >= 500
+    assert (await usage(api, token))["reserved"] == 700
+    async with uploads.db.transaction() as session:
+        left = (await session.execute(select(UploadSession).where(
+            UploadSession.owner_id == await owner_id(api, token)))).scalar_one()
+    assert left.status == SessionStatus.OPEN
+    assert left.expires_at <= datetime.now(UTC) + timedelta(seconds=UNCONFIRMED_SECONDS)
+    monkeypatch.undo()
+
+    await age(api, left.object_key)  # the minute passes
+    assert (await sweeper_of(api).sweep())["sessions_expired"] == 1
+    await holds_settled(api, token, 0)

@@ -134,8 +134,7 @@ class EnteUploads:
         checksum = content_md5(md5)
         await self.uploads.check_open(owner_id)
         record = self._new(Uploader(owner_id), UploadKind.ENTE, total=content_length)
-        await self.uploads.record([record])
-        await self.uploads.hold(record, content_length)
+        await self.uploads.record_held(record, content_length)
         url = await self.uploads.driver.presign_put(
             record.object_key, expires=self.uploads.url_seconds(record, self.uploads.single_put_seconds),
             content_md5=checksum, content_length=content_length)

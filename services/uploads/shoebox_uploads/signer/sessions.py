@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from shoebox_lib import keys
 from shoebox_lib.db import Database
-from shoebox_lib.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, ShoeboxError
+from shoebox_lib.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, ShoeboxError, UpstreamUnavailable
 from shoebox_lib.storage import StorageDriver
 from shoebox_lib.storage.base import MAX_OBJECT_SIZE, PartInfo
 from shoebox_uploads.models import SessionStatus, UploadKind, UploadSession
@@ -30,6 +30,8 @@ V1 = (UploadKind.V1,)
 ANY_KIND = tuple(UploadKind)
 # What metadata calls an item whose original has not arrived yet.
 AWAITING_UPLOAD = "upload_pending"
+# How long a session recorded before its quota hold may wait for metadata to confirm the hold.
+UNCONFIRMED_SECONDS = 60
 # Sessions past the point where aborting could still take them back.
 UNABORTABLE = (SessionStatus.COMPLETING, SessionStatus.VERIFYING, SessionStatus.COMPLETED, SessionStatus.COMMITTED)
 
@@ -75,22 +77,28 @@ class Uploads:
 
     # --- quota --------------------------------------------------------------------------------------
 
-    async def hold(self, record: UploadSession, size: int) -> None:
-        """Hold the bytes at metadata under the id of a session already recorded, so that no hold ever exists
-        without a session to give it back: a crash right after this leaves an open session, which the
-        sweeper ends at its expiry, and its `upload.ended` releases the hold. Not held for sure (refused,
-        metadata down, the answer lost), the session ends at once with that same `upload.ended`, which gives
-        back whatever metadata did hold. The session ends no later than the hold would lapse."""
+    async def record_held(self, record: UploadSession, size: int) -> None:
+        """Record a session, then hold its bytes at metadata under its id, so that no hold ever exists without
+        a session to give it back. Until metadata confirms the hold, the session is recorded to expire within
+        `UNCONFIRMED_SECONDS`: whatever stops us in between (a crash, our database gone as we would end it),
+        the sweeper ends it soon, and its `upload.ended` releases whatever metadata held. Not held for sure
+        (refused, metadata down, the answer lost), it ends at once the same way. Confirmed, it lives as
+        long as it was made to, and no longer than the hold."""
+        lifetime = record.expires_at
+        record.expires_at = min(lifetime, datetime.now(UTC) + timedelta(seconds=UNCONFIRMED_SECONDS))
+        await self.record([record])
         try:
             held_until = await self.library.hold(record.owner_id, record.id, size)
         except Exception as exc:
             await self._fail_open(record, exc.message if isinstance(exc, ShoeboxError) else "the hold was not taken")
             raise
-        if held_until < record.expires_at:
-            async with self.db.transaction() as session:
-                await session.execute(update(UploadSession).where(UploadSession.id == record.id)
-                                      .values(expires_at=held_until))
-            record.expires_at = held_until
+        async with self.db.transaction() as session:
+            confirmed = (await session.execute(
+                update(UploadSession).where(UploadSession.id == record.id, UploadSession.status == SessionStatus.OPEN)
+                .values(expires_at=min(lifetime, held_until)).returning(UploadSession.expires_at))).scalar_one_or_none()
+        if confirmed is None:  # the sweeper ended it meanwhile, and gave the hold back
+            raise UpstreamUnavailable("The upload could not be opened in time; try again")
+        record.expires_at = confirmed
 
     async def _fail_open(self, record: UploadSession, error: str) -> None:
         """End a session that never got going, if nothing else ended it meanwhile."""
@@ -139,10 +147,11 @@ class Uploads:
 
     async def open(self, record: UploadSession, hold: int | None = None) -> UploadSession:
         """Record a multipart session before storage hears of it, so the sweeper never mistakes a new
-        multipart upload for an orphan; then hold `hold` bytes for it (see `hold`), then start the upload."""
-        await self.record([record])
-        if hold is not None:
-            await self.hold(record, hold)
+        multipart upload for an orphan; with `hold`, hold those bytes for it (`record_held`); then start the upload."""
+        if hold is None:
+            await self.record([record])
+        else:
+            await self.record_held(record, hold)
         try:
             upload_id = await self.driver.create_multipart(record.object_key, content_type=record.content_type)
         except Exception:

@@ -142,8 +142,7 @@ class UppyUploads:
             content_type=content_type, filename=name, status=SessionStatus.OPEN,
             expires_at=uploads.single_put_expiry(),
         )
-        await uploads.record([record])
-        await uploads.hold(record, size)
+        await uploads.record_held(record, size)
         seconds = uploads.url_seconds(record, uploads.single_put_seconds)
         post = await uploads.driver.presign_post(record.object_key, expires=seconds, content_length=size,
                                                  content_type=content_type)
