@@ -5,7 +5,7 @@ UV := $(PYTHON) -m uv
 DATA_DIR ?= .shoebox
 PORT ?= 8000
 
-.PHONY: install run test lint bench schemas gateway
+.PHONY: install run test lint bench schemas gateway chaos
 
 .uv-installed:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -32,3 +32,6 @@ schemas: install
 
 gateway: install  # regenerate deploy/nginx/nginx.conf and deploy/k8s/50-gateway.yaml from shoebox/routing.py
 	$(UV) run --frozen python -m shoebox.gateway --write
+
+chaos: install  # the full chaos suite (long; `make test` runs a bounded one): faults under load, per-fault report
+	$(UV) run --frozen python -m shoebox.chaos

@@ -40,7 +40,8 @@ def _installation_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-async def _ensure_database(server_url: str, name: str) -> str:
+async def ensure_database(server_url: str, name: str) -> str:
+    """The URL of database `name` on the server, created if it is not there yet."""
     conn = await asyncpg.connect(server_url)
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
@@ -77,7 +78,7 @@ class DevStack:
         if not _configured("database_url"):
             self.postgres = EmbeddedPostgres(self.data_dir / "postgres")
             server = self.postgres.start()
-            overrides["database_url"] = asyncio.run(_ensure_database(server, DATABASE))
+            overrides["database_url"] = asyncio.run(ensure_database(server, DATABASE))
         if not _configured("nats_url"):
             # MQTT on the configured port, else on the one CL's clients assume when it is free.
             mqtt_port = urlsplit(os.environ["SHOEBOX_MQTT_URL"]).port if _configured("mqtt_url") else None

@@ -10,6 +10,22 @@ from urllib.parse import urlsplit
 
 from shoebox_lib.embedded import free_port
 
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def splice(one: Stream, other: Stream) -> None:
+    """Copy bytes both ways between two connections until either side ends, which ends both."""
+
+    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        if not sink.is_closing():
+            sink.transport.abort()
+
+    await asyncio.gather(pipe(one[0], other[1]), pipe(other[0], one[1]))
+
 
 class EndpointOutage:
     """A TCP forwarder in front of a server. `down()` closes the port (new connections are refused) and cuts the
@@ -44,16 +60,7 @@ class EndpointOutage:
             writer.transport.abort()
             return
         self._open.update((writer, upstream_writer))
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError):
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            if not sink.is_closing():  # one side ended: so does the connection
-                sink.transport.abort()
-
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        await splice((reader, writer), (upstream_reader, upstream_writer))
         self._open.discard(writer)
         self._open.discard(upstream_writer)
 
