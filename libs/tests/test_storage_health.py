@@ -104,18 +104,6 @@ async def test_a_tier_whose_writes_fail_fails_even_where_os_access_says_writable
     await driver.ping()  # a failure is not reused: the tier is healthy again at once
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through a 0500 directory anyway; the test above "
-                                              "makes the writes of a tier fail in a way that holds for root")
-async def test_a_read_only_tier_directory_fails(fs_drivers: Callable[..., Any]) -> None:
-    driver: FilesystemDriver = await fs_drivers(storage_probe_interval_seconds=0)
-    tmp_dir(driver).chmod(0o500)
-    try:
-        with pytest.raises(OSError, match="not writable"):
-            await driver.ping()
-    finally:
-        tmp_dir(driver).chmod(0o700)
-
-
 async def test_a_missing_tier_directory_fails(fs_drivers: Callable[..., Any]) -> None:
     driver: FilesystemDriver = await fs_drivers()
     away = driver.root.with_name(driver.root.name + "-away")
