@@ -7,19 +7,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import io
 import logging
-import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from PIL import Image
 
-from shoebox.testing.flow import bearer
+from shoebox.testing.flow import bearer, random_png
 
 log = logging.getLogger("shoebox.chaos.load")
 
@@ -29,14 +26,6 @@ RETRYABLE = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 class GaveUp(Exception):
     """A call answered a refusal no retry changes, or kept failing past the upload's deadline."""
-
-
-def random_png(side: int = 48) -> bytes:
-    """A small image no other upload has: its pixels are random."""
-    image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
 
 
 @dataclass(frozen=True)
@@ -119,7 +108,7 @@ class Uploader:
 
     async def upload_one(self) -> None:
         self.result.attempted += 1
-        data = random_png()
+        data = random_png(48)
         deadline = time.monotonic() + self.upload_deadline
         try:
             completed = await self._upload(data, deadline)
@@ -151,37 +140,37 @@ class Uploader:
 
     async def _call(self, step: str, method: str, url: str, deadline: float, *, want: int | None = None,
                     **kwargs: Any) -> dict[str, Any]:
+        def accepted(response: httpx.Response) -> bool:
+            return (want is None and response.is_success) or response.status_code == want
+
+        response = await self._retrying(step, deadline, accepted, lambda: self._client.request(
+            method, url, headers=bearer(self.token), **kwargs))
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def _put(self, url: str, chunk: bytes, deadline: float) -> str:
+        response = await self._retrying("put", deadline, lambda r: r.status_code == 200,
+                                        lambda: self._client.put(url, content=chunk))
+        return response.headers["etag"]
+
+    @staticmethod
+    async def _retrying(step: str, deadline: float, accepted: Callable[[httpx.Response], bool],
+                        send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+        """`send` until its answer is `accepted`, through connection errors and retryable statuses, with
+        backoff, until `deadline`."""
         for delay in _backoff():
             try:
-                response = await self._client.request(method, url, headers=bearer(self.token), **kwargs)
+                response = await send()
             except httpx.TransportError as exc:
-                failure = f"{type(exc).__name__}"
+                failure = type(exc).__name__
             else:
-                if (want is None and response.is_success) or response.status_code == want:
-                    body: dict[str, Any] = response.json()
-                    return body
+                if accepted(response):
+                    return response
                 if response.status_code not in RETRYABLE:
                     raise GaveUp(f"{step} {response.status_code}: {response.text[:300]}")
                 failure = str(response.status_code)
             if time.monotonic() + delay > deadline:
                 raise GaveUp(f"{step} deadline: last {failure}")
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
-
-    async def _put(self, url: str, chunk: bytes, deadline: float) -> str:
-        for delay in _backoff():
-            try:
-                response = await self._client.put(url, content=chunk)
-            except httpx.TransportError as exc:
-                failure = type(exc).__name__
-            else:
-                if response.status_code == 200:
-                    return response.headers["etag"]
-                if response.status_code not in RETRYABLE:
-                    raise GaveUp(f"put {response.status_code}: {response.text[:300]}")
-                failure = str(response.status_code)
-            if time.monotonic() + delay > deadline:
-                raise GaveUp(f"put deadline: last {failure}")
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,14 @@ from PIL import Image
 def make_png(width: int = 640, height: int = 480) -> bytes:
     image = Image.new("RGB", (width, height))
     image.putdata([((x * 255) // width, (y * 255) // height, 128) for y in range(height) for x in range(width)])
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def random_png(side: int = 8) -> bytes:
+    """A small PNG of random pixels: its bytes are nobody else's, so the store never takes it for a duplicate."""
+    image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()

@@ -18,8 +18,6 @@ parameters and body from the world by name; a required one the world has no valu
 from __future__ import annotations
 
 import asyncio
-import io
-import os
 import secrets
 import time
 from collections.abc import Mapping
@@ -28,11 +26,10 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
-from PIL import Image
-
 from shoebox.testing import RunningSystem
 from shoebox.testing.callers import Callers, bearer, fresh_token
 from shoebox.testing.ente_helpers import commit, new_album
+from shoebox.testing.flow import random_png
 from shoebox.testing.instances import UNSET, Builder, JsonPath, Resolver
 from shoebox.testing.openapi import Location, Operation
 from shoebox_auth.service import AuthService, Origin
@@ -235,7 +232,7 @@ class World:
             parent = (await self.get(Kind.STORE_COLLECTION))["id"]
             made = await self._ok("POST", "/entities", data={
                 "is_collection": "false", "label": f"world {secrets.token_hex(4)}", "parent_id": str(parent)},
-                files={"media_file": ("world.png", await asyncio.to_thread(_unique_png), "image/png")})
+                files={"media_file": ("world.png", await asyncio.to_thread(random_png), "image/png")})
             return {"id": made["id"], "md5": made["md5"]}
         if kind is Kind.STORE_PREVIEW:
             made = await self.get(Kind.STORE_FILE)
@@ -282,14 +279,6 @@ class World:
         response = await self.system.client.request(method, path, headers=bearer(token), **kwargs)
         assert response.status_code in (200, 201), f"building the world: {method} {path}: {response.text}"
         return response.json()
-
-
-def _unique_png() -> bytes:
-    """An 8x8 PNG of random pixels: its bytes are nobody else's, so the store never takes it for a duplicate."""
-    image = Image.frombytes("RGB", (8, 8), os.urandom(8 * 8 * 3))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
 
 
 @dataclass(frozen=True)
