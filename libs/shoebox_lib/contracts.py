@@ -27,6 +27,7 @@ ITEMS_PATH = "/internal/metadata/items"  # POST NewUploadItem: an item for an up
 HOLDS_PATH = "/internal/metadata/holds"  # POST HoldRequest: hold quota for an upload session
 USAGE_PATH = "/internal/metadata/usage/{owner_id}"  # GET: what an owner stores and may still store
 LINK_PATH = "/internal/metadata/links/resolve"  # POST LinkCredentials: what a public link opens
+AWAITING_PATH = "/internal/metadata/items/awaiting"  # POST ItemRefs: which of these still await their upload
 
 
 class UploadTarget(Contract):
@@ -37,6 +38,24 @@ class UploadTarget(Contract):
     status: str  # metadata's item status (`upload_pending` until an upload fills it)
     size: int = Field(ge=0)
     content_type: str | None = None
+
+
+class ItemRef(Contract):
+    owner_id: Id = Field(ge=1, le=BIGINT_MAX)
+    item_id: Id = Field(ge=0, le=BIGINT_MAX)
+
+
+class ItemRefs(Contract):
+    """Items asked about at once (the upload sweeper's completions not yet confirmed); bounded per call."""
+
+    items: list[ItemRef] = Field(max_length=500)
+
+
+class AwaitingItems(Contract):
+    """Of the items asked about, those that are their owner's and still wait for their upload; an item of
+    another owner, a missing one and a filled one are all simply absent."""
+
+    item_ids: list[Id]
 
 
 class NewUploadItem(Contract):

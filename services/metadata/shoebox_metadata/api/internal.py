@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, Query
 
 from shoebox_lib.contracts import (
+    AWAITING_PATH,
     BIGINT_MAX,
     HOLDS_PATH,
     ITEM_PATH,
@@ -15,8 +16,10 @@ from shoebox_lib.contracts import (
     LINK_PATH,
     STORE_MODE_PATH,
     USAGE_PATH,
+    AwaitingItems,
     Hold,
     HoldRequest,
+    ItemRefs,
     ItemSource,
     LinkCredentials,
     LinkGrant,
@@ -45,6 +48,13 @@ async def item(items: ItemsDep, item_id: int = Path(ge=0, le=BIGINT_MAX),
                owner_id: int = Query(ge=1, le=BIGINT_MAX)) -> UploadTarget:
     """An item of `owner_id` as declared; someone else's item is not found, like a missing one."""
     return upload_target(await items.get(owner_id, item_id))
+
+
+@router.post(AWAITING_PATH)
+async def awaiting(body: ItemRefs, items: ItemsDep) -> AwaitingItems:
+    """Which of these items still wait for their upload: the upload sweeper's question about many
+    completions at once."""
+    return AwaitingItems(item_ids=await items.awaiting_upload([(r.owner_id, r.item_id) for r in body.items]))
 
 
 @router.post(ITEMS_PATH, status_code=201)

@@ -133,6 +133,11 @@ class Items:
         async with self.db.transaction() as session:
             return await access.own_image(session, owner_id, item_id)
 
+    async def awaiting_upload(self, refs: Sequence[tuple[int, int]]) -> list[int]:
+        """Of these (owner, item) pairs, the items still waiting for their upload."""
+        async with self.db.transaction() as session:
+            return await repo.awaiting_upload(session, refs)
+
     async def view(self, caller: Principal | None, item_id: int) -> ItemView:
         """The image as the caller may see it (see the module's docstring)."""
         async with self.db.transaction() as session:

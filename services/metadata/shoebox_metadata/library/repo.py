@@ -59,6 +59,15 @@ async def item(session: AsyncSession, item_id: int, *, lock: bool = False) -> It
     return await session.get(Item, item_id, with_for_update=lock) if is_id(item_id) else None
 
 
+async def awaiting_upload(session: AsyncSession, refs: Sequence[tuple[int, int]]) -> list[int]:
+    """Of these (owner, item) pairs, the ids of the items that are that owner's and still wait for an upload."""
+    wanted = [(owner, item) for owner, item in refs if is_id(owner, item)]
+    if not wanted:
+        return []
+    return list((await session.execute(select(Item.id).where(
+        tuple_(Item.owner_id, Item.id).in_(wanted), Item.status == ItemStatus.UPLOAD_PENDING))).scalars())
+
+
 async def item_with_object(session: AsyncSession, owner_id: int, object_key: str) -> Item | None:
     """The owner's item committed with this object (the first, should a race ever have made two)."""
     return (await session.execute(select(Item).where(

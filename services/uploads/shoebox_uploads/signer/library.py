@@ -7,13 +7,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from shoebox_lib.contracts import (
+    AWAITING_PATH,
     HOLDS_PATH,
     ITEM_PATH,
     ITEMS_PATH,
     LINK_PATH,
     USAGE_PATH,
+    AwaitingItems,
     Hold,
     HoldRequest,
+    ItemRef,
+    ItemRefs,
     LinkCredentials,
     LinkGrant,
     NewUploadItem,
@@ -32,6 +36,13 @@ class Library:
         """The owner's item as declared before its upload; someone else's is a 404 like a missing one."""
         return await self.metadata.call("GET", ITEM_PATH.format(item_id=item_id), UploadTarget,
                                          params={"owner_id": owner_id})
+
+    async def awaiting_upload(self, refs: list[tuple[int, int]]) -> set[int]:
+        """Of these (owner, item) pairs, the items still waiting for their upload; another owner's item, a
+        missing one and a filled one are all left out."""
+        awaiting = await self.metadata.call("POST", AWAITING_PATH, AwaitingItems, body=ItemRefs(
+            items=[ItemRef(owner_id=owner, item_id=item) for owner, item in refs]))
+        return set(awaiting.item_ids)
 
     async def new_item(self, owner_id: int, filename: str, content_type: str, size: int) -> int:
         """A library item for an upload that arrived without one (the Uppy face)."""

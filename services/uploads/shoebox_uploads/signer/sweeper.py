@@ -27,12 +27,12 @@ from datetime import UTC, datetime, timedelta
 import anyio.to_thread
 from prometheus_client import Counter
 
-from shoebox_lib.errors import NotFound, ShoeboxError, UpstreamUnavailable
+from shoebox_lib.errors import ShoeboxError, UpstreamUnavailable
 from shoebox_uploads.models import SessionStatus, UploadKind, UploadSession
 from shoebox_uploads.settings import UploadsSettings
 from shoebox_uploads.signer import outcomes, repo
 from shoebox_uploads.signer.completion import STALE_CLAIM
-from shoebox_uploads.signer.sessions import AWAITING_UPLOAD, Uploads
+from shoebox_uploads.signer.sessions import Uploads
 
 log = logging.getLogger(__name__)
 
@@ -134,16 +134,16 @@ class Sweeper:
         grace = now - timedelta(seconds=self.settings.apply_grace_seconds)
         async with self.uploads.db.transaction() as session:
             unconfirmed = await repo.unconfirmed(session, LIBRARY, grace, grace, BATCH)
+        if not unconfirmed:
+            return
+        try:
+            awaiting = await self.uploads.library.awaiting_upload(
+                [(r.owner_id, r.item_id) for r in unconfirmed if r.item_id is not None])
+        except UpstreamUnavailable as down:
+            log.warning("upload sweeper: completions not reconciled this pass: %s", down.message)
+            return
         for record in unconfirmed:
-            assert record.item_id is not None
-            try:
-                waiting = (await self.uploads.library.upload_target(record.owner_id, record.item_id)).status \
-                    == AWAITING_UPLOAD
-            except NotFound:
-                waiting = False  # the item is gone: nothing is owed to it
-            except UpstreamUnavailable as down:
-                log.warning("upload sweeper: completions not reconciled this pass: %s", down.message)
-                return
+            waiting = record.item_id in awaiting  # otherwise filled, or gone: nothing is owed to it
             async with self.uploads.db.transaction() as session:
                 current = await repo.get(session, record.id, lock=True)
                 if current is None or current.status != SessionStatus.COMPLETED or current.committed_at is not None:
