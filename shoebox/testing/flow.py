@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from PIL import Image
+
+log = logging.getLogger("shoebox.testing.flow")
 
 
 def make_png(width: int = 640, height: int = 480) -> bytes:
@@ -63,7 +66,7 @@ async def upload(client: httpx.AsyncClient, token: str, data: bytes, *, filename
             signed = await client.post(f"/v1/uploads/{session['session_id']}/parts/{number}", headers=bearer(token))
             assert signed.status_code == 200, signed.text
             chunk = data[(number - 1) * part_size: number * part_size]
-            put = await storage.put(signed.json()["url"], content=chunk)
+            put = await put_part(storage, signed.json()["url"], chunk)
             assert put.status_code == 200, put.text
             parts.append({"part_number": number, "etag": put.headers["etag"]})
 
@@ -79,6 +82,18 @@ def is_processed(body: dict[str, Any]) -> bool:
     replicated = [r["object"] for r in body["replicas"] if r["tier"] == "secondary"]
     made = sum(1 for v in body["variants"] if v["status"] == "ready")
     return body["status"] == "ready" and replicated.count("original") == 1 and replicated.count("variant") == made
+
+
+async def put_part(storage: httpx.AsyncClient, url: str, chunk: bytes) -> httpx.Response:
+    """PUT one part to storage, tried again on a 5xx as S3's clients do: storage answers 500 and 503 now and
+    then (moto's in-process server under a loaded machine among them), and a part PUT is idempotent."""
+    for delay in (0.2, 0.5, 1.0):
+        put = await storage.put(url, content=chunk)
+        if put.status_code < 500:
+            return put
+        log.warning("storage answered %s to a part PUT; trying again: %s", put.status_code, put.text[:500])
+        await asyncio.sleep(delay)
+    return await storage.put(url, content=chunk)
 
 
 async def wait_processed(client: httpx.AsyncClient, token: str, image_id: str) -> dict[str, Any]:
