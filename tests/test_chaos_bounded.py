@@ -48,7 +48,7 @@ async def test_postgres_down_under_load(chaos: Session) -> None:
     await _survives(chaos, FaultKind.POSTGRES_DOWN)
 
 
-async def test_secondary_unwritable_then_back_under_load(chaos: Session) -> None:
+async def test_secondary_full_then_freed_under_load(chaos: Session) -> None:
     await _survives(chaos, FaultKind.TIER_FULL)
 
 

@@ -1,10 +1,12 @@
 """The faults, each done for real to the running topology: a process killed with SIGKILL, the NATS and
-PostgreSQL servers stopped and started again on their data and port, a tier that cannot be written, auth
+PostgreSQL servers stopped and started again on their data and port, a tier's disk filled and freed, auth
 gone while another service restarts."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -71,15 +73,52 @@ async def inject(topology: Topology, fault: Fault, rng: random.Random, token: st
         await asyncio.sleep(fault.seconds)
         await asyncio.to_thread(topology.postgres.start)
     elif fault.kind is FaultKind.TIER_FULL:
-        # Stands in for a full disk (none to fill here): the tier's directory is gone, so every write fails.
-        disk = DiskOutage(topology.tier_root(topology.config.bucket_secondary))
-        disk.down()
-        await asyncio.sleep(fault.seconds)
-        disk.up()
+        await _tier_full(topology, fault, injected)
     elif fault.kind is FaultKind.AUTH_DOWN_RESTART:
         await _auth_down_restart(topology, fault, rng, token, injected)
     injected.seconds = loop.time() - started
     return injected
+
+
+async def _tier_full(topology: Topology, fault: Fault, injected: Injected) -> None:
+    """SECONDARY's disk filled to the last byte, then the space freed. Where no disk of its own could be
+    mounted (not root), the tier is made unwritable instead, and said so; under CI that is a failure."""
+    disk = topology.full_disk
+    if disk is None:
+        injected.note(f"SECONDARY made unwritable instead of full: {topology.no_full_disk}")
+        if os.environ.get("CI"):
+            injected.problems.append(f"CI must fill a real disk: {topology.no_full_disk}")
+        outage = DiskOutage(topology.tier_root(topology.config.bucket_secondary))
+        outage.down()
+        await asyncio.sleep(fault.seconds)
+        outage.up()
+        return
+    took = await asyncio.to_thread(disk.fill)
+    injected.note(f"SECONDARY full ({took / 2**20:.0f} MiB written to fill it)")
+    if await _secondary_check(topology, failing=True):
+        injected.note("replicator's /healthz: storage.secondary failing")
+    else:
+        injected.problems.append("replicator's /healthz did not see SECONDARY full")
+    await asyncio.sleep(max(0.0, fault.seconds - (time.monotonic() - injected.started)))
+    await asyncio.to_thread(disk.free)
+    injected.note("SECONDARY space freed")
+
+
+async def _secondary_check(topology: Topology, *, failing: bool, within: float = 10) -> bool:
+    """Whether every replicator process's /healthz comes to call SECONDARY failing (or not) within `within`
+    seconds (its write probe runs at most once a second here)."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=5) as client:
+        for process in topology.processes["replicator"]:
+            while True:
+                with contextlib.suppress(httpx.TransportError, ValueError, KeyError):
+                    checks = (await client.get(f"{process.url}/healthz")).json()["checks"]
+                    if str(checks["storage.secondary"]).startswith("failing") is failing:
+                        break
+                if time.monotonic() > deadline:
+                    return False
+                await asyncio.sleep(0.2)
+    return True
 
 
 def _targets(fault: Fault, rng: random.Random, topology: Topology) -> list[ServiceProcess]:

@@ -25,6 +25,7 @@ from shoebox.dev import ensure_database
 from shoebox.routing import DATAPLANE
 from shoebox.services import SERVICES, migrate_all
 from shoebox.testing import clean_environment, shoebox_command
+from shoebox.testing.outage import FullDisk
 from shoebox_lib.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from shoebox_lib.settings import Settings
 
@@ -32,6 +33,10 @@ log = logging.getLogger("shoebox.chaos.topology")
 
 ADMIN_PASSWORD = "chaos-admin-password"
 DATABASE = "shoebox_chaos"
+# SECONDARY's own disk: room for everything a full run stores there, and the free space under which its health
+# check calls it failing (the default, 256 MiB, is for a real disk).
+TIER_DISK_BYTES = 128 * 2**20
+TIER_MIN_FREE = 2**20
 
 
 class ProcessDied(RuntimeError):
@@ -120,6 +125,8 @@ class Topology:
         self.processes: dict[str, list[ServiceProcess]] = {}
         self.forwarders: dict[str, RoundRobin] = {}
         self.settings: Settings | None = None
+        self.full_disk: FullDisk | None = None
+        self.no_full_disk = ""  # why SECONDARY is not a disk of its own, when it is not
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
@@ -149,7 +156,17 @@ class Topology:
             bucket_cold="chaos-cold", bus_ack_wait_seconds=self.timings.ack_wait_seconds,
             # Presigned URLs point at the data plane's forwarder: clients PUT parts whichever service is down.
             public_url=self.forwarders[DATAPLANE].url, auth_url=self.forwarders["auth"].url,
-            metadata_url=self.forwarders["metadata"].url, storage_probe_interval_seconds=1.0)
+            metadata_url=self.forwarders["metadata"].url, storage_probe_interval_seconds=1.0,
+            secondary_storage_min_free_bytes=TIER_MIN_FREE)
+        # SECONDARY on a small disk of its own, so that a fault can fill it for real.
+        disk = FullDisk(self.tier_root(self.settings.bucket_secondary), TIER_DISK_BYTES)
+        reason = await asyncio.to_thread(disk.mount)
+        if reason is None:
+            self.full_disk = disk
+        else:
+            self.no_full_disk = reason
+            log.warning("SECONDARY shares the machine's disk (%s): the full-tier fault makes it unwritable instead",
+                        reason)
         began = time.monotonic()
         await migrate_all(self.settings)
         log.info("migrated in %.1f s", time.monotonic() - began)
@@ -179,6 +196,8 @@ class Topology:
             await forwarder.close()
         await asyncio.to_thread(self.nats.stop)
         await asyncio.to_thread(self.postgres.stop)
+        if self.full_disk is not None:
+            await asyncio.to_thread(self.full_disk.unmount)  # its files go with it, kept or not
         if not self.keep:
             shutil.rmtree(self.root, ignore_errors=True)
 

@@ -1,10 +1,14 @@
-"""Storage outages as clients see them, for tests: an endpoint that refuses connections, a disk that is gone."""
+"""Storage outages as clients see them, for tests: an endpoint that refuses connections, a disk that is gone,
+a disk that is full."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import shutil
+import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -81,3 +85,54 @@ class DiskOutage:
         self.root.unlink()
         self.aside.rename(self.root)
         shutil.rmtree(self.aside, ignore_errors=True)
+
+
+class FullDisk:
+    """A tier on a small disk of its own (a tmpfs mounted on its directory), filled to the last byte and then
+    freed: what a full disk does to writes (ENOSPC), not a stand-in. Mounting takes root; `mount()` says why
+    it could not, and the caller decides what to do instead."""
+
+    # Under a bucket's internal directory, which no listing shows, so the filler is never taken for an object.
+    FILLER = ".shoebox/chaos-filler"
+
+    def __init__(self, root: Path, size_bytes: int) -> None:
+        self.root = root
+        self.size_bytes = size_bytes
+        self.mounted = False
+
+    def mount(self) -> str | None:
+        """Mount the disk on the (empty) directory; the reason it could not be, or None."""
+        if os.geteuid() != 0:
+            return "mounting a tmpfs takes root"
+        self.root.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size_bytes},mode=0755", "tmpfs",
+                               str(self.root)], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            return f"mount -t tmpfs failed: {done.stderr.strip() or done.returncode}"
+        self.mounted = True
+        return None
+
+    def unmount(self) -> None:
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.root)], capture_output=True, check=False)
+            self.mounted = False
+
+    def fill(self) -> int:
+        """Write a file until the disk takes no more; the bytes it took. Unbuffered, so a write that fits only
+        in part is taken in part, and the disk ends with no byte free."""
+        written = 0
+        chunk = b"\0" * (1 << 20)
+        (self.root / self.FILLER).parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / self.FILLER, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            while True:
+                written += os.write(fd, chunk)
+        except OSError as full:
+            if full.errno != errno.ENOSPC:
+                raise
+        finally:
+            os.close(fd)
+        return written
+
+    def free(self) -> None:
+        (self.root / self.FILLER).unlink(missing_ok=True)
