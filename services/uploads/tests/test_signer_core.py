@@ -26,6 +26,7 @@ from shoebox_uploads.app import MIGRATIONS
 from shoebox_uploads.container import Container
 from shoebox_uploads.models import BUS, SessionStatus, UploadKind, UploadSession
 from shoebox_uploads.settings import UploadsSettings
+from shoebox_uploads.signer.completion import STALE_CLAIM
 from shoebox_uploads.signer.ente import Uploader
 from shoebox_uploads.signer.library import Library
 from shoebox_uploads.signer.limits import TooManyOpenUploads
@@ -160,10 +161,11 @@ async def test_a_stale_claim_is_taken_over_by_a_retry(core: Core) -> None:
     claimed = await completion.claim(OWNER, record.id, [(1, etag)], (UploadKind.V1,))
     assert claimed is not None
     assert not isinstance(claimed, UploadSession)
-    # Its completer died here. While the claim is fresh a retry waits; once stale, the retry takes over.
+    # Its completer died here (or lost the database, so never gave the claim back). While the claim is fresh a
+    # retry waits; once stale, a couple of minutes on, the retry takes over.
     async with core.db.transaction() as session:
         await session.execute(update(UploadSession).where(UploadSession.id == record.id)
-                              .values(claimed_at=datetime.now(UTC) - timedelta(hours=1)))
+                              .values(claimed_at=datetime.now(UTC) - STALE_CLAIM - timedelta(seconds=1)))
     done = await core.container.uploads.complete(OWNER, record.id, [(1, etag)])
     assert done.status == SessionStatus.COMPLETED
     assert await completion.finish(claimed) is None  # the dead completer's claim, were it to wake, is void

@@ -33,8 +33,10 @@ DONE = (SessionStatus.COMPLETED, SessionStatus.VERIFYING, SessionStatus.COMMITTE
 # How long a complete waits for a concurrent one before answering 409, and how often it looks.
 WAIT_SECONDS = 60.0
 POLL_SECONDS = 0.05
-# A claim this old belongs to a completer that is gone (assembling 10,000 parts takes seconds, not this).
-STALE_CLAIM = timedelta(minutes=15)
+# A claim this old belongs to a completer that is gone: killed, or cut off from the database so that it could
+# not give the claim back (PostgreSQL down mid-complete). Until then every retry waits and answers 409, so it
+# is short; taking over a claim whose completer is in fact alive only repeats idempotent work (see above).
+STALE_CLAIM = timedelta(minutes=2)
 DEFAULT_TYPE = "application/octet-stream"
 
 
