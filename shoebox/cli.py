@@ -81,7 +81,8 @@ def _serve(service: str, host: str, port: int) -> None:
         app = dataplane_app(settings)
     else:
         app = factory(service)(settings).app
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, forwarded_allow_ips="")
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, forwarded_allow_ips="",
+                timeout_keep_alive=settings.keep_alive_seconds)
 
 
 def _cors(origins: list[str]) -> None:

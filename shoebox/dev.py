@@ -117,7 +117,7 @@ def run_dev(data_dir: Path, port: int, host: str = "127.0.0.1") -> None:
         log.info("MQTT for CL clients at %s", settings.mqtt_url)
         # forwarded_allow_ips="": no X-Forwarded-For is believed by uvicorn; auth decides whom to trust.
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, forwarded_allow_ips="",
-                    lifespan="on", timeout_graceful_shutdown=10)
+                    lifespan="on", timeout_graceful_shutdown=10, timeout_keep_alive=settings.keep_alive_seconds)
     finally:
         stack.stop()
 

@@ -3,6 +3,7 @@ processes on two ports, metadata verifying auth's tokens through its JWKS."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -49,3 +50,26 @@ async def test_two_services_in_two_processes(make_settings: Callable[..., Settin
             forged = await client.get(f"{metadata_url}/v1/images/{created.json()['image_id']}",
                                       headers={"Authorization": f"Bearer {token[:-4]}AAAA"})
             assert forged.status_code == 401
+        await _idle_connection_outlives_a_client_pool(auth_port)
+
+
+async def _idle_connection_outlives_a_client_pool(port: int) -> None:
+    """A connection left idle for longer than httpx keeps one in its pool (5 s) is still open: the server must
+    not be the one to close first, or it races a request the client already sent on it (a CI run lost a POST
+    that way, as a broken connection with no answer)."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for _ in range(2):
+            writer.write(request)
+            await writer.drain()
+            status = await reader.readline()
+            assert status.startswith(b"HTTP/1.1 200"), status
+            length = 0
+            while (line := await reader.readline()) != b"\r\n":
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            await asyncio.sleep((httpx.Limits().keepalive_expiry or 0) + 2)
+    finally:
+        writer.close()

@@ -86,6 +86,11 @@ class Settings(BaseSettings):
                     "the all-in-one process answers in-process.")
     internal_timeout_seconds: float = Field(
         default=5.0, description="Timeout of one call from a service to another (retried); default 5 s.")
+    keep_alive_seconds: int = Field(
+        default=75, ge=1,
+        description="How long the HTTP server keeps an idle connection open. Longer than clients keep theirs "
+                    "in a pool (httpx and the services: 5 s): a server that closes first races a request "
+                    "already sent on that connection, which then fails with no answer. Default 75 s, as nginx.")
 
     metrics_token: str | None = Field(
         default=None,

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import nats.errors
+import nats.js
 import pytest
 from sqlalchemy import MetaData, text
 
@@ -257,3 +258,31 @@ async def test_a_handler_slower_than_ack_wait_keeps_its_event_from_the_other_con
             task.cancel()
         await asyncio.gather(*consumers, return_exceptions=True)
         await quick.close()
+
+
+async def test_a_cancel_lost_inside_the_client_library_still_stops_the_consumer(world: dict[str, Any],
+                                                                                 monkeypatch: pytest.MonkeyPatch
+                                                                                 ) -> None:
+    """On Python 3.11, `asyncio.wait_for` inside nats-py's fetch can swallow a cancel that lands as its wait ends
+    (a CI run hung here, in the test above, until pytest's timeout). The fetch below loses every cancel that
+    way, answering a timeout instead; the consumer stops all the same."""
+    pull = nats.js.JetStreamContext.PullSubscription
+    real_fetch = pull.fetch
+
+    async def fetch_losing_cancels(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await real_fetch(self, *args, **kwargs)
+        except asyncio.CancelledError:
+            raise nats.errors.TimeoutError from None
+
+    async def never_called(envelope: Envelope, payload: ReplicaStored) -> None:
+        raise AssertionError("nothing was published")
+
+    monkeypatch.setattr(pull, "fetch", fetch_losing_cancels)
+    spec = ConsumerSpec("test-cancel-lost", "EVENTS", ReplicaStored, "events.replica.never")
+    consumer = asyncio.create_task(Consumer(world["bus"], spec, never_called).run())
+    await asyncio.sleep(1)  # well into its first fetch
+    consumer.cancel()
+    finished, _ = await asyncio.wait([consumer], timeout=15)
+    assert finished, "the consumer fetched on after it was cancelled"
+    assert consumer.cancelled()

@@ -53,7 +53,8 @@ async def run_system(settings: Settings) -> AsyncIterator[RunningSystem]:
     port = int(settings.public_url.rsplit(":", 1)[1])
     # A request still running at the end of a test must not hold the shutdown for ever.
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
-                                           forwarded_allow_ips="", timeout_graceful_shutdown=10))
+                                           forwarded_allow_ips="", timeout_graceful_shutdown=10,
+                                           timeout_keep_alive=settings.keep_alive_seconds))
     serving = asyncio.create_task(_serve(server))
     while not server.started:
         if serving.done():

@@ -44,6 +44,15 @@ def backoff_seconds(delivery: int) -> float:
     return float(min(60.0, 0.5 * 2 ** max(0, delivery - 1)))
 
 
+def _stop_if_cancelled() -> None:
+    """nats-py's fetch waits with `asyncio.wait_for` in a task of its own, and on Python 3.11 that can swallow a
+    cancel landing just as a message or a timeout does: the consumer would fetch on for ever and its service
+    never stop. The task still counts the cancel it was asked for, so it is honoured here."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Consumer:
     def __init__(self, bus: Bus, spec: ConsumerSpec, handler: Handler, *, max_deliver: int | None = None,
                  batch: int = 10) -> None:
@@ -59,6 +68,7 @@ class Consumer:
             self.spec.durable, stream=self.bus.stream_name(self.spec.stream)
         )
         while True:
+            _stop_if_cancelled()
             try:
                 messages = await sub.fetch(self.batch, timeout=2)
             except (NatsTimeout, TimeoutError):
@@ -78,6 +88,7 @@ class Consumer:
                 log.exception("%s: fetch failed", self.spec.durable)
                 await asyncio.sleep(1)
                 continue
+            _stop_if_cancelled()  # nothing fetched is acked: it comes again, to whoever runs next
             pending = list(messages)
             alive = asyncio.create_task(self._keep_alive(pending))
             try:

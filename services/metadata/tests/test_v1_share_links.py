@@ -13,6 +13,7 @@ import pytest
 from shoebox.testing import RunningSystem
 from shoebox.testing.ente_helpers import new_album
 from shoebox.testing.flow import bearer, make_png, upload, wait_processed
+from shoebox_metadata.api.v1_share_page import SharedBody
 
 JSON = {"Accept": "application/json"}
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -164,6 +165,27 @@ async def test_an_album_link_pages_the_albums_images(api: RunningSystem) -> None
     assert (await api.client.get(path_of(share["url"]), headers=JSON)).status_code == 404
     # Revoked, the album may be shared anew.
     assert (await api.client.post(f"/v1/albums/{album}/shares", headers=bearer(token), json={})).status_code == 201
+
+
+async def test_what_an_album_and_its_images_lack_is_null_as_the_declared_schema_says(api: RunningSystem) -> None:
+    """An album with no description, of an image with no title: the answer still fits its `SharedBody`
+    schema (schemathesis found a bare album answered without its `description`)."""
+    token = await api.user_token("hal")
+    album = (await ok(api, "POST", "/v1/albums", token, json={"title": "Bare"}))["album_id"]
+    uploaded = await upload(api.client, token, make_png(20, 20), album_id=album)
+    await wait_processed(api.client, token, uploaded.image_id)
+    share = await ok(api, "POST", f"/v1/albums/{album}/shares", token, json={"type": "link", "role": "viewer"})
+    body = (await api.client.get(path_of(share["url"]), headers=JSON)).json()
+    assert body["album"]["description"] is None
+    assert body["images"][0]["image"]["title"] is None
+    assert "image" not in body  # the other kind's branch is left out
+    SharedBody.model_validate(body, strict=True)
+    image_share = await ok(api, "POST", f"/v1/images/{uploaded.image_id}/shares", token, json={})
+    body = (await api.client.get(path_of(image_share["url"]), headers=JSON)).json()
+    assert "album" not in body
+    assert "images" not in body
+    assert body["image"]["image"]["title"] is None
+    SharedBody.model_validate(body, strict=True)
 
 
 async def test_an_album_link_of_a_deleted_album_opens_nothing(api: RunningSystem) -> None:

@@ -125,5 +125,7 @@ async def open_share(token: Annotated[Text, "the link's token"], request: Reques
                             status_code=refused.status_code, headers=PAGE_HEADERS)
     if wants_html(request):
         return HTMLResponse(_page(shared, token), headers=PAGE_HEADERS)
-    return JSONResponse(_body(shared).model_dump(mode="json", exclude_none=True),
+    # Unset, not None: the branch of the other kind is left out, while a title or a taken-at that is not
+    # known stays in the answer as null, as its schema says.
+    return JSONResponse(_body(shared).model_dump(mode="json", exclude_unset=True),
                         headers={"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"})
