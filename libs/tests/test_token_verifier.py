@@ -1,10 +1,14 @@
 """Token checks while auth cannot be reached: the keys last fetched stay in use (from memory, or from disk
-after a restart); with none at all the answer is 503, never 401, and auth is not asked on every request."""
+after a restart); with none at all the answer is 503, never 401, and auth is not asked on every request.
+And the cache of tokens already verified: a token seen again skips its signature check, never its expiry,
+its revocation or its key."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +18,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from shoebox_lib.auth import verifier as verifier_module
 from shoebox_lib.auth.key_cache import KeyCache
 from shoebox_lib.auth.verifier import TokenVerifier
 from shoebox_lib.errors import Unauthenticated, UpstreamUnavailable
+from shoebox_lib.events import SessionsRevoked
 from shoebox_lib.settings import Settings
 
 
@@ -123,3 +129,79 @@ async def test_an_unwritable_key_file_does_not_stop_token_checks(keys: SigningKe
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     assert (await verifier(keys, blocked / "jwks.json").verify(keys.token("k1"))).user_id == 7
+
+
+@pytest.fixture
+def signature_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens whose signature was checked, in order."""
+    checked: list[str] = []
+    decode = jwt.decode
+
+    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
+        checked.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(verifier_module.jwt, "decode", counting)
+    return checked
+
+
+async def test_a_token_seen_again_skips_its_signature_check_but_not_its_expiry(keys: SigningKeys,
+                                                                             signature_checks: list[str]) -> None:
+    checks = verifier(keys)
+    expires = int(time.time()) + 2
+    token = keys.token("k1", exp=expires)
+    for _ in range(3):
+        assert (await checks.verify(token)).user_id == 7
+    assert signature_checks == [token]
+    await asyncio.sleep(expires - time.time() + 0.05)
+    with pytest.raises(Unauthenticated, match="expired"):
+        await checks.verify(token)
+    with pytest.raises(Unauthenticated, match="expired"):  # and not cached again on its way out
+        await checks.verify(token)
+    assert signature_checks == [token, token]
+
+
+async def test_a_token_seen_again_is_refused_once_its_session_is_revoked(keys: SigningKeys,
+                                                                       signature_checks: list[str]) -> None:
+    checks = verifier(keys)
+    mine, other = keys.token("k1", sid="s-1"), keys.token("k1", sid="s-2")
+    assert (await checks.verify(mine)).session_id == "s-1"
+    assert (await checks.verify(other)).session_id == "s-2"
+    checks.revocations.apply(SessionsRevoked(user_id=7, session_ids=["s-1"], all_sessions=False,
+                                             revoked_at=datetime.now(UTC)))
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await checks.verify(mine)
+    assert (await checks.verify(other)).session_id == "s-2"
+    checks.revocations.apply(SessionsRevoked(user_id=7, session_ids=[], all_sessions=True,
+                                             revoked_at=datetime.now(UTC) + timedelta(seconds=1)))
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await checks.verify(other)
+    assert signature_checks == [mine, other]
+
+
+async def test_a_token_seen_again_is_refused_once_auth_retires_its_key(keys: SigningKeys) -> None:
+    checks = verifier(keys)
+    token = keys.token("k1")
+    assert (await checks.verify(token)).user_id == 7
+    keys.add("k2")
+    del keys.private["k1"]
+    checks.expire_keys()
+    with pytest.raises(Unauthenticated):
+        await checks.verify(token)
+    assert (await checks.verify(keys.token("k2"))).user_id == 7
+
+
+async def test_the_tokens_kept_are_bounded_the_least_recently_used_going_first(keys: SigningKeys,
+                                                                             signature_checks: list[str],
+                                                                             monkeypatch: pytest.MonkeyPatch
+                                                                             ) -> None:
+    monkeypatch.setattr(TokenVerifier, "VERIFIED", 3)
+    checks = verifier(keys)
+    first, second, third, fourth = (keys.token("k1", sid=f"s-{n}") for n in range(4))
+    for token in (first, second, third, first, fourth):  # first used again: second is the oldest
+        await checks.verify(token)
+    assert len(checks._verified) == 3
+    signature_checks.clear()
+    for token in (first, third, fourth, second):
+        await checks.verify(token)
+    assert signature_checks == [second]

@@ -4,6 +4,8 @@ import asyncio
 import logging
 import math
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
@@ -53,8 +55,22 @@ def _keys_of(document: dict[str, Any]) -> dict[str, Any]:
     return keys
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A token whose signature and claims passed: what is left to check on its next use."""
+
+    principal: Principal
+    kid: str
+    expires_at: float
+    issued_at: float
+
+
 class TokenVerifier:
     """Checks signature (ES256 only), issuer, audience and expiry without calling auth per request.
+
+    A client sends the same token with every request for its lifetime, so the last `VERIFIED` tokens that
+    passed are kept: a token seen again skips the signature check (the costly part) but is still refused
+    once expired, once its session is revoked, or once auth no longer publishes the key that signed it.
 
     Keys are cached; a token naming an unknown `kid` triggers one refetch. Auth is asked at most once every
     few seconds, so forged kids cannot make us hammer it, and an auth outage does not make every request
@@ -64,6 +80,7 @@ class TokenVerifier:
     """
 
     REFETCH_INTERVAL = 5.0
+    VERIFIED = 4096  # tokens kept; a few MiB at most
 
     def __init__(self, settings: Settings, source: KeySource, revocations: RevocationList | None = None,
                  cache: KeyCache | None = None) -> None:
@@ -79,6 +96,7 @@ class TokenVerifier:
         self._tried_at = -math.inf  # the last fetch, whether it answered or not
         self._reachable = True  # whether it answered
         self._lock = asyncio.Lock()
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()
 
     async def _refresh(self, *, force: bool) -> None:
         async with self._lock:
@@ -124,6 +142,9 @@ class TokenVerifier:
         raise Unauthenticated("Could not validate credentials")
 
     async def verify(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None and await self._still_good(token, known):
+            return known.principal
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -143,7 +164,26 @@ class TokenVerifier:
         principal = principal_from_claims(claims, token)
         if self.revocations.is_revoked(principal.user_id, principal.session_id, float(claims["iat"])):
             raise Unauthenticated("The session has been revoked")
+        self._verified[token] = _Verified(principal, header["kid"], float(claims["exp"]), float(claims["iat"]))
+        if len(self._verified) > self.VERIFIED:
+            self._verified.popitem(last=False)
         return principal
+
+    async def _still_good(self, token: str, known: _Verified) -> bool:
+        """Whether a token verified before still holds; False sends it through the whole check again."""
+        if time.time() >= known.expires_at:  # as PyJWT decides it, with no leeway
+            self._verified.pop(token, None)
+            raise Unauthenticated("JWT token has expired")
+        await self._refresh(force=False)
+        if known.kid not in self._keys:  # the key retired since: the full check gives the answer
+            self._verified.pop(token, None)
+            return False
+        if self.revocations.is_revoked(known.principal.user_id, known.principal.session_id, known.issued_at):
+            self._verified.pop(token, None)
+            raise Unauthenticated("The session has been revoked")
+        if token in self._verified:  # another request may have dropped it while the keys were refreshed
+            self._verified.move_to_end(token)
+        return True
 
 
 def principal_from_claims(claims: dict[str, Any], token: str) -> Principal:
