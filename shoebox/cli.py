@@ -67,9 +67,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _serve(service: str, host: str, port: int) -> None:
-    import uvicorn
-
     from shoebox.services import factory
+    from shoebox.serving import serve
     from shoebox_lib.logs import configure_logging
     from shoebox_lib.settings import get_settings
 
@@ -81,8 +80,7 @@ def _serve(service: str, host: str, port: int) -> None:
         app = dataplane_app(settings)
     else:
         app = factory(service)(settings).app
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, forwarded_allow_ips="",
-                timeout_keep_alive=settings.keep_alive_seconds)
+    serve(app, settings, host, port)
 
 
 def _cors(origins: list[str]) -> None:

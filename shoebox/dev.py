@@ -13,10 +13,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
-import uvicorn
 
 from shoebox.allinone import AllInOne
 from shoebox.services import build_all, migrate_all
+from shoebox.serving import serve
 from shoebox_lib.embedded import EmbeddedNats, EmbeddedPostgres
 from shoebox_lib.embedded.nats import DEFAULT_MQTT_PORT, port_if_free, stop_stale_server
 from shoebox_lib.logs import configure_logging
@@ -115,9 +115,7 @@ def run_dev(data_dir: Path, port: int, host: str = "127.0.0.1") -> None:
         app = build_app(settings)
         log.info("shoebox is starting on http://%s:%d (data in %s)", host, port, stack.data_dir)
         log.info("MQTT for CL clients at %s", settings.mqtt_url)
-        # forwarded_allow_ips="": no X-Forwarded-For is believed by uvicorn; auth decides whom to trust.
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, forwarded_allow_ips="",
-                    lifespan="on", timeout_graceful_shutdown=10, timeout_keep_alive=settings.keep_alive_seconds)
+        serve(app, settings, host, port, lifespan="on", timeout_graceful_shutdown=10)
     finally:
         stack.stop()
 

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
         description="How long the HTTP server keeps an idle connection open. Longer than clients keep theirs "
                     "in a pool (httpx and the services: 5 s): a server that closes first races a request "
                     "already sent on that connection, which then fails with no answer. Default 75 s, as nginx.")
+    gc_tuning: bool = Field(
+        default=True,
+        description="Once a server has started, freeze the heap start-up built and collect young objects less "
+                    "often (shoebox serve, shoebox dev); off only to measure what it gives. Default on.")
 
     metrics_token: str | None = Field(
         default=None,
