@@ -1,15 +1,18 @@
 """`make bench`: starts `shoebox dev` on embedded parts in a subprocess, loads it from this one, and
 prints throughput and latency percentiles.
 
-- authenticated reads: GET /v1/images/{id} (token verified locally, JWKS cached) — requests/s, p50/p99
+- authenticated reads: GET /v1/images/{id}, as a ratio to the limit reference beside it (benchmarks/reference.py:
+  the same token check and one asyncpg query) — requests/s, p50/p99
+- the collector tuned against untuned (`gc`): two systems side by side, loaded in turn
 - part URL signing through the one port: POST /v1/uploads/{sid}/parts/{n} — URLs/s, p50/p99
-- token verification: JWKS cached vs refetched over HTTP (a miss) — verifications/s
+- token verification: seen before, first sight, and keys refetched over HTTP — verifications/s
 - session revocation: from the revoking call answering to another service refusing the token
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -18,14 +21,17 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from shoebox.dev import ensure_database
 from shoebox.testing import clean_environment, running, shoebox_command, wait_healthy
-from shoebox_lib.embedded import free_port
+from shoebox_lib.embedded import EmbeddedPostgres, free_port
 
 CONCURRENCY = 16
 REQUESTS = 3000
@@ -102,18 +108,22 @@ async def wrk(name: str, url: str, method: str, path: str, token: str, modulo: i
 
 
 async def verification_rates(url: str, token: str) -> list[dict[str, Any]]:
-    """Token verification alone, as every service does it: keys cached, and keys refetched over HTTP from
-    the running auth service's JWKS (what an unknown `kid` or an expired cache costs)."""
+    """Token verification alone, as every service does it: a token seen before (kept verified, as a client's
+    repeated requests are), one seen for the first time (its signature checked), and keys refetched over HTTP
+    from the running auth service's JWKS (what an unknown `kid` or an expired cache costs)."""
     from shoebox_lib.auth import JwksSource, TokenVerifier
     from shoebox_lib.settings import Settings
 
     results = []
     async with httpx.AsyncClient(timeout=10) as http:
         verifier = TokenVerifier(Settings(), JwksSource(f"{url}/.well-known/jwks.json", http))
-        for label, refetch, n in (("verify token (JWKS cached)", False, 5000),
-                                  ("verify token (JWKS refetched over HTTP)", True, 500)):
+        for label, seen, refetch, n in (("verify token (seen before: kept verified)", True, False, 20000),
+                                        ("verify token (first sight, JWKS cached)", False, False, 5000),
+                                        ("verify token (JWKS refetched over HTTP)", False, True, 500)):
             started = time.perf_counter()
             for _ in range(n):
+                if not seen:
+                    verifier.forget_verified()
                 if refetch:
                     verifier.expire_keys()
                 await verifier.verify(token)
@@ -140,61 +150,149 @@ async def revocation_latency(client: httpx.AsyncClient, rounds: int = 20) -> dic
             "max_ms": round(max(samples) * 1000, 1)}
 
 
-async def main() -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        env = clean_environment(SHOEBOX_ADMIN_PASSWORD="bench-password", SHOEBOX_LOG_LEVEL="WARNING")
-        log = Path(tmp) / "dev.log"
-        command = shoebox_command("dev", "--data-dir", f"{tmp}/data", "--port", str(port))
-        with running(command, log, env) as proc:
+@dataclass
+class DevSystem:
+    url: str
+    client: httpx.AsyncClient
+    token: str
+    image: str  # one image of the admin's
+    startup: float  # seconds from start to healthy
+    env: dict[str, str]  # what the system was started with, its PostgreSQL included
+
+
+@asynccontextmanager
+async def dev_system(tmp: Path, **settings: str) -> AsyncIterator[DevSystem]:
+    """`shoebox dev` in a subprocess on a PostgreSQL of its own that this process started, so that the limit
+    reference can be given the same database."""
+    postgres = EmbeddedPostgres(tmp / "postgres")
+    server = await asyncio.to_thread(postgres.start)
+    try:
+        database = await ensure_database(server, "shoebox")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = clean_environment(SHOEBOX_ADMIN_PASSWORD="bench-password", SHOEBOX_LOG_LEVEL="WARNING",
+                                SHOEBOX_DATABASE_URL=database, **settings)
+        log = tmp / "dev.log"
+        with running(shoebox_command("dev", "--data-dir", f"{tmp}/data", "--port", str(port)), log, env) as proc:
             limits = httpx.Limits(max_connections=CONCURRENCY)
             async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
                 startup, _ = await wait_healthy(url, proc, log)
                 token = (await client.post("/auth/token", data={"username": "admin@shoebox.local",
                                                                 "password": "bench-password"})).json()["access_token"]
-                headers = {"Authorization": f"Bearer {token}"}
-                size = 10_000 * 8 * 1024 * 1024 // 2
-                image = (await client.post("/v1/images", headers=headers, json={
-                    "filename": "big.bin", "content_type": "application/octet-stream", "size_bytes": size,
+                image = (await client.post("/v1/images", headers={"Authorization": f"Bearer {token}"}, json={
+                    "filename": "big.bin", "content_type": "application/octet-stream",
+                    "size_bytes": 10_000 * 8 * 1024 * 1024 // 2,
                 })).json()["image_id"]
-                session = (await client.post("/v1/uploads:resumable", headers=headers, json={
-                    "image_id": image, "total_bytes": size})).json()
-                sid, parts = session["session_id"], session["part_count"]
-                results: list[dict[str, Any]] = [
-                    {"benchmark": "shoebox dev: start to healthy", "seconds": round(startup, 2)}]
-                if shutil.which("wrk"):
-                    results += [
-                        await wrk("GET /v1/images/{id} (authenticated)", url, "GET", f"/v1/images/{image}", token),
-                        await wrk("POST /v1/uploads/{sid}/parts/{n} (sign a part URL, authenticated)", url, "POST",
-                                  f"/v1/uploads/{sid}/parts/{{n}}", token, modulo=parts),
-                        await wrk("GET /services/metadata/ping (routing only)", url, "GET",
-                                  "/services/metadata/ping", token),
-                    ]
-                else:
-                    print("wrk is not installed (apt-get install wrk): measuring with a Python client, "
-                          "whose own cost dominates these figures", file=sys.stderr)
-                    results += [
-                        await load("GET /v1/images/{id} (authenticated)",
-                                   lambda i: client.get(f"/v1/images/{image}", headers=headers)),
-                        await load("POST /v1/uploads/{sid}/parts/{n} (sign a part URL)",
-                                   lambda i: client.post(f"/v1/uploads/{sid}/parts/{i % parts + 1}", headers=headers)),
-                    ]
-                results += await verification_rates(url, token)
-                from benchmarks import uploads
+                yield DevSystem(url, client, token, image, startup, env)
+    finally:
+        await asyncio.to_thread(postgres.stop)
 
-                results += await uploads.signing(client, url, token, wrk)
-                results.append(await revocation_latency(client))
+
+@asynccontextmanager
+async def reference_beside(system: DevSystem, tmp: Path) -> AsyncIterator[str]:
+    """The limit reference (benchmarks/reference.py) on the system's database and keys; yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**system.env, "SHOEBOX_AUTH_URL": system.url}
+    with running([sys.executable, "-m", "benchmarks.reference", "--port", str(port)], tmp / "reference.log", env):
+        async with asyncio.timeout(60):
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    probe = await system.client.get(f"{url}/ref/images/{system.image}",
+                                                    headers={"Authorization": f"Bearer {system.token}"})
+                    if probe.status_code == 200:
+                        break
+                    raise RuntimeError(f"the reference answered {probe.status_code}: {probe.text}")
+                await asyncio.sleep(0.2)
+        yield url
+
+
+async def against_reference(name: str, system: DevSystem, path: str, reference: str, rounds: int = 3
+                            ) -> dict[str, Any]:
+    """`path` and the reference's read under the same wrk load, alternated `rounds` times: the ratio of their
+    rates per round (its median reported), and both sides' figures from the middle round."""
+    pairs = []
+    for _ in range(rounds):
+        ours = await wrk(name, system.url, "GET", path, system.token, seconds=5)
+        limit = await wrk("reference", reference, "GET", f"/ref/images/{system.image}", system.token, seconds=5)
+        pairs.append((ours, limit))
+    ratios = sorted(ours["per_second"] / limit["per_second"] for ours, limit in pairs)
+    ours, limit = pairs[rounds // 2]
+    return {"benchmark": f"{name} against the limit reference", "ratio": round(statistics.median(ratios), 3),
+            "ratios": [round(r, 3) for r in ratios], "per_second": ours["per_second"], "p50_ms": ours["p50_ms"],
+            "p99_ms": ours["p99_ms"], "failures": ours["failures"], "reference_per_second": limit["per_second"],
+            "reference_p99_ms": limit["p99_ms"]}
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        async with dev_system(Path(tmp)) as system:
+            client, url, token, image = system.client, system.url, system.token, system.image
+            headers = {"Authorization": f"Bearer {token}"}
+            session = (await client.post("/v1/uploads:resumable", headers=headers, json={
+                "image_id": image, "total_bytes": 10_000 * 8 * 1024 * 1024 // 2})).json()
+            sid, parts = session["session_id"], session["part_count"]
+            results: list[dict[str, Any]] = [
+                {"benchmark": "shoebox dev: start to healthy", "seconds": round(system.startup, 2)}]
+            if shutil.which("wrk"):
+                async with reference_beside(system, Path(tmp)) as reference:
+                    results.append(await against_reference("GET /v1/images/{id} (authenticated)", system,
+                                                           f"/v1/images/{image}", reference))
+                results += [
+                    await wrk("POST /v1/uploads/{sid}/parts/{n} (sign a part URL, authenticated)", url, "POST",
+                              f"/v1/uploads/{sid}/parts/{{n}}", token, modulo=parts),
+                    await wrk("GET /services/metadata/ping (routing only)", url, "GET",
+                              "/services/metadata/ping", token),
+                ]
+            else:
+                print("wrk is not installed (apt-get install wrk): measuring with a Python client, "
+                      "whose own cost dominates these figures, and with no limit reference", file=sys.stderr)
+                results += [
+                    await load("GET /v1/images/{id} (authenticated)",
+                               lambda i: client.get(f"/v1/images/{image}", headers=headers)),
+                    await load("POST /v1/uploads/{sid}/parts/{n} (sign a part URL)",
+                               lambda i: client.post(f"/v1/uploads/{sid}/parts/{i % parts + 1}", headers=headers)),
+                ]
+            results += await verification_rates(url, token)
+            from benchmarks import uploads
+
+            results += await uploads.signing(client, url, token, wrk)
+            results.append(await revocation_latency(client))
     for row in results:
         print(json.dumps(row))
+
+
+async def collector_effect(rounds: int = 3) -> dict[str, Any]:
+    """GET /v1/images/{id} with the collector tuned (the default) and untuned (SHOEBOX_GC_TUNING=false): two
+    systems running side by side, loaded in turn, `rounds` times each."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "tuned").mkdir()
+        (Path(tmp) / "untuned").mkdir()
+        async with dev_system(Path(tmp) / "tuned") as tuned, \
+                dev_system(Path(tmp) / "untuned", SHOEBOX_GC_TUNING="false") as untuned:
+            runs: dict[str, list[dict[str, Any]]] = {"tuned": [], "untuned": []}
+            for _ in range(rounds):
+                for label, system in (("tuned", tuned), ("untuned", untuned)):
+                    runs[label].append(await wrk("GET /v1/images/{id}", system.url, "GET",
+                                                 f"/v1/images/{system.image}", system.token, seconds=5))
+    rates = {label: statistics.median(r["per_second"] for r in rs) for label, rs in runs.items()}
+    p99 = {label: statistics.median(r["p99_ms"] for r in rs) for label, rs in runs.items()}
+    return {"benchmark": "GET /v1/images/{id}, collector tuned against untuned, side by side",
+            "rate_ratio": round(rates["tuned"] / rates["untuned"], 3),
+            "p99_ratio": round(p99["tuned"] / p99["untuned"], 3),
+            "tuned_per_second": rates["tuned"], "untuned_per_second": rates["untuned"],
+            "tuned_p99_ms": p99["tuned"], "untuned_p99_ms": p99["untuned"],
+            "failures": sum(r["failures"] for rs in runs.values() for r in rs)}
 
 
 if __name__ == "__main__":
     from benchmarks import library, uploads
 
-    which = sys.argv[1:] or ["api", "library", "uploads", "cl_store", "compute", "v1", "replication"]
+    which = sys.argv[1:] or ["api", "gc", "library", "uploads", "cl_store", "compute", "v1", "replication"]
     if "api" in which:
         asyncio.run(main())
+    if "gc" in which and shutil.which("wrk"):
+        print(json.dumps(asyncio.run(collector_effect())))
     if "library" in which:
         for row in asyncio.run(library.run()):
             print(json.dumps(row))

@@ -129,6 +129,10 @@ class TokenVerifier:
         self._fetched_at = 0.0
         self._tried_at = -math.inf
 
+    def forget_verified(self) -> None:
+        """Forget the tokens verified so far: each is checked in full on its next use."""
+        self._verified.clear()
+
     async def key_for(self, kid: str) -> Any:
         await self._refresh(force=False)
         if kid not in self._keys:

@@ -1,16 +1,25 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
 _AFTER_COMMIT = "shoebox.after_commit"  # the session's `info` key: its transaction's callbacks
+_RETURNED_AT = "shoebox.returned_at"  # a pooled connection's `info` key: when it was last given back
+# A connection given back this recently is used without a ping: one busy serving requests has just shown it
+# works. SQLAlchemy's pre-ping would cost every checkout three round trips (BEGIN, a ping, ROLLBACK).
+IDLE_PING_SECONDS = 5.0
+RECYCLE_SECONDS = 1800
 
 
 def asyncpg_url(url: str) -> str:
@@ -26,9 +35,21 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
         self.engine: AsyncEngine = create_async_engine(
-            asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True,
+            asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=RECYCLE_SECONDS,
         )
+        event.listen(self.engine.sync_engine, "checkin", _given_back)
+        event.listen(self.engine.sync_engine, "checkout", _ping_if_idle)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads, outside any transaction, so each query is one round trip. Under READ
+        COMMITTED every statement takes its own snapshot anyway: BEGIN and COMMIT around reads add two round
+        trips and no consistency."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
+                yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -61,3 +82,20 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     if callbacks is None:
         raise RuntimeError("after_commit needs a session from Database.transaction")
     callbacks.append(callback)
+
+
+def _given_back(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_RETURNED_AT] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+    """A connection that sat idle may have been cut (PostgreSQL restarted, a proxy's timeout): pinged before
+    use, and a dead one makes the pool connect anew, as pre-ping would."""
+    returned_at = record.info.get(_RETURNED_AT)
+    if returned_at is None or time.monotonic() - returned_at < IDLE_PING_SECONDS:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as exc:
+        idle = time.monotonic() - returned_at
+        raise DisconnectionError(f"a pooled connection idle for {idle:.0f} s is gone") from exc

@@ -140,7 +140,7 @@ class Items:
 
     async def view(self, caller: Principal | None, item_id: int) -> ItemView:
         """The image as the caller may see it (see the module's docstring)."""
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             item = await self._readable(session, caller, item_id)
             variants = await repo.variants_of(session, item_id)
             mine = caller is not None and caller.user_id == item.owner_id
@@ -151,7 +151,7 @@ class Items:
     async def list_own(self, owner_id: int, limit: int, cursor: str | None) -> ItemPage:
         """The owner's images (uploaded or still pending), newest first, paged by a stable cursor."""
         before = decode_cursor(cursor, 1)[0] if cursor else None
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             items, more = await repo.own_items_page(session, owner_id, LISTED, before, limit)
         return ItemPage(items, encode_cursor(items[-1].id) if more and items else None)
 
