@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from nats.js.api import ClusterInfo
+from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
@@ -78,7 +79,13 @@ async def replicated_everywhere(bus: Bus, *, within: float = 60) -> None:
                 await asyncio.sleep(0.2)
         for durable in CONSUMERS.values():
             while True:
-                consumer = await bus.js.consumer_info(bus.stream_name(durable.stream), durable.durable)
+                try:
+                    consumer = await bus.js.consumer_info(bus.stream_name(durable.stream), durable.durable)
+                except NotFoundError:
+                    # Not made yet: a cluster that has just formed can answer its service "insufficient
+                    # resources" (503), and the service tries again a second later (a CI run saw it).
+                    await asyncio.sleep(0.2)
+                    continue
                 if current(consumer.cluster):
                     break
                 await asyncio.sleep(0.2)
