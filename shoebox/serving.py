@@ -43,9 +43,14 @@ class HeapSettledAfterStartup:
         await self.app(scope, receive, sending)
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What every server of ours runs uvicorn with, the test harness's included."""
+    # forwarded_allow_ips="": no X-Forwarded-For is believed by uvicorn; auth decides whom to trust.
+    return {"log_config": None, "access_log": False, "forwarded_allow_ips": "",
+            "timeout_keep_alive": settings.keep_alive_seconds}
+
+
 def serve(app: ASGIApp, settings: Settings, host: str, port: int, **options: Any) -> None:
     if settings.gc_tuning:
         app = HeapSettledAfterStartup(app)
-    # forwarded_allow_ips="": no X-Forwarded-For is believed by uvicorn; auth decides whom to trust.
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, forwarded_allow_ips="",
-                timeout_keep_alive=settings.keep_alive_seconds, **options)
+    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings) | options)

@@ -19,6 +19,7 @@ import uvicorn
 
 from shoebox.dev import build_app
 from shoebox.services import migrate_all
+from shoebox.serving import uvicorn_options
 from shoebox_auth.service import AuthService
 from shoebox_lib.settings import Settings
 from shoebox_lib.web import ServiceApp
@@ -52,9 +53,8 @@ async def run_system(settings: Settings) -> AsyncIterator[RunningSystem]:
     app = build_app(settings)
     port = int(settings.public_url.rsplit(":", 1)[1])
     # A request still running at the end of a test must not hold the shutdown for ever.
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
-                                           forwarded_allow_ips="", timeout_graceful_shutdown=10,
-                                           timeout_keep_alive=settings.keep_alive_seconds))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
+                                           timeout_graceful_shutdown=10, **uvicorn_options(settings)))
     serving = asyncio.create_task(_serve(server))
     while not server.started:
         if serving.done():

@@ -19,6 +19,9 @@ from shoebox_lib.errors import Unauthenticated, UpstreamUnavailable
 from shoebox_lib.settings import Settings
 
 ALGORITHM = "ES256"
+# What a refused token is told, the same whether it was checked in full or found among the verified.
+EXPIRED = "JWT token has expired"
+REVOKED = "The session has been revoked"
 log = logging.getLogger(__name__)
 
 
@@ -162,12 +165,12 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthenticated("JWT token has expired") from None
+            raise Unauthenticated(EXPIRED) from None
         except jwt.PyJWTError:
             raise Unauthenticated("Could not validate credentials") from None
         principal = principal_from_claims(claims, token)
         if self.revocations.is_revoked(principal.user_id, principal.session_id, float(claims["iat"])):
-            raise Unauthenticated("The session has been revoked")
+            raise Unauthenticated(REVOKED)
         self._verified[token] = _Verified(principal, header["kid"], float(claims["exp"]), float(claims["iat"]))
         if len(self._verified) > self.VERIFIED:
             self._verified.popitem(last=False)
@@ -177,14 +180,14 @@ class TokenVerifier:
         """Whether a token verified before still holds; False sends it through the whole check again."""
         if time.time() >= known.expires_at:  # as PyJWT decides it, with no leeway
             self._verified.pop(token, None)
-            raise Unauthenticated("JWT token has expired")
+            raise Unauthenticated(EXPIRED)
         await self._refresh(force=False)
         if known.kid not in self._keys:  # the key retired since: the full check gives the answer
             self._verified.pop(token, None)
             return False
         if self.revocations.is_revoked(known.principal.user_id, known.principal.session_id, known.issued_at):
             self._verified.pop(token, None)
-            raise Unauthenticated("The session has been revoked")
+            raise Unauthenticated(REVOKED)
         if token in self._verified:  # another request may have dropped it while the keys were refreshed
             self._verified.move_to_end(token)
         return True
