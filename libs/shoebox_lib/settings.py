@@ -50,7 +50,10 @@ class Settings(BaseSettings):
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         description="PostgreSQL every service keeps its own schema in; default a local server "
                     "(`shoebox dev` starts an embedded one instead when this is not set).")
-    database_pool_size: int = Field(default=5, description="Database connections each service keeps open; default 5.")
+    database_pool_size: int = Field(
+        default=20, ge=1,
+        description="Database connections each service keeps open, sized to the requests it serves at once "
+                    "(as many again are opened under a burst, then closed); default 20.")
     nats_url: str = Field(
         default="nats://127.0.0.1:4222",
         description="NATS with JetStream, the event bus: one URL, or several separated by commas (the servers "

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -20,6 +21,7 @@ _RETURNED_AT = "shoebox.returned_at"  # a pooled connection's `info` key: when i
 # works. SQLAlchemy's pre-ping would cost every checkout three round trips (BEGIN, a ping, ROLLBACK).
 IDLE_PING_SECONDS = 5.0
 RECYCLE_SECONDS = 1800
+DEFAULT_POOL_SIZE = 5
 
 
 def asyncpg_url(url: str) -> str:
@@ -33,9 +35,11 @@ def asyncpg_url(url: str) -> str:
 class Database:
     """The engine and session factory of one service. Tables live in the service's own schema."""
 
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+        # Connections beyond `pool_size` are closed when given back, so a pool smaller than the load would
+        # open and close a PostgreSQL connection every few requests: size it to the concurrency served.
         self.engine: AsyncEngine = create_async_engine(
-            asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=RECYCLE_SECONDS,
+            asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size, pool_recycle=RECYCLE_SECONDS,
         )
         event.listen(self.engine.sync_engine, "checkin", _given_back)
         event.listen(self.engine.sync_engine, "checkout", _ping_if_idle)
@@ -50,6 +54,14 @@ class Database:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             async with AsyncSession(bind=conn, expire_on_commit=False) as session:
                 yield session
+
+    @asynccontextmanager
+    async def driver(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection as asyncpg's own, outside any transaction, for the hot reads that are one
+        statement: rows come back typed by asyncpg, with no ORM object loading on the way."""
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            yield raw.driver_connection
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -16,38 +16,38 @@ from shoebox_auth.service import AuthService, ClientInfo, Origin
 from shoebox_auth.sessions import Sessions
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:
     return cast(Container, request.app.state.container)
 
 
 ContainerDep = Annotated[Container, Depends(container)]
 
 
-def _auth(c: ContainerDep) -> AuthService:
+async def _auth(c: ContainerDep) -> AuthService:
     return c.auth
 
 
-def _keys(c: ContainerDep) -> KeyRing:
+async def _keys(c: ContainerDep) -> KeyRing:
     return c.keys
 
 
-def _sessions(c: ContainerDep) -> Sessions:
+async def _sessions(c: ContainerDep) -> Sessions:
     return c.sessions
 
 
-def _admin(c: ContainerDep) -> UserAdmin:
+async def _admin(c: ContainerDep) -> UserAdmin:
     return c.admin
 
 
-def _ente(c: ContainerDep) -> EnteAuth:
+async def _ente(c: ContainerDep) -> EnteAuth:
     return c.ente
 
 
-def _directory(c: ContainerDep) -> Directory:
+async def _directory(c: ContainerDep) -> Directory:
     return c.directory
 
 
-def origin(request: Request, c: ContainerDep) -> Origin:
+async def origin(request: Request, c: ContainerDep) -> Origin:
     """The client's address (X-Forwarded-For believed only as far as trusted proxies wrote it, see
     `addresses`) and what the client says it is (Ente's X-Client-Package and X-Client-Version)."""
     peer = request.client.host if request.client else None

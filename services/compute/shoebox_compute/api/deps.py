@@ -26,11 +26,11 @@ JOB_PERMISSION = "ai_inference_support"
 STORE_READ_PERMISSION = "media_store_read"
 
 
-def _face(request: Request) -> JobFace:
+async def _face(request: Request) -> JobFace:
     return cast(Container, request.app.state.container).jobs
 
 
-def _broker(request: Request) -> Broker:
+async def _broker(request: Request) -> Broker:
     return cast(Container, request.app.state.container).broker
 
 

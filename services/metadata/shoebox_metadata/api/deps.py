@@ -33,63 +33,63 @@ def container(request: Request) -> Container:
     return cast(Container, request.app.state.container)
 
 
-def _quotas(request: Request) -> Quotas:
+async def _quotas(request: Request) -> Quotas:
     return container(request).quotas
 
 
-def _objects(request: Request) -> Objects:
+async def _objects(request: Request) -> Objects:
     return container(request).objects
 
 
-def _replication(request: Request) -> Replication:
+async def _replication(request: Request) -> Replication:
     return container(request).replication
 
 
-def _items(request: Request) -> Items:
+async def _items(request: Request) -> Items:
     return container(request).items
 
 
-def _albums(request: Request) -> Albums:
+async def _albums(request: Request) -> Albums:
     return container(request).albums
 
 
-def _files(request: Request) -> Files:
+async def _files(request: Request) -> Files:
     return container(request).files
 
 
-def _collections(request: Request) -> Collections:
+async def _collections(request: Request) -> Collections:
     return container(request).collections
 
 
-def _shares(request: Request) -> Shares:
+async def _shares(request: Request) -> Shares:
     return container(request).shares
 
 
-def _search(request: Request) -> Search:
+async def _search(request: Request) -> Search:
     return container(request).search
 
 
-def _share_views(request: Request) -> ShareViews:
+async def _share_views(request: Request) -> ShareViews:
     return container(request).share_views
 
 
-def _trash(request: Request) -> Trash:
+async def _trash(request: Request) -> Trash:
     return container(request).trash
 
 
-def _links(request: Request) -> Links:
+async def _links(request: Request) -> Links:
     return container(request).links
 
 
-def _users(request: Request) -> Users:
+async def _users(request: Request) -> Users:
     return container(request).users
 
 
-def _authenticator(request: Request) -> Authenticator:
+async def _authenticator(request: Request) -> Authenticator:
     return container(request).authenticator
 
 
-def _file_data(request: Request) -> FileDataStore:
+async def _file_data(request: Request) -> FileDataStore:
     return container(request).file_data
 
 
@@ -110,15 +110,15 @@ AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
 FileDataDep = Annotated[FileDataStore, Depends(_file_data)]
 
 
-def _entities(request: Request) -> Entities:
+async def _entities(request: Request) -> Entities:
     return container(request).entities
 
 
-def _modes(request: Request) -> Modes:
+async def _modes(request: Request) -> Modes:
     return container(request).modes
 
 
-def _audit(request: Request) -> Audit:
+async def _audit(request: Request) -> Audit:
     return container(request).audit
 
 

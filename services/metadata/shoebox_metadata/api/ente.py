@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 
 from shoebox_lib.auth import CurrentUser
 from shoebox_lib.errors import InvalidInput
@@ -31,9 +31,9 @@ from shoebox_metadata.api.ente_answers import (
     render_committed,
     render_created,
     render_file,
-    render_membership,
     render_sharee,
     render_trash,
+    streamed_diff,
 )
 from shoebox_metadata.api.ente_shapes import (
     AddFilesBody,
@@ -169,11 +169,10 @@ async def list_collections(user: CurrentUser, collections: CollectionsDep, links
     return CollectionList(collections=rendered, serverTime=now_us(), nextSince=newest)
 
 
-@router.get("/collections/v2/diff")
+@router.get("/collections/v2/diff", response_model=FileDiff)
 async def collection_diff(user: CurrentUser, collections: CollectionsDep, collectionID: Annotated[Id64, Query()],
-                          since: SinceTime, limit: DiffLimit = DIFF_LIMIT) -> FileDiff:
-    entries, has_more = await collections.diff(user, collectionID, since, limit)
-    return FileDiff(diff=[render_membership(e) for e in entries], hasMore=has_more)
+                          since: SinceTime, limit: DiffLimit = DIFF_LIMIT) -> StreamingResponse:
+    return streamed_diff(*await collections.diff(user, collectionID, since, limit))
 
 
 @router.post("/collections/add-files")

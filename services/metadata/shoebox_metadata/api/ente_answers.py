@@ -4,13 +4,16 @@ seeds and the real APIs disagree"). Fields that are `null` on the wire are typed
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from shoebox_metadata.kinds import ItemStatus, Role
 from shoebox_metadata.library.collections import CollectionView
-from shoebox_metadata.library.membership import FileInCollection
+from shoebox_metadata.library.reads import FileRecord, MembershipChange
 from shoebox_metadata.models import Item, PublicLink, Share, TrashEntry
 
 
@@ -191,30 +194,40 @@ class PasswordToken(BaseModel):
     jwtToken: str
 
 
-def _magic(stored: dict[str, Any] | None) -> StoredMagicMetadata | None:
-    return StoredMagicMetadata.model_validate(stored) if stored is not None else None
+MAGIC_FIELDS = tuple(StoredMagicMetadata.model_fields)
 
 
-def _blob(key: str | None, header: str | None, size: int | None) -> ObjectAttributes:
-    return ObjectAttributes(objectKey=key, decryptionHeader=header or "", size=size or 0)
+def _magic(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {name: stored[name] for name in MAGIC_FIELDS} if stored is not None else None
+
+
+def _blob(key: str | None, header: str | None, size: int | None) -> dict[str, Any]:
+    return {"objectKey": key, "decryptionHeader": header or "", "size": size or 0}
+
+
+def file_fields(file: Item | FileRecord, collection_id: int, encrypted_key: str | None, nonce: str | None,
+                updation_time: int, is_deleted: bool = False) -> dict[str, Any]:
+    """An `EnteFile` as plain data: what a diff encodes straight to JSON, thousands at a time."""
+    thumb_size = file.thumbnail_size or 0
+    file_size = (file.size or 0) - thumb_size
+    return {
+        "id": file.id, "ownerID": file.owner_id, "collectionID": collection_id,
+        "encryptedKey": encrypted_key or "", "keyDecryptionNonce": nonce or "",
+        "file": _blob(file.object_key, file.file_decryption_header, file_size),
+        "thumbnail": _blob(file.thumbnail_object_key, file.thumbnail_decryption_header, thumb_size),
+        "metadata": {"encryptedData": file.metadata_encrypted_data or "",
+                     "decryptionHeader": file.metadata_decryption_header or ""},
+        "isDeleted": is_deleted or file.status != ItemStatus.STORED, "updationTime": updation_time,
+        "magicMetadata": _magic(file.magic_metadata), "pubMagicMetadata": _magic(file.pub_magic_metadata),
+        "info": {"fileSize": file_size, "thumbSize": thumb_size},
+    }
 
 
 def render_file(item: Item, collection_id: int = 0, encrypted_key: str | None = None, nonce: str | None = None,
                 updation_time: int | None = None, is_deleted: bool = False) -> EnteFile:
-    thumb_size = item.thumbnail_size or 0
-    file_size = (item.size or 0) - thumb_size
-    return EnteFile(
-        id=item.id, ownerID=item.owner_id, collectionID=collection_id,
-        encryptedKey=encrypted_key or "", keyDecryptionNonce=nonce or "",
-        file=_blob(item.object_key, item.file_decryption_header, file_size),
-        thumbnail=_blob(item.thumbnail_object_key, item.thumbnail_decryption_header, thumb_size),
-        metadata=MetadataAttributes(encryptedData=item.metadata_encrypted_data or "",
-                                    decryptionHeader=item.metadata_decryption_header or ""),
-        isDeleted=is_deleted or item.status != ItemStatus.STORED,
-        updationTime=updation_time if updation_time is not None else item.updation_time,
-        magicMetadata=_magic(item.magic_metadata), pubMagicMetadata=_magic(item.pub_magic_metadata),
-        info=FileInfo(fileSize=file_size, thumbSize=thumb_size),
-    )
+    return EnteFile.model_validate(file_fields(
+        item, collection_id, encrypted_key, nonce, item.updation_time if updation_time is None else updation_time,
+        is_deleted))
 
 
 def render_committed(item: Item, collection_id: int, encrypted_key: str, nonce: str) -> CommittedFile:
@@ -222,10 +235,25 @@ def render_committed(item: Item, collection_id: int, encrypted_key: str, nonce: 
     return CommittedFile(**dict(rendered), fileId=item.id)
 
 
-def render_membership(entry: FileInCollection) -> EnteFile:
-    m = entry.membership
-    return render_file(entry.item, m.collection_id, m.encrypted_key, m.key_decryption_nonce, m.updation_time,
-                       m.is_deleted)
+def change_fields(change: MembershipChange) -> dict[str, Any]:
+    return file_fields(change.file, change.collection_id, change.encrypted_key, change.key_decryption_nonce,
+                       change.updation_time, change.is_deleted)
+
+
+DIFF_CHUNK = 500  # files encoded per chunk of a streamed diff
+
+
+def streamed_diff(changes: list[MembershipChange], has_more: bool) -> StreamingResponse:
+    """A `FileDiff` page encoded with orjson a chunk at a time and sent as it is encoded: a 2,500-file page
+    is about 2 MB, and the pydantic path took ten times as long to make it."""
+    async def body() -> AsyncIterator[bytes]:
+        yield b'{"diff":['
+        for start in range(0, len(changes), DIFF_CHUNK):
+            encoded = orjson.dumps([change_fields(c) for c in changes[start:start + DIFF_CHUNK]])[1:-1]
+            yield b"," + encoded if start else encoded
+        yield b'],"hasMore":' + (b"true" if has_more else b"false") + b"}"
+
+    return StreamingResponse(body(), media_type="application/json")
 
 
 def render_sharee(share: Share) -> Sharee:

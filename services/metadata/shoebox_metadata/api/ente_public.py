@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import Field
 
 from shoebox_lib.auth import CurrentUser
@@ -19,7 +19,7 @@ from shoebox_metadata.api.ente_answers import (
     PublicURLAnswer,
     render_collection,
     render_link,
-    render_membership,
+    streamed_diff,
 )
 from shoebox_metadata.api.ente_shapes import Sealed, Strict
 from shoebox_metadata.api.redirects import REDIRECT, redirect
@@ -101,12 +101,11 @@ async def verify_password(body: PasswordBody, links: LinksDep, token: AccessToke
     return PasswordToken(jwtToken=await links.verify_password(token, body.passHash))
 
 
-@link_router.get("/public-collection/diff")
+@link_router.get("/public-collection/diff", response_model=FileDiff)
 async def diff(links: LinksDep, token: AccessToken = None, access_jwt: AccessJWT = None,
-               sinceTime: Annotated[NonNegative64, Query()] = 0) -> FileDiff:
+               sinceTime: Annotated[NonNegative64, Query()] = 0) -> StreamingResponse:
     grant = await links.open(token, access_jwt)
-    entries, has_more = await links.diff(grant, sinceTime, DIFF_LIMIT)
-    return FileDiff(diff=[render_membership(e) for e in entries], hasMore=has_more)
+    return streamed_diff(*await links.diff(grant, sinceTime, DIFF_LIMIT))
 
 
 @link_router.get("/public-collection/files/preview/{file_id}", **REDIRECT)

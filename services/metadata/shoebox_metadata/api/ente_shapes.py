@@ -65,7 +65,7 @@ ObjectKey = Annotated[str, Field(max_length=1024), AfterValidator(_object_key)]
 _MICROSECONDS = re.compile(r"[0-9]{1,19}")  # ASCII digits only: `str.isdigit` takes "٣" too
 
 
-def since_time(sinceTime: Annotated[Text, Query(max_length=64)] = "0") -> int:
+async def since_time(sinceTime: Annotated[Text, Query(max_length=64)] = "0") -> int:
     """Ente sends microseconds; seed 000 also allows an ISO-8601 time. Within bigint, never negative."""
     text = sinceTime.strip()
     if text.startswith("-") and _MICROSECONDS.fullmatch(text[1:]):

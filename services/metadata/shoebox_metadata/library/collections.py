@@ -11,8 +11,9 @@ from shoebox_lib.db import Database
 from shoebox_lib.errors import InvalidInput, NotFound
 from shoebox_metadata.clock import Clock
 from shoebox_metadata.kinds import Change, CollectionType, Role
-from shoebox_metadata.library import access, repo
-from shoebox_metadata.library.membership import FileInCollection, FileKey, join, leave
+from shoebox_metadata.library import access, reads, repo
+from shoebox_metadata.library.membership import FileKey, join, leave
+from shoebox_metadata.library.reads import MembershipChange
 from shoebox_metadata.models import Collection, Share
 
 
@@ -68,10 +69,12 @@ class Collections:
 
     async def changed_since(self, caller: Principal, since: int) -> list[CollectionView]:
         """Owned collections and those shared with the caller that changed after `since`."""
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
+            changed = await repo.collections_changed_since(session, caller.user_id, since)
+            shares_of = await repo.live_shares_of(session, [collection.id for collection, _ in changed])
             views = []
-            for collection, share in await repo.collections_changed_since(session, caller.user_id, since):
-                shares = await repo.live_shares(session, collection.id)
+            for collection, share in changed:
+                shares = shares_of[collection.id]
                 if share is None:
                     views.append(CollectionView(collection, shares, Role.OWNER))
                 else:
@@ -80,11 +83,10 @@ class Collections:
             return views
 
     async def diff(self, caller: Principal, collection_id: int, since: int, limit: int
-                   ) -> tuple[list[FileInCollection], bool]:
-        async with self.db.transaction() as session:
+                   ) -> tuple[list[MembershipChange], bool]:
+        async with self.db.read() as session:
             await access.collection_for(session, caller.user_id, collection_id, roles=access.READERS)
-            rows, more = await repo.memberships_since(session, collection_id, since, limit)
-        return [FileInCollection(item, membership) for membership, item in rows], more
+        return await reads.membership_changes(self.db, collection_id, since, limit)
 
     async def add_files(self, caller: Principal, collection_id: int, keys: Sequence[FileKey]) -> None:
         """Only one's own files, into one's own collection or one shared with one as a collaborator."""

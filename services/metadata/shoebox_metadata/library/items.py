@@ -12,18 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from shoebox_lib.auth import Principal
 from shoebox_lib.db import Database
 from shoebox_lib.errors import Conflict, NotFound
 from shoebox_metadata.clock import Clock
 from shoebox_metadata.kinds import Change, ItemStatus, VariantStatus, Visibility
-from shoebox_metadata.library import access, repo
+from shoebox_metadata.library import access, reads, repo
 from shoebox_metadata.library.cursors import decode_cursor, encode_cursor
 from shoebox_metadata.library.membership import FileKey, join, leave, touch_item
 from shoebox_metadata.library.objects import Objects
-from shoebox_metadata.models import Copy, Item, Variant
+from shoebox_metadata.library.reads import CopyRecord, ItemRecord, VariantRecord
+from shoebox_metadata.models import Item
 
 ORIGINAL = "original"  # the name a v1 client gives the original among the variants
 # How soon a client asking for a variant still being made may ask again (seconds): a thumbnail takes about one.
@@ -60,9 +59,9 @@ class ItemChange:
 
 @dataclass(frozen=True)
 class ItemView:
-    item: Item
-    variants: list[Variant]
-    copies: list[Copy]
+    item: ItemRecord
+    variants: list[VariantRecord]
+    copies: list[CopyRecord]
     mine: bool = True  # whether the caller owns it (others see no replicas)
     albums: list[int] = field(default_factory=list)  # the owner's albums it is in (the owner's view only)
 
@@ -139,14 +138,12 @@ class Items:
             return await repo.awaiting_upload(session, refs)
 
     async def view(self, caller: Principal | None, item_id: int) -> ItemView:
-        """The image as the caller may see it (see the module's docstring)."""
-        async with self.db.read() as session:
-            item = await self._readable(session, caller, item_id)
-            variants = await repo.variants_of(session, item_id)
-            mine = caller is not None and caller.user_id == item.owner_id
-            copies = await repo.copies_of(session, item_id) if mine else []
-            albums = await repo.albums_holding(session, item.owner_id, item_id) if mine else []
-        return ItemView(item, variants, copies, mine=mine, albums=albums)
+        """The image as the caller may see it (see the module's docstring), read in one round trip."""
+        facts = await reads.image_facts(self.db, item_id, caller.user_id if caller is not None else None)
+        if facts is None or not _may_read(facts, caller):
+            raise NotFound("Image not found")
+        mine = caller is not None and caller.user_id == facts.item.owner_id
+        return ItemView(facts.item, facts.variants, facts.copies, mine=mine, albums=facts.albums)
 
     async def list_own(self, owner_id: int, limit: int, cursor: str | None) -> ItemPage:
         """The owner's images (uploaded or still pending), newest first, paged by a stable cursor."""
@@ -213,13 +210,11 @@ class Items:
         return SignedUrl(url=url, expires_in=self.objects.presign_seconds, filename=filename,
                          content_type=content_type)
 
-    async def _readable(self, session: AsyncSession, caller: Principal | None, item_id: int) -> Item:
-        item = await repo.item(session, item_id)
-        if item is not None and item.owner_id >= 0:  # never a shared space's file (CL's store)
-            if caller is not None and item.owner_id == caller.user_id and item.status != ItemStatus.DELETED:
-                return item
-            if item.status == ItemStatus.STORED and (
-                    item.visibility == Visibility.PUBLIC
-                    or (caller is not None and await repo.in_collection_readable_by(session, item.id, caller.user_id))):
-                return item
-        raise NotFound("Image not found")
+
+def _may_read(facts: reads.ImageFacts, caller: Principal | None) -> bool:
+    item = facts.item
+    if item.owner_id < 0:  # never a shared space's file (CL's store)
+        return False
+    if caller is not None and item.owner_id == caller.user_id:
+        return item.status != ItemStatus.DELETED
+    return item.status == ItemStatus.STORED and (item.visibility == Visibility.PUBLIC or facts.in_readers_album)

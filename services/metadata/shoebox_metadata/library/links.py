@@ -28,10 +28,11 @@ from shoebox_lib.ids import share_id
 from shoebox_lib.keys import link_prefix
 from shoebox_metadata.clock import Clock, now_us
 from shoebox_metadata.kinds import CollectionType, FileLinkRole, ItemStatus
-from shoebox_metadata.library import access, repo
+from shoebox_metadata.library import access, reads, repo
 from shoebox_metadata.library.files import Files, NewFile
-from shoebox_metadata.library.membership import FileInCollection, touch_collection
+from shoebox_metadata.library.membership import touch_collection
 from shoebox_metadata.library.objects import Objects
+from shoebox_metadata.library.reads import MembershipChange
 from shoebox_metadata.library.repo import BIGINT_MAX
 from shoebox_metadata.models import Collection, FileLink, Item, PublicLink
 
@@ -113,7 +114,7 @@ class Links:
         """The active links of each collection."""
         if not collection_ids:
             return {}
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             found: dict[int, list[PublicLink]] = {}
             for link in await repo.active_links_of(session, collection_ids):
                 found.setdefault(link.collection_id, []).append(link)
@@ -164,10 +165,8 @@ class Links:
         if claims.get("lid") != link.id or claims.get("ph") != (link.password_hash or "")[-16:]:
             raise Unauthenticated("Invalid password token")
 
-    async def diff(self, grant: LinkAccess, since: int, limit: int) -> tuple[list[FileInCollection], bool]:
-        async with self.db.transaction() as session:
-            rows, more = await repo.memberships_since(session, grant.collection.id, since, limit)
-        return [FileInCollection(item, membership) for membership, item in rows], more
+    async def diff(self, grant: LinkAccess, since: int, limit: int) -> tuple[list[MembershipChange], bool]:
+        return await reads.membership_changes(self.db, grant.collection.id, since, limit)
 
     async def file_url(self, grant: LinkAccess, item_id: int, *, thumbnail: bool) -> str:
         if not thumbnail and not grant.link.enable_download:

@@ -26,14 +26,6 @@ class FileKey:
     key_decryption_nonce: str
 
 
-@dataclass(frozen=True)
-class FileInCollection:
-    """What a collection's diff lists: the item and its membership row."""
-
-    item: Item
-    membership: CollectionFile
-
-
 async def join(session: AsyncSession, clock: Clock, collection: Collection, key: FileKey, actor: int
                ) -> CollectionFile:
     """Put an item in a collection (again), with its key for that collection."""

@@ -207,17 +207,6 @@ async def a_collection_of(session: AsyncSession, owner_id: int, item_id: int) ->
     return found
 
 
-async def memberships_since(session: AsyncSession, collection_id: int, since: int, limit: int
-                            ) -> tuple[list[tuple[CollectionFile, Item]], bool]:
-    """A collection's membership changes after `since`, oldest first (a diff page)."""
-    rows = (await session.execute(
-        select(CollectionFile, Item).join(Item, Item.id == CollectionFile.item_id)
-        .where(CollectionFile.collection_id == collection_id, CollectionFile.updation_time > bounded(since))
-        .order_by(CollectionFile.updation_time).limit(bounded(limit) + 1)
-    )).all()
-    return page([(m, i) for m, i in rows], limit)
-
-
 async def collections_changed_since(session: AsyncSession, user_id: int, since: int
                                     ) -> list[tuple[Collection, Share | None]]:
     """The user's collections changed after `since`, and those shared with them whose share or collection
@@ -245,6 +234,17 @@ async def share(session: AsyncSession, collection_id: int, user_id: int, *, lock
 async def live_shares(session: AsyncSession, collection_id: int) -> list[Share]:
     return list((await session.execute(select(Share).where(
         Share.collection_id == collection_id, Share.is_deleted.is_(False)))).scalars())
+
+
+async def live_shares_of(session: AsyncSession, collection_ids: Sequence[int]) -> dict[int, list[Share]]:
+    """The live shares of each of these collections, in one query (a list of albums must not cost one each)."""
+    found: dict[int, list[Share]] = {collection_id: [] for collection_id in collection_ids}
+    if found:
+        for share in (await session.execute(select(Share).where(
+                Share.collection_id.in_(found), Share.is_deleted.is_(False))
+                .order_by(Share.collection_id, Share.user_id))).scalars():
+            found[share.collection_id].append(share)
+    return found
 
 
 async def live_share_by_email(session: AsyncSession, collection_id: int, email: str) -> Share | None:

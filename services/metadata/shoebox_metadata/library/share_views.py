@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shoebox_lib.db import Database
+from shoebox_lib.errors import NotFound
 from shoebox_metadata.kinds import ItemStatus, VariantStatus
-from shoebox_metadata.library import repo
+from shoebox_metadata.library import reads, repo
 from shoebox_metadata.library.albums import Albums
 from shoebox_metadata.library.items import ORIGINAL, Items, ItemView, SignedUrl
 from shoebox_metadata.library.links import Links
@@ -51,11 +52,12 @@ class ShareViews:
                                            if item.status == ItemStatus.STORED], page.next_cursor)
 
     async def _image(self, item: Item) -> SharedImage:
-        async with self.db.transaction() as session:
-            variants = await repo.variants_of(session, item.id)
-        view = ItemView(item, variants, [], mine=False)
+        facts = await reads.image_facts(self.db, item.id, None)
+        if facts is None:
+            raise NotFound("Image not found")
+        view = ItemView(facts.item, facts.variants, [], mine=False)
         views = {ORIGINAL: await self.items.url_of_view(view, ORIGINAL)}
-        for variant in variants:
+        for variant in facts.variants:
             if variant.status == VariantStatus.READY and variant.object_key:
                 views[variant.name] = await self.items.url_of_view(view, variant.name)
         return SharedImage(item, views, await self.items.url_of_view(view, ORIGINAL, attachment=True))

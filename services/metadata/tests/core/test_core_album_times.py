@@ -113,7 +113,7 @@ async def test_every_change_to_an_albums_contents_moves_it(core: Core) -> None:
     await trash.trash(alice, [(a.id, holidays.id)])
     assert await watch.moved(lambda: trash.empty(alice, 2**62)) == set()
     entries, _ = await collections.diff(alice, holidays.id, 0, 100)
-    assert sorted(e.item.id for e in entries) == sorted({a.id, b.id, b2.id, c.id}), "each file once"
+    assert sorted(e.file.id for e in entries) == sorted({a.id, b.id, b2.id, c.id}), "each file once"
 
     for album in (holidays, family, bobs):
         assert await watch.exact(album.id), "an album's time is the time of its newest change"
@@ -145,7 +145,7 @@ async def test_a_client_syncing_by_album_time_sees_every_change_once(core: Core)
             album_since = max(album_since, view.collection.updation_time)
             if files_since != view.collection.updation_time:
                 entries, _ = await core.container.collections.diff(owner, album.id, files_since, 1000)
-                seen.extend((e.item.id, e.membership.updation_time) for e in entries)
+                seen.extend((e.file.id, e.updation_time) for e in entries)
                 files_since = view.collection.updation_time
 
     item = await core.container.files.commit(owner, await core.new_file(owner, album.id, "one"))

@@ -23,9 +23,9 @@ async def test_a_commit_is_listed_by_the_collection_diff_once(core: Core) -> Non
     assert (item.status, item.size, item.owner_id) == (ItemStatus.STORED, 110, owner.user_id)
 
     entries, more = await core.container.collections.diff(owner, album.id, 0, 10)
-    assert [(e.item.id, e.membership.is_deleted) for e in entries] == [(item.id, False)]
+    assert [(e.file.id, e.is_deleted) for e in entries] == [(item.id, False)]
     assert not more
-    seen = entries[0].membership.updation_time
+    seen = entries[0].updation_time
     assert await core.container.collections.diff(owner, album.id, seen, 10) == ([], False)
     # The item's stored event and its thumbnail's, for the replicator.
     stored = sorted((ItemStored.subject_pattern(), VariantStored.subject_pattern()))
@@ -66,8 +66,8 @@ async def test_moving_a_file_shows_in_both_diffs_and_in_its_history(core: Core) 
 
     left, _ = await core.container.collections.diff(owner, source.id, 0, 10)
     arrived, _ = await core.container.collections.diff(owner, target.id, 0, 10)
-    assert [e.membership.is_deleted for e in left] == [True]
-    assert [(e.item.id, e.membership.encrypted_key) for e in arrived] == [(item.id, "k2")]
+    assert [e.is_deleted for e in left] == [True]
+    assert [(e.file.id, e.encrypted_key) for e in arrived] == [(item.id, "k2")]
     async with core.db.transaction() as session:
         history = list((await session.execute(
             select(ItemVersion.change).where(ItemVersion.item_id == item.id).order_by(ItemVersion.id))).scalars())

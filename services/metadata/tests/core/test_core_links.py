@@ -63,7 +63,7 @@ async def test_a_guest_commits_into_the_links_collection_only_when_uploads_are_e
         await core.container.links.commit_as_guest(grant, await core.new_file(owner, 0, "owners"))
     item = await core.container.links.commit_as_guest(grant, guest_file)
     entries, _ = await core.container.links.diff(grant, 0, 10)
-    assert (item.owner_id, [e.item.id for e in entries]) == (owner.user_id, [item.id])
+    assert (item.owner_id, [e.file.id for e in entries]) == (owner.user_id, [item.id])
 
 
 async def test_a_guest_reads_nothing_of_the_owners_by_naming_its_objects(core: Core) -> None:

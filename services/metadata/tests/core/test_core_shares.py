@@ -22,7 +22,7 @@ async def test_a_viewer_reads_and_a_collaborator_also_adds_their_own_files(core:
                                                         (collaborator.user_id, Role.COLLABORATOR)]
 
     entries, _ = await core.container.collections.diff(viewer, album.id, 0, 10)
-    assert [e.item.id for e in entries] == [item.id]
+    assert [e.file.id for e in entries] == [item.id]
     assert [i.id for i in await core.container.files.readable(viewer, [item.id])] == [item.id]
     theirs = await core.container.files.commit(collaborator, await core.new_file(
         collaborator, (await core.album(collaborator)).id, "theirs"))

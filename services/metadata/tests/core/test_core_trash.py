@@ -20,7 +20,7 @@ async def test_trash_takes_a_file_out_of_every_collection_and_restore_brings_it_
     await core.container.trash.trash(owner, await core.container.trash.memberships(owner, [item.id]))
     for collection in (album, other):
         entries, _ = await core.container.collections.diff(owner, collection.id, 0, 10)
-        assert [e.membership.is_deleted for e in entries] == [True]
+        assert [e.is_deleted for e in entries] == [True]
     trashed, more = await core.container.trash.diff(owner, 0, 10)
     assert [(entry.item_id, entry.collection_id, item_.status) for entry, item_ in trashed] == [
         (item.id, album.id, ItemStatus.TRASHED)]
@@ -30,7 +30,7 @@ async def test_trash_takes_a_file_out_of_every_collection_and_restore_brings_it_
 
     await core.container.trash.restore(owner, [item.id])
     entries, _ = await core.container.collections.diff(owner, album.id, 0, 10)
-    assert [(e.item.status, e.membership.is_deleted) for e in entries] == [(ItemStatus.STORED, False)]
+    assert [(e.file.status, e.is_deleted) for e in entries] == [(ItemStatus.STORED, False)]
     (entry, _), = (await core.container.trash.diff(owner, 0, 10))[0]
     assert entry.is_restored
 

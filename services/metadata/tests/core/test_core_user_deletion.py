@@ -65,7 +65,7 @@ async def test_a_deleted_users_library_is_erased_and_others_see_it_go(core: Core
     assert (views[bobs.id].collection.is_deleted, views[bobs.id].collection.updation_time > before[bobs.id]) == (
         True, True)
     entries, _ = await core.container.collections.diff(alice, alices.id, before[alices.id], 10)
-    assert [(e.item.id, e.membership.is_deleted) for e in entries] == [(in_hers.id, True)]
+    assert [(e.file.id, e.is_deleted) for e in entries] == [(in_hers.id, True)]
     assert [i.id for i in await core.container.files.readable(alice, [kept.id])] == [kept.id], "hers stay"
     with pytest.raises(NotFound):
         await core.container.files.readable(alice, [in_hers.id])

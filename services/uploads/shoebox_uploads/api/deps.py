@@ -16,19 +16,19 @@ def container(request: Request) -> Container:
     return cast(Container, request.app.state.container)
 
 
-def uploads(request: Request) -> Uploads:
+async def uploads(request: Request) -> Uploads:
     return container(request).uploads
 
 
-def ente(request: Request) -> EnteUploads:
+async def ente(request: Request) -> EnteUploads:
     return container(request).ente
 
 
-def uppy(request: Request) -> UppyUploads:
+async def uppy(request: Request) -> UppyUploads:
     return container(request).uppy
 
 
-def public_url(request: Request) -> str:
+async def public_url(request: Request) -> str:
     return container(request).public_url
 
 
