@@ -92,7 +92,7 @@ async def wrk(name: str, url: str, method: str, path: str, token: str, modulo: i
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT.format(method=method, token=token, path=path, modulo=modulo))
     proc = await asyncio.create_subprocess_exec(
-        "wrk", "-t2", f"-c{CONCURRENCY}", f"-d{seconds}s", "--latency", "-s", script.name, url,
+        "wrk", "-t2", f"-c{CONCURRENCY}", f"-d{seconds}s", "--timeout", "30s", "--latency", "-s", script.name, url,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out = (await proc.communicate())[0].decode()
     os.unlink(script.name)
@@ -103,7 +103,8 @@ async def wrk(name: str, url: str, method: str, path: str, token: str, modulo: i
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
         "failures": int(errors.group(1)) if errors else 0,
         "per_second": float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50_ms": _ms(latency["50"]), "p90_ms": _ms(latency["90"]), "p99_ms": _ms(latency["99"]),
+        # wrk prints no distribution when too few requests completed (a slow page): None then.
+        **{f"p{q}_ms": _ms(latency[q]) if q in latency else None for q in ("50", "90", "99")},
     }
 
 
@@ -292,13 +293,18 @@ async def collector_effect(rounds: int = 3) -> dict[str, Any]:
 if __name__ == "__main__":
     from benchmarks import library, uploads
 
-    which = sys.argv[1:] or ["api", "gc", "library", "uploads", "cl_store", "compute", "v1", "replication"]
+    which = sys.argv[1:] or ["api", "gc", "library", "peer", "uploads", "cl_store", "compute", "v1", "replication"]
     if "api" in which:
         asyncio.run(main())
     if "gc" in which and shutil.which("wrk"):
         print(json.dumps(asyncio.run(collector_effect())))
     if "library" in which:
         for row in asyncio.run(library.run()):
+            print(json.dumps(row))
+    if "peer" in which:
+        from benchmarks import peer
+
+        for row in asyncio.run(peer.run()):
             print(json.dumps(row))
     if "uploads" in which:
         print(json.dumps(asyncio.run(uploads.control_plane_cpu())))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -126,8 +126,8 @@ async def image_facts(db: Database, item_id: int, reader_id: int | None) -> Imag
 
 
 
-@dataclass(frozen=True, slots=True)
-class FileRecord:
+# A diff page is 2,500 of these: tuples, which are made several times faster than frozen dataclasses.
+class FileRecord(NamedTuple):
     """An item's columns that an Ente diff shows, named as on `Item`."""
 
     id: int
@@ -145,8 +145,7 @@ class FileRecord:
     pub_magic_metadata: dict[str, Any] | None
 
 
-@dataclass(frozen=True, slots=True)
-class MembershipChange:
+class MembershipChange(NamedTuple):
     """A line of a collection's diff: the file as it is, and its membership as it changed."""
 
     file: FileRecord
@@ -157,9 +156,10 @@ class MembershipChange:
     is_deleted: bool
 
 
-FILE_COLUMNS = tuple(FileRecord.__dataclass_fields__)
+FILE_COLUMNS = FileRecord._fields
 _MAGIC = ("magic_metadata", "pub_magic_metadata")
-_MAGIC_AT = tuple(FILE_COLUMNS.index(name) for name in _MAGIC)
+_PLAIN = len(FILE_COLUMNS) - len(_MAGIC)
+assert FILE_COLUMNS[_PLAIN:] == _MAGIC, "the magic metadata columns come last"
 # Magic metadata comes as its JSON text and is decoded with orjson, several times the standard library's speed:
 # its integers were checked to fit 64 bits when written, which is all orjson reads exactly.
 MEMBERSHIP_CHANGES = f"""
@@ -184,8 +184,6 @@ async def membership_changes(db: Database, collection_id: int, since: int, limit
 
 
 def _file(row: Any) -> FileRecord:
-    values = list(row[:len(FILE_COLUMNS)])
-    for at in _MAGIC_AT:
-        if values[at] is not None:
-            values[at] = orjson.loads(values[at])
-    return FileRecord(*values)
+    magic, public_magic = row[_PLAIN], row[_PLAIN + 1]
+    return FileRecord._make((*row[:_PLAIN], orjson.loads(magic) if magic is not None else None,
+                             orjson.loads(public_magic) if public_magic is not None else None))

@@ -85,7 +85,6 @@ class EnteUploads:
     async def upload_urls(self, owner_id: int, count: int) -> list[UploadURL]:
         """`count` presigned PUTs of unknown size: the quota is checked now and counted at commit."""
         check_count(count)
-        await self.uploads.check_open(owner_id, count)
         await self.uploads.check_room(owner_id)
         return await self._puts(Uploader(owner_id), count)
 
@@ -93,10 +92,11 @@ class EnteUploads:
         """For a guest of an upload-enabled public link: PUTs under the owner's folder of that collection.
         The owner's quota is enforced when the guest commits (metadata); the sweeper removes what never is."""
         check_count(count)
-        await self.uploads.check_open(uploader.owner_id, count)
         return await self._puts(uploader, count)
 
     async def _puts(self, uploader: Uploader, count: int) -> list[UploadURL]:
+        """One transaction however many: `record` counts the owner's open uploads under a lock and inserts
+        them all, and the URLs are signed here, with no round trip."""
         records = [self._new(uploader, UploadKind.ENTE) for _ in range(count)]
         await self.uploads.record(records)
         driver = self.uploads.driver

@@ -22,6 +22,7 @@ from shoebox_uploads.settings import UploadsSettings
 from shoebox_uploads.signer import limits, outcomes, repo
 from shoebox_uploads.signer.completion import Completion
 from shoebox_uploads.signer.library import Library
+from shoebox_uploads.signer.room import RoomSeen
 from shoebox_uploads.signer.rules import choose_part_size, ensure_open, ensure_part_number, new_session_id
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Uploads:
         self.presign_seconds = presign_seconds
         self.settings = settings
         self.completion = Completion(db, driver, library)
+        self.room = RoomSeen()
 
     def presign_expiry(self) -> datetime:
         return datetime.now(UTC) + timedelta(seconds=self.presign_seconds)
@@ -109,9 +111,12 @@ class Uploads:
 
     async def check_room(self, owner_id: int) -> None:
         """Where the size is not known yet, refuse only when nothing at all is left (Ente does the same);
-        the commit then counts the real size atomically."""
+        the commit then counts the real size atomically. Room seen lately is believed (`RoomSeen`)."""
+        if self.room.believed(owner_id):
+            return
         if await self.library.available(owner_id) <= 0:
             raise QuotaExceeded("Storage limit exceeded")
+        self.room.saw_room(owner_id)
 
     # --- opening ------------------------------------------------------------------------------------
 
