@@ -21,7 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,12 +71,12 @@ async def load(name: str, call: Callable[[int], Awaitable[httpx.Response]], tota
 
 WRK_SCRIPT = """
 wrk.method = "{method}"
-wrk.headers["Authorization"] = "Bearer {token}"
+tokens = {{{tokens}}}
 counter = 0
 request = function()
   counter = counter + 1
   local path = string.gsub("{path}", "{{n}}", tostring(counter % {modulo} + 1))
-  return wrk.format(nil, path)
+  return wrk.format(nil, path, {{Authorization = "Bearer " .. tokens[counter % #tokens + 1]}})
 end
 """
 
@@ -86,11 +86,14 @@ def _ms(value: str) -> float:
     return round(float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 2)
 
 
-async def wrk(name: str, url: str, method: str, path: str, token: str, modulo: int = 1, seconds: int = 10
-              ) -> dict[str, Any]:
-    """Load from wrk (C, outside this process), so the figure is the server's, not a Python client's."""
+async def wrk(name: str, url: str, method: str, path: str, token: str | Sequence[str], modulo: int = 1,
+              seconds: int = 10) -> dict[str, Any]:
+    """Load from wrk (C, outside this process), so the figure is the server's, not a Python client's. Given
+    several tokens, the requests take them in turn (several callers)."""
+    tokens = [token] if isinstance(token, str) else list(token)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT.format(method=method, token=token, path=path, modulo=modulo))
+        script.write(WRK_SCRIPT.format(method=method, tokens=", ".join(f'"{t}"' for t in tokens), path=path,
+                                       modulo=modulo))
     proc = await asyncio.create_subprocess_exec(
         "wrk", "-t2", f"-c{CONCURRENCY}", f"-d{seconds}s", "--timeout", "30s", "--latency", "-s", script.name, url,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -229,6 +232,17 @@ async def against_reference(name: str, system: DevSystem, path: str, reference: 
             "reference_p99_ms": limit["p99_ms"]}
 
 
+async def fifty_albums(system: DevSystem) -> int:
+    """50 Ente albums of the admin's: the list reads their shares and links in one query each."""
+    headers = {"Authorization": f"Bearer {system.token}"}
+    for n in range(50):
+        album = await system.client.post("/collections", headers=headers, json={
+            "encryptedKey": "k" * 44, "keyDecryptionNonce": "n" * 32, "encryptedName": f"album {n}",
+            "nameDecryptionNonce": "nn", "type": "album"})
+        album.raise_for_status()
+    return 50
+
+
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with dev_system(Path(tmp)) as system:
@@ -240,9 +254,16 @@ async def main() -> None:
             results: list[dict[str, Any]] = [
                 {"benchmark": "shoebox dev: start to healthy", "seconds": round(system.startup, 2)}]
             if shutil.which("wrk"):
+                albums = await fifty_albums(system)
+                entity = (await client.post("/entities", headers=headers, data={
+                    "is_collection": "true", "label": "bench"})).json()["id"]
                 async with reference_beside(system, Path(tmp)) as reference:
                     results.append(await against_reference("GET /v1/images/{id} (authenticated)", system,
                                                            f"/v1/images/{image}", reference))
+                    results.append(await against_reference("GET /entities/{id} (CL's store, authenticated)",
+                                                           system, f"/entities/{entity}", reference))
+                    results.append(await against_reference(f"GET /collections/v2 ({albums} albums)", system,
+                                                           "/collections/v2", reference))
                 results += [
                     await wrk("POST /v1/uploads/{sid}/parts/{n} (sign a part URL, authenticated)", url, "POST",
                               f"/v1/uploads/{sid}/parts/{{n}}", token, modulo=parts),
