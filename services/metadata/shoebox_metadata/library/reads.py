@@ -125,7 +125,6 @@ async def image_facts(db: Database, item_id: int, reader_id: int | None) -> Imag
                       in_readers_album=bool(row["in_readers_album"]))
 
 
-
 # A diff page is 2,500 of these: tuples, which are made several times faster than frozen dataclasses.
 class FileRecord(NamedTuple):
     """An item's columns that an Ente diff shows, named as on `Item`."""
