@@ -314,13 +314,19 @@ async def collector_effect(rounds: int = 3) -> dict[str, Any]:
 if __name__ == "__main__":
     from benchmarks import library, uploads
 
-    which = sys.argv[1:] or ["api", "gc", "library", "peer", "uploads", "cl_store", "compute", "v1", "replication"]
+    which = sys.argv[1:] or ["api", "gc", "workers", "library", "peer", "uploads", "cl_store", "compute", "v1",
+                             "replication"]
     if "api" in which:
         asyncio.run(main())
     if "gc" in which and shutil.which("wrk"):
         print(json.dumps(asyncio.run(collector_effect())))
     if "library" in which:
         for row in asyncio.run(library.run()):
+            print(json.dumps(row))
+    if "workers" in which and shutil.which("wrk"):
+        from benchmarks import workers
+
+        for row in asyncio.run(workers.run()):
             print(json.dumps(row))
     if "peer" in which:
         from benchmarks import peer

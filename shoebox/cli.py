@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("service", choices=[*routing.SERVICES, routing.DATAPLANE])
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--workers", type=_positive, default=1, metavar="N",
+                       help="processes serving the service on the one port (default 1); each has its own "
+                            "database pool and bus connection, and /metrics sums them all")
 
     migrate = commands.add_parser("migrate", help="run database migrations (all services, or one)")
     migrate.add_argument("service", nargs="?", choices=routing.SERVICES)
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
 
         run_dev(args.data_dir, args.port, args.host)
     elif args.command == "serve":
-        _serve(args.service, args.host, args.port)
+        _serve(args.service, args.host, args.port, args.workers)
     elif args.command == "migrate":
         _migrate(args.service)
     elif args.command == "cors":
@@ -66,21 +69,24 @@ def main(argv: list[str] | None = None) -> None:
         print(asyncio.run(_rotate_keys(args.force)))
 
 
-def _serve(service: str, host: str, port: int) -> None:
-    from shoebox.services import factory
-    from shoebox.serving import serve
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _serve(service: str, host: str, port: int, workers: int) -> None:
+    from shoebox.serving import serve, serve_workers, service_app
     from shoebox_lib.logs import configure_logging
     from shoebox_lib.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    if service == routing.DATAPLANE:
-        from shoebox_lib.storage.dataplane import dataplane_app
-
-        app = dataplane_app(settings)
+    if workers > 1:
+        serve_workers(service, settings, host, port, workers)
     else:
-        app = factory(service)(settings).app
-    serve(app, settings, host, port)
+        serve(service_app(service, settings), settings, host, port)
 
 
 def _cors(origins: list[str]) -> None:

@@ -4,12 +4,18 @@ garbage collector tuned once start-up is over."""
 from __future__ import annotations
 
 import gc
+import os
+import shutil
+import tempfile
 from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shoebox_lib.settings import Settings
+from shoebox import routing
+from shoebox_lib.logs import configure_logging
+from shoebox_lib.settings import Settings, get_settings
+from shoebox_lib.web.app import MULTIPROCESS_DIR
 
 # Young collections ten times rarer than Python's default (700 allocations): a request allocates thousands of
 # short-lived objects that reference counting frees, so most young collections find nothing to do.
@@ -54,3 +60,41 @@ def serve(app: ASGIApp, settings: Settings, host: str, port: int, **options: Any
     if settings.gc_tuning:
         app = HeapSettledAfterStartup(app)
     uvicorn.run(app, host=host, port=port, **uvicorn_options(settings) | options)
+
+
+SERVING = "SHOEBOX_SERVING"  # tells each worker process of `shoebox serve --workers N` which service it is
+
+
+def service_app(service: str, settings: Settings) -> ASGIApp:
+    """One service's app (or the filesystem data plane), as `shoebox serve` runs it."""
+    if service == routing.DATAPLANE:
+        from shoebox_lib.storage.dataplane import dataplane_app
+
+        return dataplane_app(settings)
+    from shoebox.services import factory
+
+    return factory(service)(settings).app
+
+
+def worker_app() -> ASGIApp:
+    """What each worker of `shoebox serve SERVICE --workers N` serves: uvicorn imports it by name in every
+    process it starts, so each builds its own app, pools and bus connection."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    app = service_app(os.environ[SERVING], settings)
+    return HeapSettledAfterStartup(app) if settings.gc_tuning else app
+
+
+def serve_workers(service: str, settings: Settings, host: str, port: int, workers: int) -> None:
+    """`workers` processes accepting on one port. Their Prometheus figures go to one directory and every
+    worker's /metrics sums them: a fresh directory per start, unless the operator names one."""
+    os.environ[SERVING] = service
+    made = None
+    if MULTIPROCESS_DIR not in os.environ:
+        made = os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix=f"shoebox-{service}-metrics-")
+    try:
+        uvicorn.run("shoebox.serving:worker_app", factory=True, workers=workers, host=host, port=port,
+                    **uvicorn_options(settings))
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)

@@ -4,12 +4,14 @@ processes on two ports, metadata verifying auth's tokens through its JWKS."""
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
+import psutil
 
 from shoebox.services import migrate_all
 from shoebox.testing import clean_environment, running, shoebox_command, wait_healthy
@@ -73,3 +75,41 @@ async def _idle_connection_outlives_a_client_pool(port: int) -> None:
             await asyncio.sleep((httpx.Limits().keepalive_expiry or 0) + 2)
     finally:
         writer.close()
+
+
+def _workers(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """The worker processes uvicorn spawned (not multiprocessing's resource tracker)."""
+    return [child for child in psutil.Process(proc.pid).children()
+            if any("spawn_main" in part for part in child.cmdline())]
+
+
+def _counted(metrics: str, status: str) -> float:
+    return sum(float(value) for value in re.findall(
+        rf'^shoebox_http_requests_total{{[^}}]*status="{status}"[^}}]*}} (\S+)$', metrics, re.M))
+
+
+async def test_two_workers_on_one_port_report_one_set_of_figures(make_settings: Callable[..., Settings],
+                                                                 tmp_path: Path) -> None:
+    """`--workers 2`: two processes accept on the one port, and /metrics, whichever answers it, counts what
+    both served (prometheus_client's multiprocess mode), so a scrape is right however requests were spread."""
+    settings = make_settings()
+    await migrate_all(settings)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = environment(settings, SHOEBOX_AUTH_URL=url, SHOEBOX_METRICS_TOKEN="scrape-token")
+    log = tmp_path / "auth.log"
+    command = shoebox_command("serve", "auth", "--host", "127.0.0.1", "--port", str(port), "--workers", "2")
+    with running(command, log, env) as proc:
+        await wait_healthy(url, proc, log, within=60)
+        assert len(_workers(proc)) == 2, log.read_text()[-2000:]
+        # A new connection for every request, so the kernel hands them to either worker.
+        async with httpx.AsyncClient(base_url=url, timeout=10, limits=httpx.Limits(max_keepalive_connections=0)
+                                     ) as client:
+            for _ in range(40):
+                assert (await client.get("/no/such/path")).status_code == 404
+            scrape = {"Authorization": "Bearer scrape-token"}
+            async with asyncio.timeout(10):  # a worker counts a request just after answering it
+                while (seen := _counted((await client.get("/metrics", headers=scrape)).text, "404")) < 40:
+                    await asyncio.sleep(0.1)
+            for _ in range(4):
+                assert _counted((await client.get("/metrics", headers=scrape)).text, "404") == 40 == seen

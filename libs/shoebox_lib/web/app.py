@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shoebox_lib.auth.dependencies import require_admin
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # where workers of one service write their figures
 REQUESTS = Counter("shoebox_http_requests_total", "HTTP requests answered", ["service", "method", "status"])
 LATENCY = Histogram("shoebox_http_request_seconds", "HTTP request latency", ["service", "method"])
 
@@ -91,6 +93,16 @@ class BodyLimitInFaceMiddleware:
                 await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, send_in_face)
+
+
+def metrics_text() -> bytes:
+    """The figures of this process; under `shoebox serve --workers N` (prometheus_client's multiprocess mode,
+    `PROMETHEUS_MULTIPROC_DIR`), those of every worker of the service summed, whichever worker is asked."""
+    if MULTIPROCESS_DIR not in os.environ:
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # the library is untyped here
+    return generate_latest(registry)
 
 
 async def metrics_reader(request: Request) -> None:
@@ -185,7 +197,7 @@ def create_app(
 
     @app.get("/metrics", tags=["ops"], dependencies=[Depends(metrics_reader)])
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
 
     for mounted in mounts:
         mount(app, mounted)
