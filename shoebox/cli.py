@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> None:
     dev.add_argument("--data-dir", type=Path, default=Path(".shoebox"))
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--workers", type=_positive, default=None, metavar="N",
+                     help="processes running the services, beside the one embedded PostgreSQL and NATS (default: "
+                          "one per core beyond the first, at most 4; 1 on a machine of 2 cores or fewer)")
 
     serve = commands.add_parser("serve", help="run one service alone, as a container would")
     serve.add_argument("service", choices=[*routing.SERVICES, routing.DATAPLANE])
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "dev":
         from shoebox.dev import run_dev
 
-        run_dev(args.data_dir, args.port, args.host)
+        run_dev(args.data_dir, args.port, args.host, args.workers)
     elif args.command == "serve":
         _serve(args.service, args.host, args.port, args.workers)
     elif args.command == "migrate":
@@ -77,16 +80,13 @@ def _positive(text: str) -> int:
 
 
 def _serve(service: str, host: str, port: int, workers: int) -> None:
-    from shoebox.serving import serve, serve_workers, service_app
+    from shoebox.serving import serve_service
     from shoebox_lib.logs import configure_logging
     from shoebox_lib.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    if workers > 1:
-        serve_workers(service, settings, host, port, workers)
-    else:
-        serve(service_app(service, settings), settings, host, port)
+    serve_service(service, settings, host, port, workers)
 
 
 def _cors(origins: list[str]) -> None:

@@ -13,14 +13,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
+from starlette.types import ASGIApp
 
 from shoebox.allinone import AllInOne
 from shoebox.services import build_all, migrate_all
-from shoebox.serving import serve
+from shoebox.serving import serve, serve_workers, settled
 from shoebox_lib.embedded import EmbeddedNats, EmbeddedPostgres
 from shoebox_lib.embedded.nats import DEFAULT_MQTT_PORT, port_if_free, stop_stale_server
 from shoebox_lib.logs import configure_logging
-from shoebox_lib.settings import Settings
+from shoebox_lib.settings import Settings, get_settings
 
 log = logging.getLogger("shoebox.dev")
 
@@ -63,6 +64,7 @@ class DevStack:
         self.port = port
         self.postgres: EmbeddedPostgres | None = None
         self.nats: EmbeddedNats | None = None
+        self.overrides: dict[str, Any] = {}
 
     def settings(self) -> Settings:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +91,12 @@ class DevStack:
             overrides["nats_url"] = self.nats.start()
             if not _configured("mqtt_url"):
                 overrides["mqtt_url"] = self.nats.mqtt_url
+        self.overrides = overrides
         return Settings(**overrides)
+
+    def environment(self) -> dict[str, str]:
+        """The settings this stack chose, as the variables a worker process reads them from."""
+        return {f"SHOEBOX_{name.upper()}": str(value) for name, value in self.overrides.items()}
 
     def stop(self) -> None:
         if self.nats:
@@ -102,22 +109,42 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def run_dev(data_dir: Path, port: int, host: str = "127.0.0.1") -> None:
+def default_workers() -> int:
+    """One worker per core beyond the first (PostgreSQL, NATS and the clients need one), at most 4."""
+    return max(1, min(4, (os.cpu_count() or 1) - 1))
+
+
+def run_dev(data_dir: Path, port: int, host: str = "127.0.0.1", workers: int | None = None) -> None:
     # uvicorn handles Ctrl-C and SIGTERM while it serves, then restores these handlers and re-raises the
     # signal; ours turn it into a normal exit, so the embedded PostgreSQL and NATS below are stopped too.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _exit_cleanly)
+    workers = workers or default_workers()
     stack = DevStack(data_dir, port)
     try:
         settings = stack.settings()
         configure_logging(settings.log_level)
         asyncio.run(migrate_all(settings))
-        app = build_app(settings)
-        log.info("shoebox is starting on http://%s:%d (data in %s)", host, port, stack.data_dir)
+        log.info("shoebox is starting on http://%s:%d (data in %s, %d worker%s)", host, port, stack.data_dir,
+                 workers, "" if workers == 1 else "s")
         log.info("MQTT for CL clients at %s", settings.mqtt_url)
-        serve(app, settings, host, port, lifespan="on", timeout_graceful_shutdown=10)
+        if workers == 1:
+            serve(build_app(settings), settings, host, port, lifespan="on", timeout_graceful_shutdown=10)
+        else:
+            # Each worker builds the whole system from the environment: what this process chose (the
+            # embedded servers' URLs, the installation secret…) is handed down there.
+            os.environ.update(stack.environment())
+            serve_workers("shoebox.dev:worker_app", settings, host, port, workers, lifespan="on",
+                          timeout_graceful_shutdown=10)
     finally:
         stack.stop()
+
+
+def worker_app() -> ASGIApp:
+    """What each worker of `shoebox dev --workers N` serves: the whole system, on the stack its parent runs."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return settled(build_app(settings), settings)
 
 
 def build_app(settings: Settings) -> AllInOne:

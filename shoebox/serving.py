@@ -57,9 +57,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 def serve(app: ASGIApp, settings: Settings, host: str, port: int, **options: Any) -> None:
-    if settings.gc_tuning:
-        app = HeapSettledAfterStartup(app)
-    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings) | options)
+    uvicorn.run(settled(app, settings), host=host, port=port, **uvicorn_options(settings) | options)
 
 
 SERVING = "SHOEBOX_SERVING"  # tells each worker process of `shoebox serve --workers N` which service it is
@@ -81,20 +79,32 @@ def worker_app() -> ASGIApp:
     process it starts, so each builds its own app, pools and bus connection."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    app = service_app(os.environ[SERVING], settings)
-    return HeapSettledAfterStartup(app) if settings.gc_tuning else app
+    return settled(service_app(os.environ[SERVING], settings), settings)
 
 
-def serve_workers(service: str, settings: Settings, host: str, port: int, workers: int) -> None:
-    """`workers` processes accepting on one port. Their Prometheus figures go to one directory and every
-    worker's /metrics sums them: a fresh directory per start, unless the operator names one."""
-    os.environ[SERVING] = service
+def serve_workers(target: str, settings: Settings, host: str, port: int, workers: int, **options: Any) -> None:
+    """`workers` processes accepting on one port, each serving what the factory `target` (an import string)
+    builds. Their Prometheus figures go to one directory and every worker's /metrics sums them: a fresh
+    directory per start, unless the operator names one."""
     made = None
     if MULTIPROCESS_DIR not in os.environ:
-        made = os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix=f"shoebox-{service}-metrics-")
+        made = os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="shoebox-metrics-")
     try:
-        uvicorn.run("shoebox.serving:worker_app", factory=True, workers=workers, host=host, port=port,
-                    **uvicorn_options(settings))
+        uvicorn.run(target, factory=True, workers=workers, host=host, port=port,
+                    **uvicorn_options(settings) | options)
     finally:
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)
+
+
+def serve_service(service: str, settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    """`shoebox serve SERVICE [--workers N]`."""
+    if workers == 1:
+        serve(service_app(service, settings), settings, host, port)
+        return
+    os.environ[SERVING] = service
+    serve_workers("shoebox.serving:worker_app", settings, host, port, workers)
+
+
+def settled(app: ASGIApp, settings: Settings) -> ASGIApp:
+    return HeapSettledAfterStartup(app) if settings.gc_tuning else app

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from shoebox.testing import shoebox_dev, stop, tail, wait_healthy
 from shoebox.testing.flow import bearer, fetch_variant, make_png, upload, wait_processed
@@ -99,6 +100,38 @@ async def test_dev_killed_by_sigkill_takes_its_servers_along_and_starts_again(tm
         servers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and config in command_line(int(p.name))]
         assert len(servers) == 1, servers
         assert stop(proc) == 0, tail(log)
+
+
+async def test_dev_with_two_workers_serves_an_upload_end_to_end_and_stops_its_servers(tmp_path: Path) -> None:
+    """`--workers 2`: two processes run the whole system beside the one PostgreSQL and NATS; a request can
+    land on either, and an upload's every step (declare, sign, complete, thumbnail, replicas) still works.
+    SIGTERM stops both, then the servers."""
+    data_dir, log = tmp_path / "data", tmp_path / "dev.log"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with shoebox_dev(data_dir, port, log, "--workers", "2") as proc:
+        await wait_healthy(url, proc, log)
+        workers = [child for child in psutil.Process(proc.pid).children()
+                   if any("spawn_main" in part for part in child.cmdline())]
+        assert len(workers) == 2, tail(log)
+        nats_pid = int((data_dir / "nats" / "nats.pid").read_text())
+        postgres_pid = int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+        password = re.findall(rf"{re.escape(ADMIN)} / password: (\S+)", log.read_text())
+        assert len(password) == 1, "one admin, its password shown once, however many workers start"
+        # New connections, so both workers answer some of it.
+        async with httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_keepalive_connections=0)
+                                     ) as client:
+            login = await client.post("/auth/token", data={"username": ADMIN, "password": password[0]})
+            assert login.status_code == 200, login.text
+            token = login.json()["access_token"]
+            data = make_png(320, 200)
+            uploaded = await upload(client, token, data)
+            await wait_processed(client, token, uploaded.image_id)
+            await wait_on_every_tier(client, token, uploaded.image_id)
+            assert await fetch_variant(client, token, uploaded.image_id, "original") == data
+        assert stop(proc) == 0, tail(log)
+    for pid in (nats_pid, postgres_pid, *(worker.pid for worker in workers)):
+        await wait_gone(pid)
 
 
 async def wait_gone(pid: int) -> None:

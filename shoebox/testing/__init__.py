@@ -131,8 +131,9 @@ async def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path | None
             await asyncio.sleep(0.1)
 
 
-def shoebox_dev(data_dir: Path, port: int, log: Path, **env: str) -> AbstractContextManager[subprocess.Popen[bytes]]:
-    command = shoebox_command("dev", "--data-dir", str(data_dir), "--port", str(port))
+def shoebox_dev(data_dir: Path, port: int, log: Path, *options: str, **env: str
+                ) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    command = shoebox_command("dev", "--data-dir", str(data_dir), "--port", str(port), *options)
     return running(command, log, clean_environment(**env))
 
 
