@@ -147,7 +147,7 @@ class Entities:
     # --- reading ----------------------------------------------------------------------------------------
 
     async def get(self, entity_id: int, *, version: int | None = None) -> EntityView:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             found = await self._find(session, entity_id)
             view = (await self._render(session, [found]))[0]
             if version is None:
