@@ -46,9 +46,11 @@ async def test_open_uploads_per_account_are_bounded(api: RunningSystem, monkeypa
     handed = await api.client.get("/files/upload-urls", params={"count": 3}, headers=ente_headers(token))
     assert handed.status_code == 200, handed.text
 
-    ente = await api.client.get("/files/upload-urls", params={"count": 1}, headers=ente_headers(token))
-    assert (ente.status_code, ente.json()["code"]) == (429, "TOO_MANY_OPEN_UPLOADS")
+    for _ in range(3):
+        ente = await api.client.get("/files/upload-urls", params={"count": 50}, headers=ente_headers(token))
+        assert (ente.status_code, ente.json()["code"]) == (429, "TOO_MANY_OPEN_UPLOADS")
     assert "open" in ente.json()["message"]
+    assert await sessions_of(api, await owner_id(api, token)) == 3, "a refusal writes nothing"
     v2 = await api.client.post("/files/upload-url", headers=ente_headers(token),
                                json={"contentLength": 10, "contentMD5": b64md5(b"0123456789")})
     assert (v2.status_code, v2.json()["code"]) == (429, "TOO_MANY_OPEN_UPLOADS")

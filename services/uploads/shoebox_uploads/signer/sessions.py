@@ -130,10 +130,10 @@ class Uploads:
             raise limits.refused(already, limit)
 
     async def record(self, records: Sequence[UploadSession]) -> None:
-        """Record sessions that storage need not hear of until the client writes (single PUTs and POSTs).
+        """Record sessions before anything is held or signed for them (every caller holds after recording).
 
-        Past the owner's limit of open uploads they are refused (`TooManyOpenUploads`): recorded as failed,
-        with the `upload.ended` that gives back any hold already taken for them."""
+        Past the owner's limit of open uploads they are refused (`TooManyOpenUploads`) and nothing is
+        written: a caller at its limit cannot make each refusal cost rows and events."""
         if not records:
             return
         owner_id = records[0].owner_id
@@ -142,13 +142,9 @@ class Uploads:
         async with self.db.transaction() as session:
             await repo.lock_owner(session, owner_id)
             already = await repo.writable_count(session, owner_id, datetime.now(UTC))
-            over = already + len(records) > limit
+            if already + len(records) > limit:
+                raise limits.refused(already, limit)
             session.add_all(records)
-            if over:
-                for record in records:
-                    await outcomes.end(session, record, SessionStatus.FAILED, "too many open uploads")
-        if over:
-            raise limits.refused(already, limit)
 
     async def open(self, record: UploadSession, hold: int | None = None) -> UploadSession:
         """Record a multipart session before storage hears of it, so the sweeper never mistakes a new
