@@ -69,6 +69,26 @@ async def test_soft_deleting_a_collection_marks_its_descendants_indirectly(store
         assert (await store.read_entity(descendant)).is_indirectly_deleted is False
 
 
+async def test_an_entity_read_alone_is_as_its_listing_shows_it(store: ClClient) -> None:
+    """GET /entities/{id} is one statement of its own; the listing renders through the repository. Both
+    show every field alike: parents, counts, indirect deletion and processing, in a tree with a trashed
+    branch and soft-deleted members."""
+    root = await store.create_collection("root")
+    branch = await store.create_collection("branch", parent_id=root.id)
+    kept = await store.create_collection("kept")
+    await store.upload(b"in the branch", filename="branch.bin", parent_id=branch.id)
+    await store.upload(b"in kept", filename="kept.bin", parent_id=kept.id)
+    gone = await store.upload(b"gone from kept", filename="gone.bin", parent_id=kept.id)
+    await store.upload(b"at the top", filename="top.bin")
+    await store.soft_delete(gone.id)
+    await store.soft_delete(root.id)
+
+    listed = await store.all_entities()
+    assert len(listed) == 7
+    for entity in listed:
+        assert await store.read_entity(entity.id) == entity, entity.id
+
+
 async def test_a_parent_must_exist_be_a_live_collection(store: ClClient) -> None:
     before = (await store.list_entities()).pagination.total_items
     missing = await store.post_entities(is_collection=True, label="orphan", parent_id=987_654_321)

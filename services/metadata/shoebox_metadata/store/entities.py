@@ -33,7 +33,7 @@ from shoebox_metadata.library.announcements import THUMBNAIL_VARIANT, announce_s
 from shoebox_metadata.library.objects import Objects, object_keys_of
 from shoebox_metadata.models import BUS, Collection, CollectionFile, Item, ItemVersion, Variant
 from shoebox_metadata.quota import Quotas
-from shoebox_metadata.store import repo
+from shoebox_metadata.store import reads, repo
 from shoebox_metadata.store.intake import Received, receive
 from shoebox_metadata.store.kinds import Operation
 from shoebox_metadata.store.listing import EntityFilter, Listing
@@ -147,11 +147,12 @@ class Entities:
     # --- reading ----------------------------------------------------------------------------------------
 
     async def get(self, entity_id: int, *, version: int | None = None) -> EntityView:
+        view = await reads.entity(self.db, entity_id)
+        if view is None:
+            raise NotFound("Entity not found")
+        if version is None:
+            return view
         async with self.db.read() as session:
-            found = await self._find(session, entity_id)
-            view = (await self._render(session, [found]))[0]
-            if version is None:
-                return view
             history = await repo.history(session, entity_id)
         if not 1 <= version <= len(history):
             raise NotFound(f"Version {version} of entity {entity_id} not found")
